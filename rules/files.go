@@ -1,0 +1,33 @@
+package rules
+
+import (
+	"context"
+	"errors"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cogumi/cogumi/target"
+)
+
+// Files is a group of source files (files "x" { srcs = glob("data/*") }).
+// It runs nothing: its artifact is its files, hashed where they lie.
+type Files struct{}
+
+func (Files) Kind() string    { return "files" }
+func (Files) Version() string { return "1" }
+
+func (Files) Schema() Schema {
+	return Schema{
+		Source: true,
+		Attrs: []Attr{
+			{Name: "srcs", Type: cty.List(cty.String), Required: true, Input: SourcesInput, Key: InKey,
+				Doc: "source files of this package (paths or glob() results) and labels"},
+		},
+	}
+}
+
+func (Files) Check(*target.Target) []AttrError { return nil }
+func (Files) Outs(*target.Target) []string     { return nil }
+func (Files) Execute(context.Context, *Action) error {
+	return errors.New("files targets are source groups and have no action")
+}

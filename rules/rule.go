@@ -1,0 +1,160 @@
+// Package rules holds the implementation of every target kind: its schema
+// (which attributes it takes and which of them are in the action key) and
+// how it executes an action.
+package rules
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cogumi/cogumi/target"
+)
+
+// InputKind says whether, and how, an attribute names inputs.
+type InputKind int
+
+const (
+	// NoInput: a plain value.
+	NoInput InputKind = iota
+	// LabelInput: a string holding one label (model = ":base").
+	LabelInput
+	// SourcesInput: a list of strings, each a file of the package (or a
+	// glob() result) or a label (srcs = ["a.txt", ":other"]).
+	SourcesInput
+	// LabelMapInput: a map of labels (modifiers = { coding = ":code" }).
+	LabelMapInput
+)
+
+// KeyUse says how an attribute enters the action key. The zero value is
+// deliberately invalid: every attribute must decide (see TestSchemasDecideKey).
+type KeyUse int
+
+const (
+	keyUndecided KeyUse = iota
+	// InKey: the attribute's canonical value is a record of the key.
+	InKey
+	// NotInKey: the attribute only decides where or when the action runs.
+	NotInKey
+)
+
+// Attr describes one attribute of a rule kind.
+type Attr struct {
+	Name     string
+	Type     cty.Type // cty.DynamicPseudoType accepts any value
+	Required bool
+	Input    InputKind
+	Key      KeyUse
+	Doc      string
+}
+
+// Schema is what a rule kind accepts.
+type Schema struct {
+	Attrs []Attr
+	// Source marks a source group (files, model): the target has no action;
+	// its artifact is its input files, hashed where they lie.
+	Source bool
+	// Resources allows a resources block and an executor attribute.
+	Resources bool
+}
+
+// Attr returns the attribute named name.
+func (s Schema) Attr(name string) (Attr, bool) {
+	for _, a := range s.Attrs {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Attr{}, false
+}
+
+// AttrError is a problem with one attribute, found by a rule's Check.
+type AttrError struct {
+	Attr string // "" for the whole block
+	Msg  string
+}
+
+// Action is everything a rule needs to execute one target.
+type Action struct {
+	Target *target.Target
+	// Dir is the scratch directory, laid out like the workspace: source files
+	// at their workspace paths, a target's artifact under pkg/target/. The
+	// command runs there.
+	Dir string
+	// Out is the absolute directory the outputs must be written to.
+	Out string
+	// Srcs are the input files relative to Dir in declared order, each label
+	// expanded to its artifact's files in sorted order.
+	Srcs []string
+	// InputDirs maps each label-valued attribute to the staged path of its
+	// artifact (or of the file or directory its Sub path names).
+	InputDirs map[string]string
+	// Env is the base environment: PATH, HOME, TMPDIR.
+	Env []string
+	// Log receives the action's output.
+	Log io.Writer
+	// Exec runs a command for the rule on the action's executor, in Dir,
+	// with Env plus env, streaming to Log. Ctrl-C stops its process group.
+	Exec func(ctx context.Context, argv []string, env []string) error
+}
+
+// Rule is the implementation of one target kind.
+type Rule interface {
+	Kind() string
+	// Version changes whenever the rule's outputs may change for the same
+	// inputs; it is part of every action key of the kind.
+	Version() string
+	Schema() Schema
+	// Check validates a target beyond its schema's types.
+	Check(t *target.Target) []AttrError
+	// Execute runs the action; only a nil return makes its outputs count.
+	Execute(ctx context.Context, a *Action) error
+	// Outs lists the paths the action must create under Out; nil when the
+	// rule does not declare them in advance.
+	Outs(t *target.Target) []string
+}
+
+// Registry maps kinds to rules. It is built once at start-up and then only read.
+type Registry struct {
+	rules map[string]Rule
+}
+
+// NewRegistry returns a registry of the given rules; kinds must be unique.
+func NewRegistry(rs ...Rule) (*Registry, error) {
+	r := &Registry{rules: make(map[string]Rule, len(rs))}
+	for _, rule := range rs {
+		if _, dup := r.rules[rule.Kind()]; dup {
+			return nil, fmt.Errorf("rule kind %q registered twice", rule.Kind())
+		}
+		r.rules[rule.Kind()] = rule
+	}
+	return r, nil
+}
+
+// Default returns the registry of every rule cogumi ships.
+func Default() *Registry {
+	r, err := NewRegistry(Files{}, Run{})
+	if err != nil {
+		panic(err) // a programming error in the list above
+	}
+	return r
+}
+
+// Lookup returns the rule for kind.
+func (r *Registry) Lookup(kind string) (Rule, bool) {
+	rule, ok := r.rules[kind]
+	return rule, ok
+}
+
+// Kinds returns the registered kinds, sorted.
+func (r *Registry) Kinds() []string {
+	ks := make([]string, 0, len(r.rules))
+	for k := range r.rules {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

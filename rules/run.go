@@ -1,0 +1,105 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cogumi/cogumi/target"
+)
+
+// Run runs a shell command, like Bazel's genrule.
+type Run struct{}
+
+func (Run) Kind() string    { return "run" }
+func (Run) Version() string { return "1" }
+
+func (Run) Schema() Schema {
+	return Schema{
+		Resources: true,
+		Attrs: []Attr{
+			{Name: "srcs", Type: cty.List(cty.String), Input: SourcesInput, Key: InKey,
+				Doc: "input files of this package and labels, in order; $SRCS lists them"},
+			{Name: "outs", Type: cty.List(cty.String), Required: true, Key: InKey,
+				Doc: "paths the command must create under $OUT"},
+			{Name: "command", Type: cty.String, Required: true, Key: InKey,
+				Doc: "run with sh -c in the scratch directory"},
+			{Name: "env", Type: cty.Map(cty.String), Key: InKey,
+				Doc: "environment variables for the command; their values are part of the key"},
+		},
+	}
+}
+
+func (Run) Check(t *target.Target) []AttrError {
+	var errs []AttrError
+	seen := make(map[string]bool)
+	for _, o := range t.Strings("outs") {
+		if err := CheckOutPath(o); err != nil {
+			errs = append(errs, AttrError{Attr: "outs", Msg: err.Error()})
+			continue
+		}
+		if seen[o] {
+			errs = append(errs, AttrError{Attr: "outs", Msg: fmt.Sprintf("output %q listed twice", o)})
+		}
+		seen[o] = true
+	}
+	for k := range t.StringMap("env") {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			errs = append(errs, AttrError{Attr: "env", Msg: fmt.Sprintf("bad environment variable name %q", k)})
+		}
+		if reservedEnv[k] {
+			errs = append(errs, AttrError{Attr: "env", Msg: fmt.Sprintf("%s is set by cogumi and cannot be overridden", k)})
+		}
+	}
+	return errs
+}
+
+// reservedEnv are the variables cogumi sets for every action.
+var reservedEnv = map[string]bool{"SRCS": true, "OUT": true, "COGUMI_OUT": true}
+
+// CheckOutPath accepts a clean, relative, slash-separated output path.
+func CheckOutPath(p string) error {
+	switch {
+	case p == "":
+		return fmt.Errorf("empty output path")
+	case strings.HasPrefix(p, "/"):
+		return fmt.Errorf("output path %q must be relative to $OUT", p)
+	case path.Clean(p) != p || p == "." || strings.HasPrefix(p, "../") || p == "..":
+		return fmt.Errorf("output path %q is not a clean path inside $OUT", p)
+	}
+	return nil
+}
+
+func (Run) Outs(t *target.Target) []string { return t.Strings("outs") }
+
+func (Run) Execute(ctx context.Context, a *Action) error {
+	env := []string{
+		"SRCS=" + strings.Join(a.Srcs, " "),
+		"OUT=" + a.Out,
+		"COGUMI_OUT=" + a.Out,
+	}
+	keys := make([]string, 0)
+	declared := a.Target.StringMap("env")
+	for k := range declared {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+declared[k])
+	}
+	for _, o := range a.Target.Strings("outs") {
+		// Make the parent directories of declared outputs, as genrule does.
+		if dir := filepath.Dir(filepath.Join(a.Out, filepath.FromSlash(o))); dir != a.Out {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("creating output directory: %w", err)
+			}
+		}
+	}
+	return a.Exec(ctx, []string{"/bin/sh", "-c", a.Target.String("command")}, env)
+}
