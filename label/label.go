@@ -57,7 +57,11 @@ func parse(s, pkg string) (Label, error) {
 			if rest == "" {
 				return Label{}, errors.New("missing target name (write //:name)")
 			}
-			return Label{Pkg: rest, Name: rest[strings.LastIndexByte(rest, '/')+1:]}, nil
+			name := rest[strings.LastIndexByte(rest, '/')+1:]
+			if err := CheckName(name); err != nil {
+				return Label{}, err
+			}
+			return Label{Pkg: rest, Name: name}, nil
 		}
 		pkg, rest = rest[:colon], rest[colon+1:]
 		if err := checkPackage(pkg); err != nil {
@@ -89,13 +93,17 @@ func IsLabel(s string) bool {
 }
 
 // CheckName reports whether name is a valid target name: letters, digits,
-// '_', '-' and '.', not "." or "..".
+// '_', '-' and '.', not "." or "..". The name "all" is reserved: //pkg:all is
+// the pattern of every target of a package.
 func CheckName(name string) error {
 	if name == "" {
 		return errors.New("empty target name")
 	}
 	if name == "." || name == ".." {
 		return fmt.Errorf("target name %q is not allowed", name)
+	}
+	if name == "all" {
+		return errors.New(`target name "all" is reserved (//pkg:all selects every target of a package)`)
 	}
 	for _, r := range name {
 		if !nameChar(r) {
@@ -152,21 +160,31 @@ type Pattern struct {
 	All       bool   // //pkg:all or //pkg:*
 }
 
-// ParsePattern parses a label or a pattern. Relative labels use pkg.
+// ParsePattern parses a label or a pattern. Relative labels and the
+// relative patterns :all and :* use pkg.
 func ParsePattern(s, pkg string) (Pattern, error) {
-	if strings.HasPrefix(s, "//") && (s == "//..." || strings.HasSuffix(s, "/...")) {
-		p := strings.TrimSuffix(strings.TrimPrefix(s, "//"), "...")
-		p = strings.TrimSuffix(p, "/")
+	if rest, ok := strings.CutPrefix(s, "//"); ok && (rest == "..." || strings.HasSuffix(rest, "/...")) {
+		p := ""
+		if rest != "..." {
+			p = strings.TrimSuffix(rest, "/...")
+			if p == "" {
+				return Pattern{}, fmt.Errorf("bad pattern %q: empty package path (write //...)", s)
+			}
+		}
 		if err := checkPackage(p); err != nil {
 			return Pattern{}, fmt.Errorf("bad pattern %q: %w", s, err)
 		}
 		return Pattern{Pkg: p, Recursive: true}, nil
 	}
-	if before, ok := strings.CutSuffix(s, ":all"); ok {
-		s = before + ":*"
+	before, ok := strings.CutSuffix(s, ":all")
+	if !ok {
+		before, ok = strings.CutSuffix(s, ":*")
 	}
-	if before, ok := strings.CutSuffix(s, ":*"); ok && strings.HasPrefix(before, "//") {
-		p := before[2:]
+	if ok && (before == "" || strings.HasPrefix(before, "//")) {
+		p := pkg
+		if before != "" {
+			p = before[2:]
+		}
 		if err := checkPackage(p); err != nil {
 			return Pattern{}, fmt.Errorf("bad pattern %q: %w", s, err)
 		}

@@ -1,0 +1,109 @@
+package cache
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	zeebo "github.com/zeebo/blake3"
+)
+
+// BenchmarkDigestFile hashes a 1 GiB file (in the page cache), with
+// DigestFile and, for comparison, github.com/zeebo/blake3 fed 1 MiB reads.
+func BenchmarkDigestFile(b *testing.B) {
+	if testing.Short() {
+		b.Skip("writes a 1 GiB file")
+	}
+	const size = 1 << 30
+	path := filepath.Join(b.TempDir(), "big.bin")
+	writeRandomFile(b, path, size)
+	b.Run("cogumi", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			if _, n, err := DigestFile(path); err != nil || n != size {
+				b.Fatal(n, err)
+			}
+		}
+	})
+	b.Run("zeebo-1MiB-reads", func(b *testing.B) {
+		b.SetBytes(size)
+		buf := make([]byte, 1<<20)
+		for b.Loop() {
+			f, err := os.Open(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := zeebo.New()
+			if _, err := io.CopyBuffer(h, onlyReader{f}, buf); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+			_ = h.Sum(nil)
+		}
+	})
+}
+
+// writeRandomFile writes size pseudo-random bytes to path.
+func writeRandomFile(b *testing.B, path string, size int) {
+	b.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4<<20)
+	_, _ = rand.Read(buf)
+	for off := 0; off < size; off += len(buf) {
+		buf[0], buf[1] = byte(off>>22), byte(off>>30) // no two pieces alike
+		if _, err := f.Write(buf[:min(len(buf), size-off)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStatCacheLoad100K opens a stat cache file of 100,000 entries.
+func BenchmarkStatCacheLoad100K(b *testing.B) {
+	entries := make(map[string]statEntry, 100_000)
+	for i := range 100_000 {
+		p := fmt.Sprintf("/home/someone/src/workspace/data/pkg%04d/shard-%06d.jsonl", i/100, i)
+		entries[p] = statEntry{size: int64(i), mtime: int64(i) << 20, ctime: int64(i) << 20, ino: uint64(i), dev: 2049, recorded: 1 << 60, digest: DigestBytes([]byte(p))}
+	}
+	path := filepath.Join(b.TempDir(), "stat.bin")
+	if err := os.WriteFile(path, encodeStatCache(entries), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	info, _ := os.Stat(path)
+	b.SetBytes(info.Size())
+	for b.Loop() {
+		s, err := OpenStatCache(path)
+		if err != nil || s.Len() != 100_000 {
+			b.Fatal(s.Len(), err)
+		}
+	}
+}
+
+// BenchmarkStatCacheHit is the per-file cost of a no-op build: one stat.
+func BenchmarkStatCacheHit(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, "f")
+	if err := os.WriteFile(path, []byte("content"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	s, err := OpenStatCache(filepath.Join(dir, "stat.bin"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.now = func() time.Time { return time.Now().Add(time.Minute) }
+	for b.Loop() {
+		if _, _, err := s.Digest(path); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if s.hashes.Load() != 1 {
+		b.Fatalf("hashed %d times", s.hashes.Load())
+	}
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cogumi/cogumi/engine"
+	"github.com/cogumi/cogumi/hcl"
+	"github.com/cogumi/cogumi/label"
+)
+
+type buildFlags struct {
+	jobs       int
+	cpus       float64
+	memory     string
+	keepGoing  bool
+	keepFailed bool
+	dryRun     bool
+	rebuild    []string
+	events     string
+}
+
+func newBuildCmd(g *globals) *cobra.Command {
+	var f buildFlags
+	cmd := &cobra.Command{
+		Use:   "build [flags] TARGET...",
+		Short: "Build targets and everything they need",
+		Long: `Build brings the named targets up to date. A target runs only when its action
+key (rule, attributes, input digests, declared environment) is new; otherwise its
+result comes from the cache. Outputs appear under cogumi-out/<package>/<target>/.
+
+Examples:
+  cogumi build //models:final
+  cogumi build //...                 everything
+  cogumi build -j 1 --keep-going //data/...
+  cogumi build --dry-run //models:final
+  cogumi build --rebuild //models:base //models:final`,
+		RunE: func(cmd *cobra.Command, args []string) error { return runBuild(cmd, g, f, args) },
+	}
+	fl := cmd.Flags()
+	fl.IntVarP(&f.jobs, "jobs", "j", runtime.NumCPU(), "run at most `N` actions at once")
+	fl.Float64Var(&f.cpus, "cpus", float64(runtime.NumCPU()), "CPU budget that resources.cpus counts against")
+	fl.StringVar(&f.memory, "memory", "", "memory budget that resources.memory counts against, e.g. 16GiB (default: the machine's)")
+	fl.BoolVarP(&f.keepGoing, "keep-going", "k", false, "after a failure, go on building what does not depend on it")
+	fl.BoolVar(&f.keepFailed, "keep-failed", false, "keep the scratch directory of a failed action for debugging")
+	fl.BoolVarP(&f.dryRun, "dry-run", "n", false, "list what would run and why, without running anything")
+	fl.StringArrayVar(&f.rebuild, "rebuild", nil, "run `TARGET` again even if cached (repeatable)")
+	fl.StringVar(&f.events, "events", "", "write one JSON object per target to `FILE` (JSON Lines)")
+	return cmd
+}
+
+func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error {
+	w, err := g.load()
+	if err != nil {
+		return err
+	}
+	cfg := engine.Config{Jobs: f.jobs, CPUs: f.cpus, KeepGoing: f.keepGoing, KeepFailed: f.keepFailed,
+		Rebuild: make(map[label.Label]bool)}
+	if f.jobs < 1 {
+		return &exitError{code: exitConfig, err: fmt.Errorf("-j must be at least 1")}
+	}
+	if f.memory != "" {
+		if cfg.Memory, err = hcl.ParseBytes(f.memory); err != nil {
+			return &exitError{code: exitConfig, err: fmt.Errorf("--memory: %w", err)}
+		}
+	}
+	for _, r := range f.rebuild {
+		l, err := label.Parse(r, w.pkg)
+		if err != nil {
+			return &exitError{code: exitConfig, err: fmt.Errorf("--rebuild: %w", err)}
+		}
+		cfg.Rebuild[l] = true
+	}
+	var obs []engine.Observer
+	prog := newProgress(g.stderr)
+	obs = append(obs, prog)
+	if f.events != "" {
+		ev, err := newEventLog(f.events)
+		if err != nil {
+			return &exitError{code: exitConfig, err: err}
+		}
+		defer ev.Close()
+		obs = append(obs, ev)
+	}
+	cfg.Observer = multiObserver(obs)
+	e, err := g.engine(w, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := e.Close(); err != nil {
+			fmt.Fprintln(g.stderr, "cogumi: warning:", err)
+		}
+	}()
+	roots, err := w.labels(e, args)
+	if err != nil {
+		return err
+	}
+	for l := range cfg.Rebuild {
+		if _, err := e.Select([]label.Pattern{{Pkg: l.Pkg, Name: l.Name}}); err != nil {
+			return &exitError{code: exitConfig, err: fmt.Errorf("--rebuild: %w", err)}
+		}
+	}
+	if f.dryRun {
+		return dryRun(cmd, g, e, roots)
+	}
+	sum, err := e.Build(cmd.Context(), roots)
+	prog.finish()
+	fmt.Fprintln(g.stderr, summaryLine(sum, err))
+	return err
+}
+
+func dryRun(cmd *cobra.Command, g *globals, e *engine.Engine, roots []label.Label) error {
+	items, err := e.Plan(cmd.Context(), roots)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, it := range items {
+		if it.Stale {
+			n++
+			fmt.Fprintf(g.stdout, "would run %s (%s): %s\n", it.Label, it.Kind, strings.Join(it.Reasons, "; "))
+		}
+	}
+	if n == 0 {
+		fmt.Fprintln(g.stdout, "nothing to do: every target is up to date")
+	} else {
+		fmt.Fprintf(g.stdout, "%d action(s) would run\n", n)
+	}
+	return nil
+}
+
+func summaryLine(s engine.Summary, err error) string {
+	head := "cogumi: build ok"
+	switch {
+	case err != nil && s.Failed > 0:
+		head = "cogumi: build FAILED"
+	case err != nil:
+		head = "cogumi: build interrupted"
+	case s.Executed == 0 && s.Remote == 0:
+		head = "cogumi: up to date, nothing executed"
+	}
+	line := fmt.Sprintf("%s: %d executed, %d cached, %d failed", head, s.Executed, s.Cached+s.Remote, s.Failed)
+	if s.Skipped > 0 {
+		line += fmt.Sprintf(", %d skipped", s.Skipped)
+	}
+	return line + fmt.Sprintf(" in %.2fs", s.Wall.Seconds())
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/cogumi/cogumi/engine"
+)
+
+// progress shows a build to a person. On a terminal one status line at the
+// bottom is redrawn (running actions with elapsed time, done/total, cache
+// hits); elsewhere every event is a plain line.
+type progress struct {
+	mu      sync.Mutex
+	w       io.Writer
+	tty     bool
+	total   int
+	done    int
+	cached  int
+	running map[string]time.Time
+	stop    chan struct{}
+	stopped sync.Once
+	drawn   bool
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w, running: make(map[string]time.Time), stop: make(chan struct{})}
+	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb" {
+		p.tty = true
+		go p.tick()
+	}
+	return p
+}
+
+func (p *progress) tick() {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			p.redraw()
+			p.mu.Unlock()
+		}
+	}
+}
+
+// finish clears the status line and stops redrawing.
+func (p *progress) finish() {
+	p.stopped.Do(func() {
+		close(p.stop)
+		p.mu.Lock()
+		p.clear()
+		p.mu.Unlock()
+	})
+}
+
+func (p *progress) clear() {
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.drawn = false
+	}
+}
+
+func (p *progress) redraw() {
+	if !p.tty {
+		return
+	}
+	p.clear()
+	names := make([]string, 0, len(p.running))
+	for l := range p.running {
+		names = append(names, l)
+	}
+	sort.Strings(names)
+	var parts []string
+	for i, l := range names {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("+%d more", len(names)-3))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s %.0fs", l, time.Since(p.running[l]).Seconds()))
+	}
+	fmt.Fprintf(p.w, "[%d/%d] %d cached; running: %s", p.done, p.total, p.cached, strings.Join(parts, ", "))
+	p.drawn = true
+}
+
+// println prints a line above the status line.
+func (p *progress) println(format string, args ...any) {
+	p.clear()
+	fmt.Fprintf(p.w, format+"\n", args...)
+	p.redraw()
+}
+
+func (p *progress) Planned(total int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.total = total
+}
+
+func (p *progress) Started(l, reason string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.running[l] = time.Now()
+	p.println("RUN  %s (%s)", l, reason)
+}
+
+func (p *progress) Waiting(l string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.println("WAIT %s is being built by another cogumi process; waiting for its result", l)
+}
+
+func (p *progress) Warn(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.println("cogumi: warning: %s", msg)
+}
+
+func (p *progress) Done(ev engine.Event, tail string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.running, ev.Label)
+	p.done++
+	switch ev.Result {
+	case engine.Cached, engine.Remote:
+		p.cached++
+	case engine.Built:
+		p.println("DONE %s (%.2fs)", ev.Label, ev.Seconds)
+	case engine.Failed:
+		msg := fmt.Sprintf("FAIL %s: %s", ev.Label, ev.Error)
+		if tail != "" {
+			msg += "\n" + indent(tail, "  | ")
+		}
+		p.println("%s", msg)
+	}
+	p.redraw()
+}
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
+
+// eventLog writes --events: one JSON object per target.
+type eventLog struct {
+	mu  sync.Mutex
+	f   *os.File
+	enc *json.Encoder
+}
+
+func newEventLog(path string) (*eventLog, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--events: %w", err)
+	}
+	return &eventLog{f: f, enc: json.NewEncoder(f)}, nil
+}
+
+func (e *eventLog) Close() error { return e.f.Close() }
+
+func (e *eventLog) Planned(int)            {}
+func (e *eventLog) Started(string, string) {}
+func (e *eventLog) Waiting(string)         {}
+func (e *eventLog) Warn(string)            {}
+func (e *eventLog) Done(ev engine.Event, _ string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_ = e.enc.Encode(ev)
+}
+
+// multiObserver tells each observer in turn.
+type multiObserver []engine.Observer
+
+func (m multiObserver) Planned(n int) {
+	for _, o := range m {
+		o.Planned(n)
+	}
+}
+func (m multiObserver) Started(l, r string) {
+	for _, o := range m {
+		o.Started(l, r)
+	}
+}
+func (m multiObserver) Waiting(l string) {
+	for _, o := range m {
+		o.Waiting(l)
+	}
+}
+func (m multiObserver) Warn(msg string) {
+	for _, o := range m {
+		o.Warn(msg)
+	}
+}
+func (m multiObserver) Done(ev engine.Event, tail string) {
+	for _, o := range m {
+		o.Done(ev, tail)
+	}
+}

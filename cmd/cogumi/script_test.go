@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"cogumi": func() {
+			os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+		},
+	})
+}
+
+// TestScripts runs the CLI scenarios in testdata/script: each gets a fresh
+// workspace ($WORK) and a fresh cache ($WORK/.cache).
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: filepath.Join("..", "..", "testdata", "script"),
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("COGUMI_CACHE_DIR", filepath.Join(env.WorkDir, ".cache"))
+			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".xdg"))
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"results":   cmdResults,
+			"nooverlap": cmdNoOverlap,
+			"sameinode": cmdSameInode,
+		},
+	})
+}
+
+// results EVENTS RESULT [LABEL...] checks that exactly the listed labels
+// have the given result in an --events file.
+func cmdResults(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: results EVENTS RESULT [LABEL...]")
+	}
+	f, err := os.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer f.Close()
+	var got []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var ev struct {
+			Label, Result string
+		}
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			ts.Fatalf("bad event line %q: %v", sc.Text(), err)
+		}
+		if ev.Result == args[1] {
+			got = append(got, ev.Label)
+		}
+	}
+	ts.Check(sc.Err())
+	want := append([]string(nil), args[2:]...)
+	sort.Strings(got)
+	sort.Strings(want)
+	same := strings.Join(got, " ") == strings.Join(want, " ")
+	if same == neg {
+		ts.Fatalf("targets with result %q: got [%s], want %s[%s]", args[1], strings.Join(got, " "),
+			map[bool]string{true: "not ", false: ""}[neg], strings.Join(want, " "))
+	}
+}
+
+// nooverlap TRACE checks that no two intervals in a trace file overlap.
+// Each line is "start NAME SECONDS" or "end NAME SECONDS".
+func cmdNoOverlap(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: nooverlap TRACE")
+	}
+	b, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	type span struct{ start, end float64 }
+	spans := make(map[string]*span)
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			ts.Fatalf("bad trace line %q", line)
+		}
+		v, err := strconv.ParseFloat(f[2], 64)
+		ts.Check(err)
+		if spans[f[1]] == nil {
+			spans[f[1]] = &span{}
+		}
+		if f[0] == "start" {
+			spans[f[1]].start = v
+		} else {
+			spans[f[1]].end = v
+		}
+	}
+	var names []string
+	for n := range spans {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	overlap := ""
+	for i, a := range names {
+		for _, b := range names[i+1:] {
+			sa, sb := spans[a], spans[b]
+			if sa.start < sb.end && sb.start < sa.end {
+				overlap = fmt.Sprintf("%s [%f, %f] overlaps %s [%f, %f]", a, sa.start, sa.end, b, sb.start, sb.end)
+			}
+		}
+	}
+	if (overlap != "") != neg {
+		if neg {
+			ts.Fatalf("expected overlapping actions, found none")
+		}
+		ts.Fatalf("%s", overlap)
+	}
+}
+
+// sameinode A B checks that two paths are hard links of one file.
+func cmdSameInode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: sameinode A B")
+	}
+	a, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	b, err := os.Stat(ts.MkAbs(args[1]))
+	ts.Check(err)
+	if os.SameFile(a, b) == neg {
+		ts.Fatalf("%s and %s: same file = %v", args[0], args[1], !neg)
+	}
+}

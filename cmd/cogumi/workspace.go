@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/cogumi/cogumi/cache"
+	"github.com/cogumi/cogumi/engine"
+	"github.com/cogumi/cogumi/hcl"
+	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/rules"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	stdout, stderr io.Writer
+
+	dir      string
+	vars     []string
+	cacheDir string
+}
+
+func (g *globals) register(fs *pflag.FlagSet) {
+	fs.StringVarP(&g.dir, "dir", "C", "", "run as if cogumi was started in `DIR`")
+	fs.StringArrayVar(&g.vars, "var", nil, "set a workspace variable (`NAME=VALUE`); overrides COGUMI_VAR_NAME and the default")
+	fs.StringVar(&g.cacheDir, "cache-dir", "", "local cache `DIR` (default: cache.dir in cogumi.hcl, else $XDG_CACHE_HOME/cogumi)")
+}
+
+// workspace is a loaded workspace and where the user stands in it.
+type workspace struct {
+	ws    *hcl.Workspace
+	pkg   string // package of the current directory, for relative labels
+	rules *rules.Registry
+}
+
+func (g *globals) load() (*workspace, error) {
+	cwd := g.dir
+	if cwd == "" {
+		var err error
+		if cwd, err = os.Getwd(); err != nil {
+			return nil, err
+		}
+	}
+	cwd, err := filepath.Abs(cwd)
+	if err != nil {
+		return nil, err
+	}
+	root, err := hcl.FindRoot(cwd)
+	if err != nil {
+		return nil, &exitError{code: exitConfig, err: err}
+	}
+	vars := make(map[string]string, len(g.vars))
+	for _, v := range g.vars {
+		name, value, ok := strings.Cut(v, "=")
+		if !ok || name == "" {
+			return nil, &exitError{code: exitConfig, err: fmt.Errorf("--var %q: write NAME=VALUE", v)}
+		}
+		vars[name] = value
+	}
+	reg := rules.Default()
+	ws, err := hcl.Load(root, hcl.Options{Rules: reg, Vars: vars, Env: os.Environ()})
+	if err != nil {
+		return nil, err
+	}
+	pkg, err := filepath.Rel(root, cwd)
+	if err != nil || pkg == "." {
+		pkg = ""
+	}
+	return &workspace{ws: ws, pkg: filepath.ToSlash(pkg), rules: reg}, nil
+}
+
+// openCache opens the local cache: --cache-dir, else the workspace's
+// setting, else the default under $XDG_CACHE_HOME.
+func (g *globals) openCache(w *workspace) (*cache.Local, error) {
+	dir := g.cacheDir
+	if dir == "" {
+		dir = os.Getenv("COGUMI_CACHE_DIR")
+	}
+	if dir == "" && w != nil {
+		dir = w.ws.CacheDir
+	}
+	if dir == "" {
+		var err error
+		if dir, err = cache.DefaultDir(); err != nil {
+			return nil, err
+		}
+	}
+	return cache.OpenLocal(dir)
+}
+
+// engine opens the cache and indexes the workspace's targets.
+func (g *globals) engine(w *workspace, cfg engine.Config) (*engine.Engine, error) {
+	c, err := g.openCache(w)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Root = w.ws.Root
+	cfg.Targets = w.ws.Targets
+	cfg.Rules = w.rules
+	cfg.Cache = c
+	return engine.New(cfg)
+}
+
+// patterns parses command-line target patterns relative to the current package.
+func (w *workspace) patterns(args []string) ([]label.Pattern, error) {
+	if len(args) == 0 {
+		return nil, &exitError{code: exitConfig, err: fmt.Errorf("name at least one target (for example //...)")}
+	}
+	var out []label.Pattern
+	for _, a := range args {
+		p, err := label.ParsePattern(a, w.pkg)
+		if err != nil {
+			return nil, &exitError{code: exitConfig, err: err}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// labels parses patterns and resolves them to targets.
+func (w *workspace) labels(e *engine.Engine, args []string) ([]label.Label, error) {
+	pats, err := w.patterns(args)
+	if err != nil {
+		return nil, err
+	}
+	ls, err := e.Select(pats)
+	if err != nil {
+		return nil, &exitError{code: exitConfig, err: err}
+	}
+	return ls, nil
+}

@@ -1,0 +1,121 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/cogumi/cogumi/target"
+)
+
+// budget hands out the machine's capacity to actions: a job slot (-j) plus
+// declared cpus, memory and gpus. An action starts only when all of its
+// needs fit, so the local executor never over-subscribes.
+type budget struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	jobs   int
+	cpus   float64
+	memory int64
+	gpus   int
+
+	usedJobs int
+	usedCPUs float64
+	usedMem  int64
+	usedGPUs int
+}
+
+func newBudget(jobs int, cpus float64, memory int64, gpus int) *budget {
+	b := &budget{jobs: jobs, cpus: cpus, memory: memory, gpus: gpus}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+// need is what an action takes from the budget.
+type need struct {
+	cpus   float64
+	memory int64
+	gpus   int
+}
+
+func needOf(r target.Resources) need {
+	n := need{cpus: r.CPUs, memory: r.Memory, gpus: r.GPUs}
+	if n.cpus <= 0 {
+		n.cpus = 1
+	}
+	return n
+}
+
+// check reports a need that can never fit, so the action fails at once
+// instead of waiting forever.
+func (b *budget) check(n need) error {
+	switch {
+	case n.cpus > b.cpus:
+		return fmt.Errorf("needs %g CPUs; the budget is %g (raise it with --cpus, or lower resources.cpus)", n.cpus, b.cpus)
+	case n.memory > b.memory:
+		return fmt.Errorf("needs %s of memory; the budget is %s (raise it with --memory, or lower resources.memory)",
+			formatBytes(n.memory), formatBytes(b.memory))
+	case n.gpus > b.gpus:
+		if b.gpus == 0 {
+			return fmt.Errorf("needs %d GPUs; this machine has none", n.gpus)
+		}
+		return fmt.Errorf("needs %d GPUs; this machine has %d", n.gpus, b.gpus)
+	}
+	return nil
+}
+
+// acquire blocks until n fits or ctx is done.
+func (b *budget) acquire(ctx context.Context, n need) error {
+	stop := context.AfterFunc(ctx, func() {
+		b.mu.Lock()
+		b.cond.Broadcast()
+		b.mu.Unlock()
+	})
+	defer stop()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for !b.fits(n) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b.cond.Wait()
+	}
+	b.usedJobs++
+	b.usedCPUs += n.cpus
+	b.usedMem += n.memory
+	b.usedGPUs += n.gpus
+	return nil
+}
+
+func (b *budget) fits(n need) bool {
+	// An action that alone exceeds a dimension was refused by check; an
+	// idle budget always admits the rest.
+	return b.usedJobs < b.jobs &&
+		b.usedCPUs+n.cpus <= b.cpus+1e-9 &&
+		b.usedMem+n.memory <= b.memory &&
+		b.usedGPUs+n.gpus <= b.gpus
+}
+
+func (b *budget) release(n need) {
+	b.mu.Lock()
+	b.usedJobs--
+	b.usedCPUs -= n.cpus
+	b.usedMem -= n.memory
+	b.usedGPUs -= n.gpus
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}
+
+// formatBytes prints a byte count in IEC units.
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,180 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/cogumi/cogumi/label"
+)
+
+// Summary counts what a build did.
+type Summary struct {
+	Executed, Cached, Remote, Failed, Skipped, Sources int
+	Wall                                               time.Duration
+}
+
+// outcome is the result of processing one target.
+type outcome struct {
+	result  Result
+	art     *artifact
+	key     string
+	reason  string
+	err     error
+	logTail string
+	seconds float64
+}
+
+// ErrBuildFailed is returned when at least one target failed.
+type ErrBuildFailed struct{ Failed int }
+
+func (e ErrBuildFailed) Error() string {
+	if e.Failed == 1 {
+		return "1 target failed"
+	}
+	return fmt.Sprintf("%d targets failed", e.Failed)
+}
+
+// Build brings roots and everything they need up to date. Independent
+// targets are processed in parallel: cache look-ups by a pool of workers,
+// actions only within the budget. Without KeepGoing, the first failure
+// stops new actions from starting; running ones finish and are cached.
+func (e *Engine) Build(ctx context.Context, roots []label.Label) (Summary, error) {
+	start := time.Now()
+	ids, err := e.closure(roots)
+	if err != nil {
+		return Summary{}, err
+	}
+	e.obs.Planned(len(ids))
+	b := newBudget(e.cfg.Jobs, e.cfg.CPUs, e.cfg.Memory, e.cfg.GPUs)
+	s := &scheduler{
+		e:       e,
+		budget:  b,
+		arts:    make([]*artifact, len(e.nodes)),
+		results: make([]Result, len(e.nodes)),
+		pending: make([]int32, len(e.nodes)),
+		inBuild: make([]bool, len(e.nodes)),
+		ready:   make(chan int, len(ids)),
+		left:    len(ids),
+	}
+	for _, n := range ids {
+		s.inBuild[n] = true
+	}
+	for _, n := range ids {
+		s.pending[n] = int32(len(e.graph.Deps(n)))
+		if s.pending[n] == 0 {
+			s.ready <- n
+		}
+	}
+	if len(ids) == 0 {
+		close(s.ready)
+	}
+	workers := e.cfg.Jobs + 2*runtime.NumCPU()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range s.ready {
+				s.finish(n, e.process(ctx, n, s))
+			}
+		}()
+	}
+	wg.Wait()
+	s.sum.Wall = time.Since(start)
+	if s.sum.Failed > 0 {
+		return s.sum, ErrBuildFailed{Failed: s.sum.Failed}
+	}
+	if err := ctx.Err(); err != nil {
+		return s.sum, fmt.Errorf("build interrupted: %w", err)
+	}
+	return s.sum, nil
+}
+
+// scheduler is the state of one build.
+type scheduler struct {
+	e      *Engine
+	budget *budget
+
+	mu      sync.Mutex
+	arts    []*artifact
+	results []Result
+	pending []int32
+	inBuild []bool
+	ready   chan int
+	left    int
+	stopped bool
+	sum     Summary
+}
+
+// depsOK returns the artifacts of n's dependencies, or false when one of
+// them failed or was skipped.
+func (s *scheduler) depsOK(n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.e.graph.Deps(n) {
+		if s.arts[d] == nil {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *scheduler) artifactOf(n int) *artifact {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.arts[n]
+}
+
+func (s *scheduler) isStopped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped
+}
+
+// finish records n's outcome, reports it and releases its dependents.
+func (s *scheduler) finish(n int, o outcome) {
+	t := s.e.nodes[n].t
+	ev := Event{Label: t.Label.String(), Result: o.result, ActionKey: o.key, Seconds: o.seconds, Reason: o.reason}
+	if o.err != nil {
+		ev.Error = o.err.Error()
+	}
+	s.e.obs.Done(ev, o.logTail)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.arts[n] = o.art
+	s.results[n] = o.result
+	switch o.result {
+	case Built:
+		s.sum.Executed++
+	case Cached:
+		s.sum.Cached++
+	case Remote:
+		s.sum.Remote++
+	case Failed:
+		s.sum.Failed++
+		if !s.e.cfg.KeepGoing {
+			s.stopped = true
+		}
+	case Skipped:
+		s.sum.Skipped++
+	case Source:
+		s.sum.Sources++
+	}
+	for _, r := range s.e.rdeps.Deps(n) {
+		if !s.inBuild[r] {
+			continue
+		}
+		s.pending[r]--
+		if s.pending[r] == 0 {
+			s.ready <- int(r)
+		}
+	}
+	s.left--
+	if s.left == 0 {
+		close(s.ready)
+	}
+}

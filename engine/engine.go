@@ -1,0 +1,228 @@
+// Package engine turns targets into actions: it orders the target graph,
+// computes action keys, consults the cache, runs what is stale within the
+// machine's budget, and stores what it produced.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/cogumi/cogumi/cache"
+	"github.com/cogumi/cogumi/dag"
+	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/rules"
+	"github.com/cogumi/cogumi/target"
+)
+
+// Config is what an Engine works on.
+type Config struct {
+	Root    string // absolute workspace root
+	Targets []*target.Target
+	Rules   *rules.Registry
+	Cache   *cache.Local
+
+	Jobs   int     // concurrent actions; 0 = number of CPUs
+	CPUs   float64 // budget for declared cpus; 0 = number of CPUs
+	Memory int64   // budget for declared memory in bytes; 0 = physical memory
+	GPUs   int     // budget for declared gpus
+
+	KeepGoing  bool
+	KeepFailed bool                 // keep the scratch directory of failed actions
+	Rebuild    map[label.Label]bool // run these even when cached
+	Observer   Observer
+}
+
+// Engine builds targets of one workspace. Close it to save what it learnt.
+type Engine struct {
+	cfg    Config
+	index  map[label.Label]int
+	nodes  []*node
+	graph  *dag.Graph
+	rdeps  *dag.Graph
+	order  []int
+	stat   *cache.StatCache
+	state  *state
+	outDir string
+	env    []string
+	obs    Observer
+}
+
+type node struct {
+	t    *target.Target
+	rule rules.Rule
+}
+
+// New indexes the targets and opens the workspace's state.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Jobs <= 0 {
+		cfg.Jobs = runtime.NumCPU()
+	}
+	if cfg.CPUs <= 0 {
+		cfg.CPUs = float64(runtime.NumCPU())
+	}
+	if cfg.Memory <= 0 {
+		cfg.Memory = physicalMemory()
+	}
+	e := &Engine{
+		cfg:    cfg,
+		index:  make(map[label.Label]int, len(cfg.Targets)),
+		nodes:  make([]*node, len(cfg.Targets)),
+		graph:  dag.New(len(cfg.Targets)),
+		outDir: filepath.Join(cfg.Root, "cogumi-out"),
+		env:    hostEnv(),
+		obs:    cfg.Observer,
+	}
+	if e.obs == nil {
+		e.obs = nopObserver{}
+	}
+	for i, t := range cfg.Targets {
+		rule, ok := cfg.Rules.Lookup(t.Kind)
+		if !ok {
+			return nil, fmt.Errorf("%s: unknown rule kind %q", t.Label, t.Kind)
+		}
+		e.index[t.Label] = i
+		e.nodes[i] = &node{t: t, rule: rule}
+	}
+	for i, t := range cfg.Targets {
+		for _, d := range t.Deps() {
+			j, ok := e.index[d]
+			if !ok {
+				return nil, fmt.Errorf("%s: depends on %s, which does not exist", t.Label, d)
+			}
+			e.graph.AddEdge(i, j)
+		}
+	}
+	order, cycle := e.graph.Order()
+	if cycle != nil {
+		return nil, fmt.Errorf("dependency cycle: %s", e.pathString(cycle))
+	}
+	e.order = order
+	e.rdeps = e.graph.Reverse()
+	sd := stateDir(cfg.Cache, cfg.Root)
+	st, err := loadState(sd)
+	if err != nil {
+		return nil, err
+	}
+	e.state = st
+	if e.stat, err = cache.OpenStatCache(filepath.Join(sd, "srcstat")); err != nil {
+		return nil, err
+	}
+	removeStaleScratch(e.scratchRoot())
+	return e, nil
+}
+
+// Close saves the source digests and the workspace state.
+func (e *Engine) Close() error {
+	return errors.Join(e.stat.Save(), e.state.save())
+}
+
+func (e *Engine) pathString(cycle []int) string {
+	parts := make([]string, len(cycle))
+	for i, n := range cycle {
+		parts[i] = e.nodes[n].t.Label.String()
+	}
+	return strings.Join(parts, " -> ")
+}
+
+// Select resolves patterns to target labels, sorted; a pattern that
+// matches nothing is an error.
+func (e *Engine) Select(patterns []label.Pattern) ([]label.Label, error) {
+	seen := make(map[label.Label]bool)
+	var out []label.Label
+	for _, p := range patterns {
+		n := 0
+		for _, t := range e.cfg.Targets {
+			if p.Matches(t.Label) {
+				n++
+				if !seen[t.Label] {
+					seen[t.Label] = true
+					out = append(out, t.Label)
+				}
+			}
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%s matches no target", p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out, nil
+}
+
+// closure returns the nodes needed to build roots, dependencies first.
+func (e *Engine) closure(roots []label.Label) ([]int, error) {
+	ids := make([]int, 0, len(roots))
+	for _, l := range roots {
+		i, ok := e.index[l.Target()]
+		if !ok {
+			return nil, fmt.Errorf("no target %s", l)
+		}
+		ids = append(ids, i)
+	}
+	in := e.graph.Reachable(ids)
+	var out []int
+	for _, n := range e.order {
+		if in[n] {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// hostEnv is the part of the host environment every action sees.
+func hostEnv() []string {
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+func (e *Engine) scratchRoot() string { return filepath.Join(e.cfg.Cache.Dir(), "scratch") }
+
+// removeStaleScratch deletes scratch directories whose process is gone (a
+// crashed or killed build); those of running builds are left alone.
+func removeStaleScratch(root string) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, de := range entries {
+		pidText, _, ok := strings.Cut(strings.TrimPrefix(de.Name(), "pid"), "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, 0) == syscall.ESRCH {
+			_ = removeAll(filepath.Join(root, de.Name()))
+		}
+	}
+}
+
+// removeAll removes a tree even where it holds read-only directories.
+func removeAll(dir string) error {
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
+}
+
+// physicalMemory is the machine's memory in bytes.
+func physicalMemory() int64 {
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil {
+		return 1 << 62
+	}
+	return int64(si.Totalram) * int64(si.Unit)
+}

@@ -1,0 +1,248 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cogumi/cogumi/cache"
+	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/rules"
+)
+
+// logTailLines is how much of a failed action's output is shown.
+const logTailLines = 20
+
+// run executes one action in a fresh scratch directory and stores its
+// outputs. Only a complete, successful result enters the cache.
+func (e *Engine) run(ctx context.Context, n int, key cache.ActionKey, recs []string, inputs []inputDigest, artOf func(int) *artifact) (*artifact, string, error) {
+	t := e.nodes[n].t
+	rule := e.nodes[n].rule
+	if err := os.MkdirAll(e.scratchRoot(), 0o755); err != nil {
+		return nil, "", fmt.Errorf("creating scratch directory: %w", err)
+	}
+	scratch, err := os.MkdirTemp(e.scratchRoot(), fmt.Sprintf("pid%d-%s-", os.Getpid(), key.Short()))
+	if err != nil {
+		return nil, "", fmt.Errorf("creating scratch directory: %w", err)
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			_ = removeAll(scratch)
+		}
+	}()
+	ws, out := filepath.Join(scratch, "ws"), filepath.Join(scratch, "out")
+	for _, d := range []string{ws, out} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return nil, "", err
+		}
+	}
+	srcs, dirs, err := e.stage(ws, inputs, artOf)
+	if err != nil {
+		return nil, "", fmt.Errorf("staging inputs: %w", err)
+	}
+	logPath := filepath.Join(scratch, "log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, "", err
+	}
+	a := &rules.Action{
+		Target: t, Dir: ws, Out: out, Srcs: srcs, InputDirs: dirs, Env: e.env, Log: logf,
+		Exec: func(ctx context.Context, argv, env []string) error {
+			return runLocal(ctx, ws, argv, append(append([]string(nil), e.env...), env...), logf)
+		},
+	}
+	started := time.Now()
+	runErr := rule.Execute(ctx, a)
+	seconds := time.Since(started).Seconds()
+	logf.Close()
+	if err := copyFileAtomic(logPath, e.state.logPath(t.Label)); err != nil {
+		e.obs.Warn(fmt.Sprintf("%s: keeping its log: %v", t.Label, err))
+	}
+	if runErr == nil {
+		runErr = checkOutputs(out, rule.Outs(t))
+	}
+	if runErr != nil {
+		if e.cfg.KeepFailed && ctx.Err() == nil {
+			keep = true
+			runErr = fmt.Errorf("%w (scratch directory kept at %s)", runErr, scratch)
+		}
+		return nil, tailOf(logPath), runErr
+	}
+	m, err := e.cfg.Cache.AdoptTree(out)
+	if err != nil {
+		return nil, "", fmt.Errorf("storing outputs: %w", err)
+	}
+	logDigest, logSize, err := e.cfg.Cache.AdoptFile(logPath)
+	if err != nil {
+		return nil, "", fmt.Errorf("storing log: %w", err)
+	}
+	host, _ := os.Hostname()
+	res := &cache.ActionResult{
+		Key: key, Label: t.Label.String(), Outputs: m, Records: recs,
+		Log: logDigest, LogSize: logSize, Started: started.UTC(), Seconds: seconds, Host: host,
+	}
+	if err := e.cfg.Cache.PutAction(res); err != nil {
+		return nil, "", fmt.Errorf("recording result: %w", err)
+	}
+	if err := e.link(t.Label, key, m); err != nil {
+		return nil, "", err
+	}
+	return newArtifact(m, nil), "", nil
+}
+
+// stage lays the inputs out in ws like the workspace: source files at their
+// workspace paths (as links to the originals), a target's artifact under
+// pkg/name/ (as links into the CAS). It returns $SRCS and the directory of
+// each label-valued attribute.
+func (e *Engine) stage(ws string, inputs []inputDigest, artOf func(int) *artifact) ([]string, map[string]string, error) {
+	var srcs []string
+	dirs := make(map[string]string)
+	// The files each dependency must provide, across every label naming it.
+	need := make(map[label.Label]map[string]cache.FileEntry)
+	var depOrder []label.Label
+	for _, in := range inputs {
+		if in.in.IsFile() {
+			dst := filepath.Join(ws, filepath.FromSlash(in.in.File))
+			if err := symlinkFile(filepath.Join(e.cfg.Root, filepath.FromSlash(in.in.File)), dst); err != nil {
+				return nil, nil, err
+			}
+			srcs = append(srcs, in.in.File)
+			continue
+		}
+		dep := in.in.Label.Target()
+		m, err := artOf(e.index[dep]).sub(in.in.Label)
+		if err != nil {
+			return nil, nil, err
+		}
+		if need[dep] == nil {
+			need[dep] = make(map[string]cache.FileEntry)
+			depOrder = append(depOrder, dep)
+		}
+		base := filepath.ToSlash(artifactDir(dep))
+		for _, f := range m.Files {
+			need[dep][f.Path] = f
+			srcs = append(srcs, base+"/"+f.Path)
+		}
+		name := in.in.Attr
+		if in.in.Key != "" {
+			name += "." + in.in.Key
+		}
+		if _, ok := dirs[name]; !ok {
+			dirs[name] = filepath.Join(ws, artifactDir(dep), filepath.FromSlash(in.in.Label.Sub))
+		}
+	}
+	for _, dep := range depOrder {
+		if err := e.stageArtifact(ws, dep, need[dep], artOf(e.index[dep])); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", dep, err)
+		}
+	}
+	return srcs, dirs, nil
+}
+
+func (e *Engine) stageArtifact(ws string, dep label.Label, files map[string]cache.FileEntry, art *artifact) error {
+	dir := filepath.Join(ws, artifactDir(dep))
+	if art.sources != nil {
+		for p := range files {
+			if err := symlinkFile(art.sources[p], filepath.Join(dir, filepath.FromSlash(p))); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var m cache.Manifest
+	for _, f := range files {
+		m.Files = append(m.Files, f)
+	}
+	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	return e.cfg.Cache.Materialize(m, dir)
+}
+
+func symlinkFile(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.Symlink(src, dst)
+}
+
+// checkOutputs fails when a declared output is missing and removes what
+// was not declared. With no declared outputs, everything is kept.
+func checkOutputs(out string, outs []string) error {
+	if outs == nil {
+		return nil
+	}
+	var missing []string
+	declared := make(map[string]bool, len(outs))
+	for _, o := range outs {
+		declared[o] = true
+		if _, err := os.Lstat(filepath.Join(out, filepath.FromSlash(o))); err != nil {
+			missing = append(missing, o)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("declared output %s was not created", quoteList(missing))
+	}
+	return filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
+		if err != nil || p == out {
+			return err
+		}
+		rel, _ := filepath.Rel(out, p)
+		rel = filepath.ToSlash(rel)
+		if declared[rel] {
+			return filepath.SkipDir // a declared directory is kept whole
+		}
+		if d.IsDir() && hasDeclaredBelow(rel, outs) {
+			return nil
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return filepath.SkipDir
+		}
+		return nil
+	})
+}
+
+func hasDeclaredBelow(dir string, outs []string) bool {
+	for _, o := range outs {
+		if strings.HasPrefix(o, dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func quoteList(xs []string) string {
+	q := make([]string, len(xs))
+	for i, x := range xs {
+		q[i] = fmt.Sprintf("%q", x)
+	}
+	return strings.Join(q, ", ")
+}
+
+// tailOf returns the last lines of a log file.
+func tailOf(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const max = 64 << 10
+	if fi, err := f.Stat(); err == nil && fi.Size() > max {
+		_, _ = f.Seek(fi.Size()-max, io.SeekStart)
+	}
+	b, _ := io.ReadAll(f)
+	b = bytes.TrimRight(b, "\n")
+	lines := bytes.Split(b, []byte("\n"))
+	if len(lines) > logTailLines {
+		lines = lines[len(lines)-logTailLines:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}

@@ -1,0 +1,132 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/cogumi/cogumi/cache"
+	"github.com/cogumi/cogumi/label"
+)
+
+// state is what cogumi remembers about one workspace between builds: the
+// last action key of each target (for why and status), whether its outputs
+// are linked under cogumi-out, and the log of its last run. It is a hint,
+// never an input: losing it costs a re-check, not a wrong artifact.
+type state struct {
+	dir     string
+	targets map[string]lastBuild
+	changed map[string]lastBuild
+}
+
+type lastBuild struct {
+	Key string `json:"key"`
+	// Linked is the key whose outputs cogumi-out/<pkg>/<name> holds, if any.
+	Linked string `json:"linked,omitempty"`
+}
+
+type stateFile struct {
+	Targets map[string]lastBuild `json:"targets"`
+}
+
+// stateDir is the per-workspace directory inside the cache.
+func stateDir(c *cache.Local, root string) string {
+	return filepath.Join(c.Dir(), "workspaces", cache.DigestBytes([]byte(root)).String()[:16])
+}
+
+func loadState(dir string) (*state, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		return nil, fmt.Errorf("creating workspace state: %w", err)
+	}
+	s := &state{dir: dir, changed: make(map[string]lastBuild)}
+	s.targets = readStateFile(filepath.Join(dir, "state.json"))
+	return s, nil
+}
+
+// readStateFile returns the remembered targets; a missing or damaged file
+// is an empty memory, not an error.
+func readStateFile(path string) map[string]lastBuild {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return make(map[string]lastBuild)
+	}
+	var f stateFile
+	if json.Unmarshal(b, &f) != nil || f.Targets == nil {
+		return make(map[string]lastBuild)
+	}
+	return f.Targets
+}
+
+func (s *state) get(l label.Label) lastBuild { return s.targets[l.String()] }
+
+func (s *state) set(l label.Label, lb lastBuild) {
+	s.targets[l.String()] = lb
+	s.changed[l.String()] = lb
+}
+
+// save merges this process's changes into the file on disk (another build
+// may have written it meanwhile) and replaces it atomically.
+func (s *state) save() error {
+	if len(s.changed) == 0 {
+		return nil
+	}
+	path := filepath.Join(s.dir, "state.json")
+	merged := readStateFile(path)
+	for k, v := range s.changed {
+		merged[k] = v
+	}
+	b, err := json.Marshal(stateFile{Targets: merged})
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b)
+}
+
+// logPath is where the log of the last run of l is kept.
+func (s *state) logPath(l label.Label) string {
+	return filepath.Join(s.dir, "logs", filepath.FromSlash(l.Pkg), l.Name+".log")
+}
+
+// writeFileAtomic writes b to path through a temporary file and a rename,
+// so readers see the old content or the new, never a part.
+func writeFileAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(b)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// copyFileAtomic copies src to dst atomically; a missing src is not an error.
+func copyFileAtomic(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(dst, b)
+}
+
+// readAllLimited reads at most max bytes.
+func readAllLimited(r io.Reader, max int64) ([]byte, error) {
+	return io.ReadAll(io.LimitReader(r, max))
+}

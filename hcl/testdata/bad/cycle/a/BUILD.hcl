@@ -1,0 +1,11 @@
+run "y" {
+  srcs    = ["//b:z"]
+  outs    = ["o"]
+  command = "true"
+}
+
+run "x" {
+  srcs    = [":y"]
+  outs    = ["o"]
+  command = "true"
+}

@@ -1,0 +1,5 @@
+run "z" {
+  srcs    = ["//a:x"]
+  outs    = ["o"]
+  command = "true"
+}

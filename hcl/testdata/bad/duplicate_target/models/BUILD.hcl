@@ -1,0 +1,9 @@
+run "x" {
+  outs    = ["o"]
+  command = "true"
+}
+
+run "x" {
+  outs    = ["p"]
+  command = "true"
+}

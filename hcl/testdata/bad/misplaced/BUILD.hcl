@@ -1,0 +1,21 @@
+name = "x"
+
+variable "v" {
+  default = 1
+}
+
+files "f" "g" {
+  srcs = []
+}
+
+run "bad/name" {
+  outs    = ["o"]
+  command = "true"
+}
+
+files "fine" {
+  srcs = []
+  resources {
+    cpus = 1
+  }
+}

@@ -1,0 +1,8 @@
+files "x" {
+  srcs = [
+    "a.txt",
+    "../cogumi.hcl",
+    "dir",
+    "/etc/passwd",
+  ]
+}

@@ -1,0 +1,6 @@
+files "raw" {
+  srcs = ["a.txt"]
+}
+files "clean" {
+  srcs = ["a.txt"]
+}

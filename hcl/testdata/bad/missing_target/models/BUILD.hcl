@@ -1,0 +1,5 @@
+run "x" {
+  srcs    = ["//data:rwa", "//nowhere:y", ":z"]
+  outs    = ["o"]
+  command = "true"
+}

@@ -1,0 +1,5 @@
+run "me" {
+  srcs    = [":me"]
+  outs    = ["o"]
+  command = "true"
+}

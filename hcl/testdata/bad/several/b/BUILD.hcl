@@ -1,0 +1,14 @@
+run "y" {
+  srcs    = ["//a:x", "//c:nope", "missing.txt"]
+  outs    = ["o", "o"]
+  command = 42
+}
+
+prune "p" {
+  model = ":y"
+}
+
+run "y" {
+  outs    = ["o"]
+  command = "true"
+}

@@ -1,0 +1,5 @@
+run "z" {
+  outs = ["../escape"]
+  command = "true"
+  bogus = 1
+}

@@ -1,0 +1,6 @@
+remote_cach "s3" {
+  bucket = "x"
+}
+
+variable "needed" {
+}

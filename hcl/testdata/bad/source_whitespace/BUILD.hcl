@@ -1,0 +1,3 @@
+files "x" {
+  srcs = ["a b.txt"]
+}

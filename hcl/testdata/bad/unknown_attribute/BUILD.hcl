@@ -1,0 +1,5 @@
+run "x" {
+  outs    = ["o"]
+  command = "true"
+  srcz    = []
+}

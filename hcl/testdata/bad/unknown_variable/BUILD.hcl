@@ -1,0 +1,4 @@
+run "x" {
+  outs    = ["o"]
+  command = "train --epochs ${var.epoch}"
+}

@@ -1,0 +1,6 @@
+workspace {
+  name = "bad"
+}
+variable "epochs" {
+  default = 3
+}
