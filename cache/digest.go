@@ -1,12 +1,3 @@
-// Package cache stores build artifacts by content: a content-addressed store
-// (CAS) of blobs named by their BLAKE3 digest, an action cache (AC) mapping
-// action keys to the manifest of what an action produced, per-key locks that
-// keep several processes from running the same action at once, and a stat
-// cache that lets a no-op build skip reading source files.
-//
-// The package knows nothing of rules, BUILD files or labels: an action key is
-// an opaque hash of records the engine writes, and a label in an
-// ActionResult is text for humans.
 package cache
 
 import (

@@ -190,7 +190,7 @@ func TestDigestJSON(t *testing.T) {
 // implementation at sizes around the chunk, SIMD and buffer boundaries.
 func TestDigestFileMatchesReference(t *testing.T) {
 	dir := t.TempDir()
-	for _, size := range []int{0, 1, 63, 64, 1023, 1024, 1025, 16 << 10, 16<<10 + 1, 1 << 20, hashBufSize - 1, hashBufSize, hashBufSize + 1, 2*hashBufSize + 12345} {
+	for _, size := range []int{0, 1, 63, 64, 1023, 1024, 1025, 16 << 10, 16<<10 + 1, 1 << 20, 2*segmentSize - 1, 2 * segmentSize, 2*segmentSize + 1, hashBufSize - 1, hashBufSize, hashBufSize + 1, 2*hashBufSize + 12345} {
 		data := bytes.Repeat([]byte("cogumi builds models."), size/21+1)[:size]
 		for i := range data {
 			data[i] ^= byte(i * 7)
@@ -211,6 +211,9 @@ func TestDigestFileMatchesReference(t *testing.T) {
 		if d := DigestBytes(data); d != Digest(want) {
 			t.Errorf("DigestBytes(%d bytes) = %s; want %x", size, d.Short(), want[:6])
 		}
+	}
+	if d, n, err := DigestFile("/dev/null"); err != nil || d != DigestBytes(nil) || n != 0 {
+		t.Errorf("DigestFile(/dev/null) = %s, %d, %v", d.Short(), n, err)
 	}
 	if _, _, err := DigestFile(filepath.Join(dir, "missing")); err == nil {
 		t.Error("DigestFile of a missing file succeeded")

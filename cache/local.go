@@ -133,6 +133,9 @@ func (c *Local) PutBytes(b []byte) (Digest, error) {
 // PutBlob stores size bytes read from r as blob d, checking that they hash
 // to d; on a mismatch nothing is stored.
 func (c *Local) PutBlob(d Digest, size int64, r io.Reader) error {
+	if size < 0 || size >= MaxBlobSize {
+		return fmt.Errorf("storing blob %s: impossible size %d", d.Short(), size)
+	}
 	if c.HasBlob(d, size) {
 		return nil
 	}

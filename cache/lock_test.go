@@ -1,8 +1,12 @@
 package cache
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -91,5 +95,64 @@ func TestLockContextCancel(t *testing.T) {
 	}
 	if _, err := c.Lock(ctx, KeyFromRecords([]string{"free"}), nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("Lock with a done context = %v", err)
+	}
+}
+
+// TestLockHelperProcess is not a test: it is the other process of
+// TestLockAcrossProcesses, which runs the test binary again to run it.
+func TestLockHelperProcess(t *testing.T) {
+	dir, key := os.Getenv("COGUMI_LOCK_DIR"), os.Getenv("COGUMI_LOCK_KEY")
+	if dir == "" {
+		t.Skip("helper process only")
+	}
+	c, err := OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ParseActionKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Lock(context.Background(), k, nil); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("locked")
+	time.Sleep(time.Minute) // until killed
+}
+
+// A lock held by another process makes Lock wait, and is released when that
+// process dies without unlocking.
+func TestLockAcrossProcesses(t *testing.T) {
+	c := openTestCache(t)
+	k := KeyFromRecords([]string{"two processes"})
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLockHelperProcess$")
+	cmd.Env = append(os.Environ(), "COGUMI_LOCK_DIR="+c.Dir(), "COGUMI_LOCK_KEY="+k.String())
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "locked\n" {
+		t.Fatalf("helper said %q, %v", line, err)
+	}
+	waited := make(chan struct{})
+	go func() {
+		<-waited
+		time.Sleep(50 * time.Millisecond)
+		_ = cmd.Process.Kill()
+	}()
+	unlock, err := c.Lock(context.Background(), k, func() { close(waited) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	select {
+	case <-waited:
+	default:
+		t.Error("Lock did not wait for the other process")
 	}
 }

@@ -38,6 +38,9 @@ func (c *Local) Materialize(m Manifest, dir string) error {
 		return fmt.Errorf("materializing %s: %w", dir, err)
 	}
 	parent, base := filepath.Split(abs)
+	if base == "" {
+		return fmt.Errorf("materializing %s: not a directory that can be replaced", dir)
+	}
 	if info, err := os.Lstat(abs); err == nil && !info.IsDir() && info.Mode()&fs.ModeSymlink == 0 {
 		return fmt.Errorf("materializing %s: it exists and is not a directory", dir)
 	}

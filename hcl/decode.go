@@ -134,7 +134,7 @@ func (p *pkgLoader) decodeAttr(t *target.Target, k kindInfo, a *hclsyntax.Attrib
 	if v.IsNull() {
 		return true // null means unset, as in Terraform
 	}
-	conv, err := convert.Convert(v, spec.Type)
+	conv, err := convertTo(v, spec.Type)
 	if err != nil {
 		d := diagAt(a.Expr.Range(), "attribute %q: expected %s, got %s", a.Name, spec.Type.FriendlyName(), typeName(v))
 		d.Detail = err.Error()

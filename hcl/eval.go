@@ -8,12 +8,16 @@ import (
 	hhcl "github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 )
 
 // evalExpr evaluates expr. A reference to an undeclared var.x or local.x
 // gets a message naming what is declared, rather than HCL's "Unsupported
 // attribute" on an object the user never wrote.
 func evalExpr(expr hhcl.Expression, ctx *hhcl.EvalContext) (cty.Value, Diagnostics) {
+	if v, ok := literalValue(expr); ok {
+		return v, nil
+	}
 	v, hds := expr.Value(ctx)
 	if !hds.HasErrors() {
 		return v, nil
@@ -22,6 +26,64 @@ func evalExpr(expr hhcl.Expression, ctx *hhcl.EvalContext) (cty.Value, Diagnosti
 		return cty.DynamicVal, ds
 	}
 	return cty.DynamicVal, fromHCL(hds)
+}
+
+// literalValue returns the value of a literal ("a.txt", 3, ["a", "b"])
+// without HCL's general evaluation, which allocates for every template: most
+// attributes of a large workspace are literals. It gives exactly what
+// expr.Value would.
+func literalValue(expr hhcl.Expression) (cty.Value, bool) {
+	switch e := expr.(type) {
+	case *hclsyntax.LiteralValueExpr:
+		return e.Val, true
+	case *hclsyntax.TemplateExpr:
+		if len(e.Parts) != 1 {
+			return cty.NilVal, false
+		}
+		lit, ok := e.Parts[0].(*hclsyntax.LiteralValueExpr)
+		if !ok || lit.Val.Type() != cty.String || lit.Val.IsNull() {
+			return cty.NilVal, false
+		}
+		return lit.Val, true
+	case *hclsyntax.TupleConsExpr:
+		if len(e.Exprs) == 0 {
+			return cty.EmptyTupleVal, true
+		}
+		vals := make([]cty.Value, len(e.Exprs))
+		for i, x := range e.Exprs {
+			v, ok := literalValue(x)
+			if !ok {
+				return cty.NilVal, false
+			}
+			vals[i] = v
+		}
+		return cty.TupleVal(vals), true
+	}
+	return cty.NilVal, false
+}
+
+// convertTo converts v to ty. A tuple of strings to a list of strings, the
+// shape of every srcs and outs, skips the general conversion machinery.
+func convertTo(v cty.Value, ty cty.Type) (cty.Value, error) {
+	if v.Type().Equals(ty) {
+		return v, nil
+	}
+	if ty.Equals(cty.List(cty.String)) && v.Type().IsTupleType() && v.IsKnown() && !v.IsNull() {
+		n := v.LengthInt()
+		if n == 0 {
+			return cty.ListValEmpty(cty.String), nil
+		}
+		elems := make([]cty.Value, 0, n)
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			if e.Type() != cty.String || e.IsNull() || !e.IsKnown() || e.IsMarked() {
+				return convert.Convert(v, ty)
+			}
+			elems = append(elems, e)
+		}
+		return cty.ListVal(elems), nil
+	}
+	return convert.Convert(v, ty)
 }
 
 // unknownNames reports references to var.x or local.x that ctx lacks.

@@ -167,7 +167,6 @@ func (p *pkgLoader) glob(pattern string) (cty.Value, error) {
 // records matching files in found.
 func (p *pkgLoader) globDir(rel string, segs []string, found map[string]bool) error {
 	seg, rest := segs[0], segs[1:]
-	abs := filepath.Join(p.dir, filepath.FromSlash(rel))
 	if seg == "**" {
 		if len(rest) > 0 {
 			if err := p.globDir(rel, rest, found); err != nil {
@@ -177,7 +176,7 @@ func (p *pkgLoader) globDir(rel string, segs []string, found map[string]bool) er
 	} else if !hasMeta(seg) {
 		return p.globEntry(path.Join(rel, seg), rest, found)
 	}
-	entries, err := os.ReadDir(abs)
+	entries, err := p.readDir(path.Join(p.pkg, rel))
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", path.Join(p.pkg, rel), err)
 	}
@@ -218,9 +217,9 @@ func (p *pkgLoader) globDir(rel string, segs []string, found map[string]bool) er
 // directory to descend into otherwise. Links are followed (Hugging Face
 // snapshots are directories of links into a blob store).
 func (p *pkgLoader) globEntry(rel string, rest []string, found map[string]bool) error {
-	fi, err := os.Stat(filepath.Join(p.dir, filepath.FromSlash(rel)))
+	fi, err := p.stat(path.Join(p.pkg, rel))
 	if err != nil {
-		if os.IsNotExist(err) {
+		if errorsIsNotExist(err) {
 			return nil // a dangling link or a literal name that is not there
 		}
 		return fmt.Errorf("reading %s: %w", path.Join(p.pkg, rel), err)
@@ -245,8 +244,7 @@ func (p *pkgLoader) file(rel string) (cty.Value, error) {
 	if err != nil {
 		return cty.NilVal, err
 	}
-	abs := filepath.Join(p.root, filepath.FromSlash(ws))
-	fi, err := os.Stat(abs)
+	fi, err := p.stat(ws)
 	switch {
 	case err != nil && errorsIsNotExist(err):
 		return cty.NilVal, fmt.Errorf("file %q not found in %s", rel, pkgName(p.pkg))
@@ -257,7 +255,7 @@ func (p *pkgLoader) file(rel string) (cty.Value, error) {
 	case fi.Size() > maxFileSize:
 		return cty.NilVal, fmt.Errorf("file %q is larger than %d MiB; list data files in srcs instead", rel, maxFileSize>>20)
 	}
-	b, err := os.ReadFile(abs)
+	b, err := p.readFile(ws)
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("reading %s: %w", ws, err)
 	}
@@ -294,13 +292,30 @@ func (p *pkgLoader) pkgPath(rel string) (string, error) {
 }
 
 // isSubPackage reports whether rel, relative to this package, is a package.
+// stat stats a workspace-relative path, once per package: targets of a
+// package often share their source files.
+func (p *pkgLoader) stat(ws string) (fs.FileInfo, error) {
+	if r, ok := p.stats[ws]; ok {
+		return r.fi, r.err
+	}
+	fi, err := os.Stat(filepath.Join(p.root, filepath.FromSlash(ws)))
+	p.stats[ws] = statResult{fi, err}
+	p.observe(observation{kind: obsStat, path: ws, stat: statKind(fi, err)})
+	return fi, err
+}
+
+type statResult struct {
+	fi  fs.FileInfo
+	err error
+}
+
 func (p *pkgLoader) isSubPackage(rel string) bool {
 	return p.ws.pkgs[path.Join(p.pkg, rel)]
 }
 
 // statSource checks that the workspace-relative path ws is a file.
 func (p *pkgLoader) statSource(ws, written string) error {
-	fi, err := os.Stat(filepath.Join(p.root, filepath.FromSlash(ws)))
+	fi, err := p.stat(ws)
 	switch {
 	case err != nil && errorsIsNotExist(err):
 		return fmt.Errorf("source file %q not found in %s", written, pkgName(p.pkg))

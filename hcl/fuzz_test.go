@@ -38,7 +38,11 @@ func FuzzLoad(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(root, BuildFile), src, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		ws, err := Load(root, Options{Rules: reg})
+		opts := Options{Rules: reg, CacheFile: filepath.Join(root, "cogumi-out", "cache")}
+		ws, err := Load(root, opts)
+		if again, err2 := Load(root, opts); (err == nil) != (err2 == nil) || (ws != nil && again.FromCache != len(again.Files)-1) {
+			t.Fatalf("load from the cache differs: %v / %v", err, err2)
+		}
 		if err != nil {
 			var ds Diagnostics
 			if !errors.As(err, &ds) || len(ds) == 0 || ws != nil {

@@ -33,6 +33,11 @@ type Options struct {
 	// Env is the environment (os.Environ()), read for COGUMI_VAR_name,
 	// which --var overrides.
 	Env []string
+	// CacheFile, when set, is where evaluated packages are kept between
+	// loads (see loadcache.go), e.g. <root>/cogumi-out/.cogumi/load-cache.
+	// A package whose BUILD.hcl, settings and observed files did not change
+	// is then not parsed again.
+	CacheFile string
 }
 
 // Workspace is a loaded, checked configuration.
@@ -52,6 +57,11 @@ type Workspace struct {
 	Graph *dag.Graph
 	// Files are the configuration files (workspace-relative path -> text).
 	Files map[string][]byte
+	// FromCache counts the packages taken from Options.CacheFile.
+	FromCache int
+	// CacheWarning says why Options.CacheFile could not be used or
+	// written; the workspace is sound either way.
+	CacheWarning error
 }
 
 // FindRoot returns the nearest directory at or above dir that holds
@@ -100,6 +110,16 @@ func Load(root string, opts Options) (*Workspace, error) {
 	for _, p := range pkgs {
 		sh.pkgs[p] = true
 	}
+	sh.pkgList = pkgs
+	var key [32]byte
+	if opts.CacheFile != "" && len(set.diags) == 0 {
+		if key, err = cacheKey(src, opts); err != nil {
+			ws.CacheWarning = err
+		} else {
+			sh.caching = true
+			sh.cache = readCache(opts.CacheFile, key)
+		}
+	}
 	for _, k := range sh.kindNames {
 		rule, _ := opts.Rules.Lookup(k)
 		info := kindInfo{rule: rule, schema: rule.Schema()}
@@ -118,6 +138,9 @@ func Load(root string, opts Options) (*Workspace, error) {
 		if r.src != nil {
 			ws.Files[r.file] = r.src
 		}
+		if r.cached {
+			ws.FromCache++
+		}
 		diags = append(diags, r.diags...)
 	}
 	diags = append(diags, link(ws, results)...)
@@ -126,7 +149,24 @@ func Load(root string, opts Options) (*Workspace, error) {
 		diags.sort()
 		return nil, diags
 	}
+	if sh.caching && cacheChanged(results, sh.cache) {
+		ws.CacheWarning = writeCache(opts.CacheFile, key, results)
+	}
 	return ws, nil
+}
+
+// cacheChanged reports whether the cache file should be written again.
+func cacheChanged(results []pkgResult, cache map[string][]byte) bool {
+	n := 0
+	for _, r := range results {
+		if r.entry != nil {
+			n++
+		}
+		if !r.cached {
+			return true
+		}
+	}
+	return n != len(cache)
 }
 
 // loadPackages loads every package, on as many goroutines as there are

@@ -1,6 +1,8 @@
 package hcl
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"os"
 	"path"
 	"path/filepath"
@@ -33,6 +35,9 @@ type shared struct {
 	pkgs      map[string]bool // every package, by name
 	set       *settings
 	settings  map[string]settingsBlock
+	pkgList   []string          // every package, sorted
+	caching   bool              // record what evaluations read, for the load cache
+	cache     map[string][]byte // cached entries by package; nil when none
 }
 
 // pkgResult is what loading one BUILD.hcl produced.
@@ -44,6 +49,8 @@ type pkgResult struct {
 	names   []string // every target name declared, for "no target" messages
 	broken  bool     // did not parse: names may be incomplete
 	diags   Diagnostics
+	entry   []byte // for the load cache; nil when not cacheable
+	cached  bool   // entry came from the load cache
 }
 
 // pkgLoader loads one package. It is used by one goroutine.
@@ -53,23 +60,56 @@ type pkgLoader struct {
 	pkg     string
 	dir     string // absolute
 	globs   map[string]cty.Value
+	stats   map[string]statResult
 	ctx     *hhcl.EvalContext
 	tainted bool
 	res     pkgResult
+	// obs are the file system facts the evaluation read, for the cache.
+	obs      []observation
+	observed map[string]bool
 }
 
 func loadPackage(ws *shared, pkg string) pkgResult {
 	p := &pkgLoader{
 		ws: ws, root: ws.root, pkg: pkg,
-		dir:   filepath.Join(ws.root, filepath.FromSlash(pkg)),
-		globs: make(map[string]cty.Value),
+		dir:      filepath.Join(ws.root, filepath.FromSlash(pkg)),
+		globs:    make(map[string]cty.Value),
+		stats:    make(map[string]statResult),
+		observed: make(map[string]bool),
 	}
 	p.res = pkgResult{pkg: pkg, file: path.Join(pkg, BuildFile)}
 	p.load()
 	return p.res
 }
 
+// load loads the package from the load cache when it can, else evaluates it
+// and makes its cache entry.
 func (p *pkgLoader) load() {
+	if !p.ws.caching {
+		p.evaluate()
+		return
+	}
+	src, err := os.ReadFile(filepath.Join(p.dir, BuildFile))
+	if err != nil {
+		p.evaluate() // reports the error
+		return
+	}
+	srcSum, sub := sha256.Sum256(src), subSum(p.ws.pkgList, p.pkg)
+	if raw, ok := p.ws.cache[p.pkg]; ok {
+		p.res.src = src
+		if p.fromCache(raw, srcSum, sub) {
+			p.res.cached = true
+			return
+		}
+	}
+	p.evaluate()
+	if len(p.res.diags) == 0 && bytes.Equal(p.res.src, src) {
+		p.res.entry = p.encodeEntry(srcSum, sub)
+	}
+}
+
+// evaluate parses and evaluates the BUILD file.
+func (p *pkgLoader) evaluate() {
 	r := &p.res
 	src, err := os.ReadFile(filepath.Join(p.dir, BuildFile))
 	if err != nil {
