@@ -118,14 +118,15 @@ func (m Manifest) TotalSize() int64 {
 // path, content digest, size and executable bit, in order. Two artifacts have
 // the same TreeDigest exactly when they are the same tree, so dependents put
 // it in their action keys (this is what makes early cutoff work). It is
-// computed in BLAKE3's key-derivation mode, so it never equals a content
-// Digest or an ActionKey. m should be valid.
+// computed over an encoding that starts with its own context, so it never
+// equals the digest of a file or an ActionKey by construction. m should be valid.
 func (m Manifest) TreeDigest() Digest {
-	n := binary.MaxVarintLen64
+	n := len(treeDigestContext) + 1 + binary.MaxVarintLen64
 	for _, f := range m.Files {
 		n += 2*binary.MaxVarintLen64 + len(f.Path) + len(f.Digest) + 1
 	}
 	buf := make([]byte, 0, n)
+	buf = append(append(buf, treeDigestContext...), 0)
 	buf = binary.AppendUvarint(buf, uint64(len(m.Files)))
 	for _, f := range m.Files {
 		buf = binary.AppendUvarint(buf, uint64(len(f.Path)))
@@ -138,9 +139,7 @@ func (m Manifest) TreeDigest() Digest {
 		}
 		buf = append(buf, exec)
 	}
-	var d Digest
-	blake3.DeriveKey(d[:], treeDigestContext, buf)
-	return d
+	return Digest(blake3.Sum256(buf))
 }
 
 // Lookup returns the entry for path p, using binary search (m must be sorted).

@@ -108,6 +108,10 @@ func (e *Engine) inputDigests(t *target.Target, artOf func(int) *artifact) ([]in
 			continue
 		}
 		art := artOf(e.index[in.Label.Target()])
+		if in.Label.Sub == "" {
+			out[i].digest = art.tree
+			continue
+		}
 		m, err := art.sub(in.Label)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", in.Pos, err)

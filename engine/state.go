@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/label"
@@ -18,7 +19,9 @@ import (
 // are linked under cogumi-out, and the log of its last run. It is a hint,
 // never an input: losing it costs a re-check, not a wrong artifact.
 type state struct {
-	dir     string
+	dir string
+
+	mu      sync.Mutex // guards targets and changed: actions finish concurrently
 	targets map[string]lastBuild
 	changed map[string]lastBuild
 }
@@ -61,9 +64,15 @@ func readStateFile(path string) map[string]lastBuild {
 	return f.Targets
 }
 
-func (s *state) get(l label.Label) lastBuild { return s.targets[l.String()] }
+func (s *state) get(l label.Label) lastBuild {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.targets[l.String()]
+}
 
 func (s *state) set(l label.Label, lb lastBuild) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.targets[l.String()] = lb
 	s.changed[l.String()] = lb
 }
@@ -71,6 +80,8 @@ func (s *state) set(l label.Label, lb lastBuild) {
 // save merges this process's changes into the file on disk (another build
 // may have written it meanwhile) and replaces it atomically.
 func (s *state) save() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if len(s.changed) == 0 {
 		return nil
 	}

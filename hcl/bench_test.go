@@ -54,24 +54,35 @@ func genWorkspace(tb testing.TB, root string, n, perPkg int) {
 	}
 }
 
-func benchLoad(b *testing.B, n int) {
+// benchLoad loads a workspace of n targets, without the load cache or
+// (cached) from a cache filled before timing starts.
+func benchLoad(b *testing.B, n int, cached bool) {
 	root := b.TempDir()
 	genWorkspace(b, root, n, 100)
+	var opts Options
+	if cached {
+		opts.CacheFile = filepath.Join(b.TempDir(), "load-cache")
+		if _, err := Load(root, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.ResetTimer()
 	for b.Loop() {
-		ws, err := Load(root, Options{})
+		ws, err := Load(root, opts)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(ws.Targets) != n {
-			b.Fatalf("%d targets, want %d", len(ws.Targets), n)
+		if len(ws.Targets) != n || cached && ws.FromCache != n/100 {
+			b.Fatalf("%d targets, %d packages from the cache", len(ws.Targets), ws.FromCache)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/target")
 }
 
-func BenchmarkLoad10K(b *testing.B)  { benchLoad(b, 10_000) }
-func BenchmarkLoad100K(b *testing.B) { benchLoad(b, 100_000) }
+func BenchmarkLoad10K(b *testing.B)        { benchLoad(b, 10_000, false) }
+func BenchmarkLoad10KCached(b *testing.B)  { benchLoad(b, 10_000, true) }
+func BenchmarkLoad100K(b *testing.B)       { benchLoad(b, 100_000, false) }
+func BenchmarkLoad100KCached(b *testing.B) { benchLoad(b, 100_000, true) }
 
 func TestGeneratedWorkspace(t *testing.T) {
 	root := t.TempDir()

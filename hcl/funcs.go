@@ -133,14 +133,18 @@ func (p *pkgLoader) glob(pattern string) (cty.Value, error) {
 	if pattern == "" || strings.HasPrefix(pattern, "/") || strings.Contains(pattern, "\\") {
 		return cty.NilVal, fmt.Errorf("glob %q: the pattern must be a relative, slash-separated path", pattern)
 	}
-	segs := strings.Split(strings.TrimPrefix(pattern, "./"), "/")
-	for _, s := range segs {
+	var segs []string
+	for _, s := range strings.Split(strings.TrimPrefix(pattern, "./"), "/") {
 		if s == "" || s == "." || s == ".." {
 			return cty.NilVal, fmt.Errorf("glob %q: bad path element %q (patterns stay inside the package)", pattern, s)
 		}
 		if _, err := path.Match(s, ""); err != nil {
 			return cty.NilVal, fmt.Errorf("glob %q: bad pattern element %q", pattern, s)
 		}
+		if s == "**" && len(segs) > 0 && segs[len(segs)-1] == "**" {
+			continue // **/** is **, and walking it twice would take time exponential in the count
+		}
+		segs = append(segs, s)
 	}
 	found := make(map[string]bool)
 	if err := p.globDir("", segs, found); err != nil {

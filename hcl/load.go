@@ -144,13 +144,15 @@ func Load(root string, opts Options) (*Workspace, error) {
 		diags = append(diags, r.diags...)
 	}
 	diags = append(diags, link(ws, results)...)
+	if sh.caching && cacheChanged(results, sh.cache) {
+		// Also when there are errors: while one package is being fixed,
+		// the others need not be parsed again.
+		ws.CacheWarning = writeCache(opts.CacheFile, key, results)
+	}
 	if len(diags) > 0 {
 		diags.addSources(ws.Files)
 		diags.sort()
 		return nil, diags
-	}
-	if sh.caching && cacheChanged(results, sh.cache) {
-		ws.CacheWarning = writeCache(opts.CacheFile, key, results)
 	}
 	return ws, nil
 }

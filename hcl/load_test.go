@@ -1,7 +1,6 @@
 package hcl
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,10 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zclconf/go-cty/cty"
-
 	"github.com/cogumi/cogumi/label"
-	"github.com/cogumi/cogumi/rules"
 	"github.com/cogumi/cogumi/target"
 )
 
@@ -339,105 +335,5 @@ func TestCacheDirHome(t *testing.T) {
 	root := writeWorkspace(t, map[string]string{SettingsFile: "cache {\n  dir = \"~/.cache/x\"\n}\n"})
 	if ws := mustLoad(t, root, Options{}); ws.CacheDir != filepath.Join(home, ".cache/x") || ws.Name != filepath.Base(root) {
 		t.Errorf("CacheDir, Name = %q, %q", ws.CacheDir, ws.Name)
-	}
-}
-
-func TestUnits(t *testing.T) {
-	for in, want := range map[string]int64{
-		"1000": 1000, "512MiB": 512 << 20, "64GiB": 64 << 30, "1GB": 1e9, "1.5 KB": 1500,
-		"80gb": 80e9, "2Ti": 2 << 40, "16Mi": 16 << 20, "0": 0, "3B": 3,
-	} {
-		if got, err := ParseBytes(in); err != nil || got != want {
-			t.Errorf("ParseBytes(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "GB", "12XB", "1..5GB", "-1GB", "99999999999PB"} {
-		if got, err := ParseBytes(in); err == nil {
-			t.Errorf("ParseBytes(%q) = %d, want an error", in, got)
-		}
-	}
-	for in, want := range map[string]time.Duration{"12h": 12 * time.Hour, "30m": 30 * time.Minute, "90s": 90 * time.Second, "1h30m": 90 * time.Minute} {
-		if got, err := parseDuration(in); err != nil || got != want {
-			t.Errorf("parseDuration(%q) = %v, %v", in, got, err)
-		}
-	}
-	for _, in := range []string{"", "12", "soon", "-1h", "0s"} {
-		if _, err := parseDuration(in); err == nil {
-			t.Errorf("parseDuration(%q) succeeded", in)
-		}
-	}
-}
-
-// typed is a rule with attributes of every shape, to test decoding.
-type typed struct{}
-
-func (typed) Kind() string    { return "typed" }
-func (typed) Version() string { return "1" }
-func (typed) Schema() rules.Schema {
-	return rules.Schema{Attrs: []rules.Attr{
-		{Name: "n", Type: cty.Number, Key: rules.InKey},
-		{Name: "flag", Type: cty.Bool, Key: rules.InKey},
-		{Name: "list", Type: cty.List(cty.Number), Key: rules.InKey},
-		{Name: "map", Type: cty.Map(cty.String), Key: rules.InKey},
-		{Name: "obj", Type: cty.Object(map[string]cty.Type{"lr": cty.Number, "epochs": cty.Number}), Key: rules.InKey},
-		{Name: "any", Type: cty.DynamicPseudoType, Key: rules.InKey},
-		{Name: "model", Type: cty.String, Input: rules.LabelInput, Key: rules.InKey},
-		{Name: "mods", Type: cty.Map(cty.String), Input: rules.LabelMapInput, Key: rules.InKey},
-	}}
-}
-func (typed) Check(*target.Target) []rules.AttrError       { return nil }
-func (typed) Outs(*target.Target) []string                 { return nil }
-func (typed) Execute(context.Context, *rules.Action) error { return nil }
-func registry(t *testing.T) *rules.Registry {
-	r, err := rules.NewRegistry(rules.Files{}, rules.Run{}, typed{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-func TestAttributeTypes(t *testing.T) {
-	root := writeWorkspace(t, map[string]string{
-		"BUILD.hcl": `typed "base" {
-}
-typed "t" {
-  n     = "0.65"
-  flag  = true
-  list  = [1, 2.5, 3]
-  map   = { a = "x", b = 2 }
-  obj   = { lr = 2e-5, epochs = 3 }
-  any   = { nested = [1, "two", { three = 3 }] }
-  model = ":base"
-  mods  = {
-    zeta  = "//:base"
-    alpha = ":base/adapter.gguf"
-  }
-}
-`,
-	})
-	tg := find(t, mustLoad(t, root, Options{Rules: registry(t)}), "//:t")
-	want := map[string]cty.Value{
-		"n":    cty.NumberFloatVal(0.65),
-		"flag": cty.True,
-		"list": cty.ListVal([]cty.Value{cty.NumberIntVal(1), cty.NumberFloatVal(2.5), cty.NumberIntVal(3)}),
-		"map":  cty.MapVal(map[string]cty.Value{"a": cty.StringVal("x"), "b": cty.StringVal("2")}),
-		"obj":  cty.ObjectVal(map[string]cty.Value{"lr": cty.NumberFloatVal(2e-5), "epochs": cty.NumberIntVal(3)}),
-	}
-	for name, w := range want {
-		if got := tg.Attrs[name]; !got.RawEquals(w) && !got.Equals(w).True() {
-			t.Errorf("%s = %#v, want %#v", name, got, w)
-		}
-	}
-	if any := tg.Attrs["any"]; !any.Type().IsObjectType() || any.GetAttr("nested").LengthInt() != 3 {
-		t.Errorf("any = %#v", any)
-	}
-	base := label.Label{Name: "base"}
-	wantIn := []target.Input{
-		{Attr: "model", Label: base, Pos: posAt("BUILD.hcl", 10, 11)},
-		{Attr: "mods", Key: "alpha", Label: label.Label{Name: "base", Sub: "adapter.gguf"}, Pos: posAt("BUILD.hcl", 13, 13)},
-		{Attr: "mods", Key: "zeta", Label: base, Pos: posAt("BUILD.hcl", 12, 13)},
-	}
-	if !reflect.DeepEqual(tg.Inputs, wantIn) {
-		t.Errorf("inputs =\n%+v\nwant\n%+v", tg.Inputs, wantIn)
 	}
 }

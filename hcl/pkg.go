@@ -1,7 +1,6 @@
 package hcl
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"os"
 	"path"
@@ -85,39 +84,31 @@ func loadPackage(ws *shared, pkg string) pkgResult {
 // load loads the package from the load cache when it can, else evaluates it
 // and makes its cache entry.
 func (p *pkgLoader) load() {
-	if !p.ws.caching {
-		p.evaluate()
-		return
-	}
 	src, err := os.ReadFile(filepath.Join(p.dir, BuildFile))
 	if err != nil {
-		p.evaluate() // reports the error
+		p.res.broken = true
+		p.res.diags = append(p.res.diags, Diagnostic{Pos: target.Pos{File: p.res.file}, Msg: "cannot read: " + err.Error()})
+		return
+	}
+	p.res.src = src
+	if !p.ws.caching {
+		p.evaluate(src)
 		return
 	}
 	srcSum, sub := sha256.Sum256(src), subSum(p.ws.pkgList, p.pkg)
-	if raw, ok := p.ws.cache[p.pkg]; ok {
-		p.res.src = src
-		if p.fromCache(raw, srcSum, sub) {
-			p.res.cached = true
-			return
-		}
+	if raw, ok := p.ws.cache[p.pkg]; ok && p.fromCache(raw, srcSum, sub) {
+		p.res.cached = true
+		return
 	}
-	p.evaluate()
-	if len(p.res.diags) == 0 && bytes.Equal(p.res.src, src) {
+	p.evaluate(src)
+	if len(p.res.diags) == 0 {
 		p.res.entry = p.encodeEntry(srcSum, sub)
 	}
 }
 
 // evaluate parses and evaluates the BUILD file.
-func (p *pkgLoader) evaluate() {
+func (p *pkgLoader) evaluate(src []byte) {
 	r := &p.res
-	src, err := os.ReadFile(filepath.Join(p.dir, BuildFile))
-	if err != nil {
-		r.broken = true
-		r.diags = append(r.diags, Diagnostic{Pos: target.Pos{File: r.file}, Msg: "cannot read: " + err.Error()})
-		return
-	}
-	r.src = src
 	if _, err := label.Parse("//"+p.pkg+":x", ""); err != nil {
 		r.broken = true
 		r.diags = append(r.diags, Diagnostic{Pos: target.Pos{File: r.file},

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -26,6 +27,10 @@ const (
 )
 
 func main() {
+	// A build is a short-lived process that allocates a graph it keeps to
+	// the end: collecting garbage less often makes a 10K-target no-op build
+	// markedly faster for a little more memory.
+	debug.SetGCPercent(400)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -42,9 +47,12 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := newRootCmd(stdout, stderr)
+	root, g := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if perr := g.stopProfile(); perr != nil && err == nil {
+		err = perr
+	}
 	if err == nil {
 		return 0
 	}
@@ -72,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+func newRootCmd(stdout, stderr io.Writer) (*cobra.Command, *globals) {
 	g := &globals{stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "cogumi",
@@ -85,8 +93,9 @@ the current package), //models/... (everything under models), //... (everything)
 
 cogumi rebuilds only what is stale, keeps every artifact in a content-addressed
 cache, and links outputs under cogumi-out/<package>/<target>/.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		PersistentPreRunE: func(*cobra.Command, []string) error { return g.startProfile() },
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -95,5 +104,5 @@ cache, and links outputs under cogumi-out/<package>/<target>/.`,
 		newBuildCmd(g), newQueryCmd(g), newGraphCmd(g), newWhyCmd(g), newStatusCmd(g),
 		newLogCmd(g), newCleanCmd(g), newFmtCmd(g), newValidateCmd(g), newVersionCmd(g),
 	)
-	return root
+	return root, g
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -23,11 +24,15 @@ type globals struct {
 	dir      string
 	vars     []string
 	cacheDir string
+	profile  string
+	profFile *os.File
 }
 
 func (g *globals) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&g.dir, "dir", "C", "", "run as if cogumi was started in `DIR`")
 	fs.StringArrayVar(&g.vars, "var", nil, "set a workspace variable (`NAME=VALUE`); overrides COGUMI_VAR_NAME and the default")
+	fs.StringVar(&g.profile, "cpuprofile", "", "write a CPU profile of cogumi itself to `FILE`")
+	_ = fs.MarkHidden("cpuprofile")
 	fs.StringVar(&g.cacheDir, "cache-dir", "", "local cache `DIR` (default: cache.dir in cogumi.hcl, else $XDG_CACHE_HOME/cogumi)")
 }
 
@@ -133,4 +138,25 @@ func (w *workspace) labels(e *engine.Engine, args []string) ([]label.Label, erro
 		return nil, &exitError{code: exitConfig, err: err}
 	}
 	return ls, nil
+}
+
+// startProfile starts --cpuprofile, for finding what slows cogumi down.
+func (g *globals) startProfile() error {
+	if g.profile == "" {
+		return nil
+	}
+	f, err := os.Create(g.profile)
+	if err != nil {
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	g.profFile = f
+	return pprof.StartCPUProfile(f)
+}
+
+func (g *globals) stopProfile() error {
+	if g.profFile == nil {
+		return nil
+	}
+	pprof.StopCPUProfile()
+	return g.profFile.Close()
 }
