@@ -1,7 +1,3 @@
-// Package hcl loads a workspace: it parses cogumi.hcl and every BUILD.hcl
-// with hashicorp/hcl and go-cty, evaluates variables, locals and functions,
-// checks every target against its rule's schema, resolves labels and orders
-// the targets, reporting every problem at once with its file:line:col.
 package hcl
 
 import (

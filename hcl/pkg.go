@@ -2,6 +2,8 @@ package hcl
 
 import (
 	"crypto/sha256"
+	"errors"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -110,9 +112,12 @@ func (p *pkgLoader) load() {
 func (p *pkgLoader) evaluate(src []byte) {
 	r := &p.res
 	if _, err := label.Parse("//"+p.pkg+":x", ""); err != nil {
+		if inner := errors.Unwrap(err); inner != nil {
+			err = inner // not "bad label //pkg:x": the user wrote no label
+		}
 		r.broken = true
 		r.diags = append(r.diags, Diagnostic{Pos: target.Pos{File: r.file},
-			Msg: "the directory name cannot be written in a label (" + err.Error() + "); rename it"})
+			Msg: fmt.Sprintf("directory %q cannot be a package, its name cannot be written in a label: %v", p.pkg, err)})
 		return
 	}
 	file, hds := hclsyntax.ParseConfig(src, r.file, hhcl.InitialPos)

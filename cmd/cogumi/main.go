@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -61,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var bf engine.ErrBuildFailed
 	switch {
 	case errors.As(err, &diags):
-		fmt.Fprint(stderr, diags.Error())
+		fmt.Fprintln(stderr, strings.TrimRight(diags.Error(), "\n"))
 		fmt.Fprintf(stderr, "cogumi: %d configuration error(s); nothing was built\n", len(diags))
 		return exitConfig
 	case ctx.Err() != nil:

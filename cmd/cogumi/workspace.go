@@ -68,9 +68,13 @@ func (g *globals) load() (*workspace, error) {
 		vars[name] = value
 	}
 	reg := rules.Default()
-	ws, err := hcl.Load(root, hcl.Options{Rules: reg, Vars: vars, Env: os.Environ()})
+	ws, err := hcl.Load(root, hcl.Options{Rules: reg, Vars: vars, Env: os.Environ(),
+		CacheFile: filepath.Join(root, "cogumi-out", ".cogumi", "load-cache")})
 	if err != nil {
 		return nil, err
+	}
+	if ws.CacheWarning != nil {
+		fmt.Fprintln(g.stderr, "cogumi: warning: configuration cache:", ws.CacheWarning)
 	}
 	pkg, err := filepath.Rel(root, cwd)
 	if err != nil || pkg == "." {
