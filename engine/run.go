@@ -127,6 +127,9 @@ func (e *Engine) stage(ws string, inputs []inputDigest, artOf func(int) *artifac
 		}
 		base := filepath.ToSlash(artifactDir(dep))
 		for _, f := range m.Files {
+			if strings.ContainsAny(f.Path, " \t\n") {
+				return nil, nil, fmt.Errorf("%s: file %q of %s has white space in its path, which $SRCS cannot hold", in.in.Pos, f.Path, dep)
+			}
 			need[dep][f.Path] = f
 			srcs = append(srcs, base+"/"+f.Path)
 		}

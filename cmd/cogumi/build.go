@@ -82,7 +82,11 @@ func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error
 		if err != nil {
 			return &exitError{code: exitConfig, err: err}
 		}
-		defer ev.Close()
+		defer func() {
+			if cerr := ev.Close(); cerr != nil {
+				fmt.Fprintln(g.stderr, "cogumi:", cerr)
+			}
+		}()
 		obs = append(obs, ev)
 	}
 	cfg.Observer = multiObserver(obs)

@@ -155,6 +155,7 @@ type eventLog struct {
 	mu  sync.Mutex
 	f   *os.File
 	enc *json.Encoder
+	err error // the first write error, reported by Close
 }
 
 func newEventLog(path string) (*eventLog, error) {
@@ -165,7 +166,15 @@ func newEventLog(path string) (*eventLog, error) {
 	return &eventLog{f: f, enc: json.NewEncoder(f)}, nil
 }
 
-func (e *eventLog) Close() error { return e.f.Close() }
+func (e *eventLog) Close() error {
+	if err := e.f.Close(); e.err == nil {
+		e.err = err
+	}
+	if e.err != nil {
+		return fmt.Errorf("writing --events: %w", e.err)
+	}
+	return nil
+}
 
 func (e *eventLog) Planned(int)            {}
 func (e *eventLog) Started(string, string) {}
@@ -174,7 +183,9 @@ func (e *eventLog) Warn(string)            {}
 func (e *eventLog) Done(ev engine.Event, _ string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	_ = e.enc.Encode(ev)
+	if err := e.enc.Encode(ev); err != nil && e.err == nil {
+		e.err = err
+	}
 }
 
 // multiObserver tells each observer in turn.

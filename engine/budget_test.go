@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Many goroutines asking for random needs never push the budget past its
+// limits in any dimension.
+func TestBudgetNeverOverSubscribes(t *testing.T) {
+	b := newBudget(3, 4, 8<<30, 2)
+	needs := []need{{cpus: 1}, {cpus: 2}, {cpus: 4}, {cpus: 1, memory: 6 << 30}, {cpus: 1, gpus: 1}, {cpus: 0.5, gpus: 2}}
+	var running, cpus100, mem, gpus atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 200 {
+		n := needs[i%len(needs)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.acquire(context.Background(), n); err != nil {
+				t.Error(err)
+				return
+			}
+			if running.Add(1) > 3 || cpus100.Add(int64(n.cpus*100)) > 400 || mem.Add(n.memory) > 8<<30 || gpus.Add(int64(n.gpus)) > 2 {
+				t.Errorf("over-subscribed after admitting %+v", n)
+			}
+			time.Sleep(100 * time.Microsecond)
+			running.Add(-1)
+			cpus100.Add(-int64(n.cpus * 100))
+			mem.Add(-n.memory)
+			gpus.Add(-int64(n.gpus))
+			b.release(n)
+		}()
+	}
+	wg.Wait()
+}
+
+func TestBudgetCheckRefusesWhatCanNeverFit(t *testing.T) {
+	b := newBudget(2, 2, 1<<30, 0)
+	for _, c := range []struct {
+		n    need
+		want string
+	}{
+		{need{cpus: 8}, "needs 8 CPUs; the budget is 2"},
+		{need{cpus: 1, memory: 2 << 30}, "needs 2.0 GiB of memory; the budget is 1.0 GiB"},
+		{need{cpus: 1, gpus: 1}, "needs 1 GPUs; this machine has none"},
+	} {
+		err := b.check(c.n)
+		if err == nil || !contains(err.Error(), c.want) {
+			t.Errorf("check(%+v) = %v, want %q", c.n, err, c.want)
+		}
+	}
+	if err := b.check(need{cpus: 2, memory: 1 << 30}); err != nil {
+		t.Errorf("a need equal to the budget was refused: %v", err)
+	}
+}
+
+func TestBudgetAcquireStopsOnCancel(t *testing.T) {
+	b := newBudget(1, 1, 1<<30, 0)
+	if err := b.acquire(context.Background(), need{cpus: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- b.acquire(ctx, need{cpus: 1}) }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("acquire succeeded on a full budget")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("acquire did not return after cancel")
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
