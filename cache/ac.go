@@ -13,7 +13,8 @@ import (
 // ErrNotFound error. An entry that cannot be trusted (unreadable or invalid
 // JSON, a different key, an invalid manifest, an output blob missing or of
 // the wrong size) is a *CorruptError naming it, and is removed. Output blobs
-// are checked by size only, not re-hashed.
+// are checked by size only, not re-hashed, and not at all for an entry
+// recorded from a remote hit (BlobsRemote), whose blobs may be in the bucket.
 func (c *Local) GetAction(k ActionKey) (*ActionResult, error) {
 	path := c.actionPath(k)
 	f, err := os.Open(path)
@@ -61,6 +62,9 @@ func (c *Local) GetAction(k ActionKey) (*ActionResult, error) {
 		return nil, corrupt(r.Label, err.Error())
 	}
 	for _, out := range r.Outputs.Files {
+		if r.BlobsRemote {
+			break
+		}
 		if !c.HasBlob(out.Digest, out.Size) {
 			return nil, corrupt(r.Label, fmt.Sprintf("output %q: blob %s of %d bytes is missing or has another size", out.Path, out.Digest.Short(), out.Size))
 		}

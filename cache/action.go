@@ -29,6 +29,11 @@ type ActionResult struct {
 	Started time.Time `json:"started"`
 	Seconds float64   `json:"seconds"`
 	Host    string    `json:"host"`
+	// BlobsRemote marks a local entry recorded from a remote cache hit: its
+	// output blobs may live only in the bucket ("build without the bytes"),
+	// and are fetched when something needs them. Such an entry is valid
+	// without its blobs.
+	BlobsRemote bool `json:"blobs_remote,omitempty"`
 }
 
 // Validate checks a result received from anywhere before it is used.

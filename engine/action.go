@@ -30,7 +30,7 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler) outcome {
 		return outcome{result: Failed, err: err}
 	}
 	if nd.rule.Schema().Source {
-		art, err := e.sourceGroup(t, inputs, s.artifactOf)
+		art, err := e.sourceArtifactOf(ctx, nd, inputs, s.artifactOf)
 		if err != nil {
 			return outcome{result: Failed, err: err}
 		}
@@ -44,8 +44,7 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler) outcome {
 	o := outcome{key: key.String()}
 	rebuild := e.cfg.Rebuild[t.Label]
 	if !rebuild {
-		if art, ok := e.lookup(t.Label, key); ok {
-			o.result, o.art = Cached, art
+		if o, ok := e.fromCache(ctx, t.Label, key, s.wanted[n]); ok {
 			return o
 		}
 	}
@@ -67,8 +66,7 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler) outcome {
 	defer unlock()
 	if !rebuild {
 		// Another process may have built it while we waited for the lock.
-		if art, ok := e.lookup(t.Label, key); ok {
-			o.result, o.art = Cached, art
+		if o, ok := e.fromCache(ctx, t.Label, key, s.wanted[n]); ok {
 			return o
 		}
 	}
@@ -146,10 +144,7 @@ func (e *Engine) sourceGroup(t *target.Target, inputs []inputDigest, artOf func(
 			return nil, err
 		}
 		for _, f := range m.Files {
-			abs := e.cfg.Cache.BlobPath(f.Digest)
-			if art.sources != nil {
-				abs = art.sources[f.Path]
-			}
+			abs := art.sources[f.Path] // "": the file is in the CAS
 			files = append(files, sourceFile{rel: f.Path, abs: abs, digest: f.Digest, size: f.Size, exec: f.Executable})
 		}
 	}
@@ -161,23 +156,74 @@ func isExecutable(path string) bool {
 	return err == nil && fi.Mode()&0o111 != 0
 }
 
-// lookup returns the cached artifact of key and links it under cogumi-out.
-// A corrupt entry is reported and treated as a miss.
-func (e *Engine) lookup(l label.Label, key cache.ActionKey) (*artifact, bool) {
-	res, err := e.cfg.Cache.GetAction(key)
-	if err != nil {
-		var ce *cache.CorruptError
-		if errors.As(err, &ce) {
-			e.obs.Warn(fmt.Sprintf("%s: ignoring corrupt cache entry %s: %v", l, key.Short(), err))
-		}
-		return nil, false
+// fromCache looks key up in the local cache, then in the remote one, and
+// delivers the outputs of a hit. A corrupt entry is reported and treated as
+// a miss.
+func (e *Engine) fromCache(ctx context.Context, l label.Label, key cache.ActionKey, wanted bool) (outcome, bool) {
+	res, result, ok := e.resolve(ctx, l, key)
+	if !ok {
+		return outcome{}, false
 	}
-	art := newArtifact(res.Outputs, nil)
-	if err := e.link(l, key, res.Outputs); err != nil {
+	if err := e.deliver(ctx, l, key, res, wanted); err != nil {
 		e.obs.Warn(fmt.Sprintf("%s: %v", l, err))
-		return nil, false
+		return outcome{}, false
 	}
-	return art, true
+	return outcome{result: result, art: newArtifact(res.Outputs, nil), key: key.String()}, true
+}
+
+// resolve finds the result of key: local cache first, then remote.
+func (e *Engine) resolve(ctx context.Context, l label.Label, key cache.ActionKey) (*cache.ActionResult, Result, bool) {
+	res, err := e.cfg.Cache.GetAction(key)
+	if err == nil {
+		return res, Cached, true
+	}
+	var ce *cache.CorruptError
+	if errors.As(err, &ce) {
+		e.obs.Warn(fmt.Sprintf("%s: ignoring corrupt cache entry %s: %v", l, key.Short(), err))
+	}
+	if res, ok := e.remote.getAction(ctx, l.String(), key); ok {
+		return res, Remote, true
+	}
+	return nil, "", false
+}
+
+// deliver makes a known result's outputs visible under cogumi-out when they
+// are wanted or already local. Outputs that live only in the remote cache
+// and are not wanted stay there ("build without the bytes"), and a stale
+// link from an earlier build is removed.
+func (e *Engine) deliver(ctx context.Context, l label.Label, key cache.ActionKey, res *cache.ActionResult, wanted bool) error {
+	if res.BlobsRemote && !wanted && !e.allLocal(res.Outputs) {
+		return e.unlink(l, key)
+	}
+	if res.BlobsRemote {
+		if err := e.fetch(ctx, res.Outputs); err != nil {
+			return err
+		}
+	}
+	return e.link(l, key, res.Outputs)
+}
+
+func (e *Engine) allLocal(m cache.Manifest) bool {
+	for _, f := range m.Files {
+		if !e.cfg.Cache.HasBlob(f.Digest, f.Size) {
+			return false
+		}
+	}
+	return true
+}
+
+// unlink removes cogumi-out/<pkg>/<name>, whose content would be stale.
+func (e *Engine) unlink(l label.Label, key cache.ActionKey) error {
+	dir := filepath.Join(e.outDir, artifactDir(l))
+	if _, err := os.Lstat(dir); err == nil {
+		if err := removeAll(dir); err != nil {
+			return fmt.Errorf("removing stale outputs %s: %w", dir, err)
+		}
+	}
+	if last := e.state.get(l); last.Key != key.String() || last.Linked != "" {
+		e.state.set(l, lastBuild{Key: key.String()})
+	}
+	return nil
 }
 
 // link makes cogumi-out/<pkg>/<name> hold the outputs of key, unless the

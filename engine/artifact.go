@@ -16,7 +16,7 @@ type artifact struct {
 	files cache.Manifest
 	tree  cache.Digest
 	// sources maps each path of a source group's artifact to the absolute
-	// path of the source file; nil for artifacts held in the CAS.
+	// path of the source file; paths it lacks are held in the CAS.
 	sources map[string]string
 }
 
@@ -80,7 +80,9 @@ func sourceArtifact(files []sourceFile) (*artifact, error) {
 			continue
 		}
 		m.Files = append(m.Files, cache.FileEntry{Path: f.rel, Digest: f.digest, Size: f.size, Executable: f.exec})
-		src[f.rel] = f.abs
+		if f.abs != "" {
+			src[f.rel] = f.abs
+		}
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err

@@ -14,6 +14,8 @@ import (
 type Summary struct {
 	Executed, Cached, Remote, Failed, Skipped, Sources int
 	Wall                                               time.Duration
+	// Bytes moved to and from the remote cache.
+	Downloaded, Uploaded int64
 }
 
 // outcome is the result of processing one target.
@@ -56,11 +58,16 @@ func (e *Engine) Build(ctx context.Context, roots []label.Label) (Summary, error
 		results: make([]Result, len(e.nodes)),
 		pending: make([]int32, len(e.nodes)),
 		inBuild: make([]bool, len(e.nodes)),
+		wanted:  make([]bool, len(e.nodes)),
 		ready:   make(chan int, len(ids)),
 		left:    len(ids),
 	}
 	for _, n := range ids {
 		s.inBuild[n] = true
+		s.wanted[n] = e.cfg.DownloadAll
+	}
+	for _, l := range roots {
+		s.wanted[e.index[l.Target()]] = true
 	}
 	for _, n := range ids {
 		s.pending[n] = int32(len(e.graph.Deps(n)))
@@ -84,6 +91,10 @@ func (e *Engine) Build(ctx context.Context, roots []label.Label) (Summary, error
 	}
 	wg.Wait()
 	s.sum.Wall = time.Since(start)
+	if e.remote != nil {
+		s.sum.Downloaded, s.sum.Uploaded = e.remote.bytesDown.Load(), e.remote.bytesUp.Load()
+	}
+	e.saveLastBuild(s.sum, len(ids))
 	if s.sum.Failed > 0 {
 		return s.sum, ErrBuildFailed{Failed: s.sum.Failed}
 	}
@@ -103,6 +114,7 @@ type scheduler struct {
 	results []Result
 	pending []int32
 	inBuild []bool
+	wanted  []bool // its outputs must appear under cogumi-out (requested, or --download=all)
 	ready   chan int
 	left    int
 	stopped bool

@@ -33,6 +33,14 @@ type Config struct {
 	Memory int64   // budget for declared memory in bytes; 0 = physical memory
 	GPUs   int     // budget for declared gpus
 
+	// Remote is the team's shared cache, consulted after the local one;
+	// nil for none. Upload sends what this build runs to it.
+	Remote       RemoteCache
+	RemoteUpload bool
+	// DownloadAll fetches every artifact of the build from the remote
+	// cache, not only those of the requested targets.
+	DownloadAll bool
+
 	KeepGoing  bool
 	KeepFailed bool                 // keep the scratch directory of failed actions
 	Rebuild    map[label.Label]bool // run these even when cached
@@ -52,6 +60,7 @@ type Engine struct {
 	outDir string
 	env    []string
 	obs    Observer
+	remote *remoteTier // nil without a remote cache
 }
 
 type node struct {
@@ -81,6 +90,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if e.obs == nil {
 		e.obs = nopObserver{}
+	}
+	if cfg.Remote != nil {
+		e.remote = &remoteTier{r: cfg.Remote, upload: cfg.RemoteUpload, local: cfg.Cache, obs: e.obs}
 	}
 	for i, t := range cfg.Targets {
 		rule, ok := cfg.Rules.Lookup(t.Kind)

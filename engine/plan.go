@@ -53,7 +53,7 @@ func (e *Engine) Plan(ctx context.Context, roots []label.Label) ([]PlanItem, err
 			return nil, err
 		}
 		if it.Source {
-			if arts[n], err = e.sourceGroup(nd.t, inputs, artOf); err != nil {
+			if arts[n], err = e.sourceArtifactOf(ctx, nd, inputs, artOf); err != nil {
 				return nil, err
 			}
 			items = append(items, it)
@@ -66,7 +66,7 @@ func (e *Engine) Plan(ctx context.Context, roots []label.Label) ([]PlanItem, err
 		key := cache.KeyFromRecords(recs)
 		it.Key = key.String()
 		if !e.cfg.Rebuild[nd.t.Label] {
-			if res, err := e.cfg.Cache.GetAction(key); err == nil {
+			if res, _, ok := e.resolve(ctx, nd.t.Label, key); ok {
 				arts[n] = newArtifact(res.Outputs, nil)
 				items = append(items, it)
 				continue

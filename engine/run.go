@@ -43,7 +43,7 @@ func (e *Engine) run(ctx context.Context, n int, key cache.ActionKey, recs []str
 			return nil, "", err
 		}
 	}
-	srcs, dirs, err := e.stage(ws, inputs, artOf)
+	srcs, dirs, err := e.stage(ctx, ws, inputs, artOf)
 	if err != nil {
 		return nil, "", fmt.Errorf("staging inputs: %w", err)
 	}
@@ -94,6 +94,11 @@ func (e *Engine) run(ctx context.Context, n int, key cache.ActionKey, recs []str
 	if err := e.link(t.Label, key, m); err != nil {
 		return nil, "", err
 	}
+	if e.remote != nil && e.remote.upload {
+		if err := e.remote.push(ctx, res); err != nil && e.remote.usable() {
+			e.obs.Warn(fmt.Sprintf("%s: uploading to the remote cache: %v", t.Label, err))
+		}
+	}
 	return newArtifact(m, nil), "", nil
 }
 
@@ -101,7 +106,7 @@ func (e *Engine) run(ctx context.Context, n int, key cache.ActionKey, recs []str
 // workspace paths (as links to the originals), a target's artifact under
 // pkg/name/ (as links into the CAS). It returns $SRCS and the directory of
 // each label-valued attribute.
-func (e *Engine) stage(ws string, inputs []inputDigest, artOf func(int) *artifact) ([]string, map[string]string, error) {
+func (e *Engine) stage(ctx context.Context, ws string, inputs []inputDigest, artOf func(int) *artifact) ([]string, map[string]string, error) {
 	var srcs []string
 	dirs := make(map[string]string)
 	// The files each dependency must provide, across every label naming it.
@@ -142,29 +147,42 @@ func (e *Engine) stage(ws string, inputs []inputDigest, artOf func(int) *artifac
 		}
 	}
 	for _, dep := range depOrder {
-		if err := e.stageArtifact(ws, dep, need[dep], artOf(e.index[dep])); err != nil {
+		if err := e.stageArtifact(ctx, ws, dep, need[dep], artOf(e.index[dep])); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", dep, err)
 		}
 	}
 	return srcs, dirs, nil
 }
 
-func (e *Engine) stageArtifact(ws string, dep label.Label, files map[string]cache.FileEntry, art *artifact) error {
+// stageArtifact lays out the files of dep that an action needs: files held
+// in the CAS as links into it (fetched from the remote cache first when
+// they live only there), source files as links to where they lie.
+func (e *Engine) stageArtifact(ctx context.Context, ws string, dep label.Label, files map[string]cache.FileEntry, art *artifact) error {
 	dir := filepath.Join(ws, artifactDir(dep))
-	if art.sources != nil {
-		for p := range files {
-			if err := symlinkFile(art.sources[p], filepath.Join(dir, filepath.FromSlash(p))); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	var m cache.Manifest
-	for _, f := range files {
+	var sources []string
+	for p, f := range files {
+		if _, ok := art.sources[p]; ok {
+			sources = append(sources, p)
+			continue
+		}
 		m.Files = append(m.Files, f)
 	}
-	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
-	return e.cfg.Cache.Materialize(m, dir)
+	if len(m.Files) > 0 {
+		sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+		if err := e.fetch(ctx, m); err != nil {
+			return err
+		}
+		if err := e.cfg.Cache.Materialize(m, dir); err != nil {
+			return err
+		}
+	}
+	for _, p := range sources {
+		if err := symlinkFile(art.sources[p], filepath.Join(dir, filepath.FromSlash(p))); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func symlinkFile(src, dst string) error {

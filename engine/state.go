@@ -24,6 +24,9 @@ type state struct {
 	mu      sync.Mutex // guards targets and changed: actions finish concurrently
 	targets map[string]lastBuild
 	changed map[string]lastBuild
+	// valid holds tree digests of source artifacts a rule has checked.
+	valid    map[string]bool
+	newValid map[string]bool
 }
 
 type lastBuild struct {
@@ -34,6 +37,7 @@ type lastBuild struct {
 
 type stateFile struct {
 	Targets map[string]lastBuild `json:"targets"`
+	Valid   map[string]bool      `json:"valid_sources,omitempty"`
 }
 
 // stateDir is the per-workspace directory inside the cache.
@@ -45,23 +49,42 @@ func loadState(dir string) (*state, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("creating workspace state: %w", err)
 	}
-	s := &state{dir: dir, changed: make(map[string]lastBuild)}
-	s.targets = readStateFile(filepath.Join(dir, "state.json"))
+	s := &state{dir: dir, changed: make(map[string]lastBuild), newValid: make(map[string]bool)}
+	f := readState(filepath.Join(dir, "state.json"))
+	s.targets, s.valid = f.Targets, f.Valid
 	return s, nil
 }
 
 // readStateFile returns the remembered targets; a missing or damaged file
 // is an empty memory, not an error.
-func readStateFile(path string) map[string]lastBuild {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return make(map[string]lastBuild)
-	}
+func readStateFile(path string) map[string]lastBuild { return readState(path).Targets }
+
+func readState(path string) stateFile {
 	var f stateFile
-	if json.Unmarshal(b, &f) != nil || f.Targets == nil {
-		return make(map[string]lastBuild)
+	if b, err := os.ReadFile(path); err != nil || json.Unmarshal(b, &f) != nil {
+		f = stateFile{}
 	}
-	return f.Targets
+	if f.Targets == nil {
+		f.Targets = make(map[string]lastBuild)
+	}
+	if f.Valid == nil {
+		f.Valid = make(map[string]bool)
+	}
+	return f
+}
+
+// checked reports whether a source artifact was already validated.
+func (s *state) checked(tree cache.Digest) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.valid[tree.String()]
+}
+
+func (s *state) markChecked(tree cache.Digest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.valid[tree.String()] = true
+	s.newValid[tree.String()] = true
 }
 
 func (s *state) get(l label.Label) lastBuild {
@@ -82,15 +105,18 @@ func (s *state) set(l label.Label, lb lastBuild) {
 func (s *state) save() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.changed) == 0 {
+	if len(s.changed) == 0 && len(s.newValid) == 0 {
 		return nil
 	}
 	path := filepath.Join(s.dir, "state.json")
-	merged := readStateFile(path)
+	merged := readState(path)
 	for k, v := range s.changed {
-		merged[k] = v
+		merged.Targets[k] = v
 	}
-	b, err := json.Marshal(stateFile{Targets: merged})
+	for k := range s.newValid {
+		merged.Valid[k] = true
+	}
+	b, err := json.Marshal(merged)
 	if err != nil {
 		return err
 	}

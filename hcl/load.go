@@ -45,9 +45,11 @@ type Workspace struct {
 	// CacheDir is cache { dir = "..." } in cogumi.hcl made absolute
 	// (relative to Root, ~ for the home directory); "" for the default.
 	CacheDir string
-	Targets  []*target.Target    // sorted by label string
-	Index    map[label.Label]int // target label -> index in Targets
-	Order    []int               // indices of Targets, dependencies first
+	// RemoteCache is the remote_cache block, or nil.
+	RemoteCache *RemoteCache
+	Targets     []*target.Target    // sorted by label string
+	Index       map[label.Label]int // target label -> index in Targets
+	Order       []int               // indices of Targets, dependencies first
 	// Graph has an edge from each target to each target it depends on
 	// (node i is Targets[i]; edges in Target.Deps order).
 	Graph *dag.Graph

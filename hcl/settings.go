@@ -33,8 +33,9 @@ type settingsBlock struct {
 // Anything else is an error: a misspelt block must not be ignored.
 func settingsBlocks() map[string]settingsBlock {
 	return map[string]settingsBlock{
-		"workspace": {unique: true, decode: decodeWorkspaceBlock},
-		"cache":     {unique: true, decode: decodeCacheBlock},
+		"workspace":    {unique: true, decode: decodeWorkspaceBlock},
+		"cache":        {unique: true, decode: decodeCacheBlock},
+		"remote_cache": {unique: true, decode: decodeRemoteCacheBlock},
 	}
 }
 

@@ -158,3 +158,19 @@ func (r *Registry) Kinds() []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// DirSource is implemented by source rules whose artifact is every file
+// under a directory (a checkpoint directory), found at build time, not
+// listed in the configuration.
+type DirSource interface {
+	// SourceDir returns the directory relative to the target's package, and
+	// the attribute that names it (for messages).
+	SourceDir(t *target.Target) (dir, attr string)
+}
+
+// SourceChecker is implemented by source rules that validate their files
+// (a checkpoint's headers). The engine calls it only when the files'
+// digests change, so a no-op build reads nothing.
+type SourceChecker interface {
+	CheckSource(ctx context.Context, t *target.Target, dir string) error
+}

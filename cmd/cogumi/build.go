@@ -21,6 +21,7 @@ type buildFlags struct {
 	dryRun     bool
 	rebuild    []string
 	events     string
+	download   string
 }
 
 func newBuildCmd(g *globals) *cobra.Command {
@@ -48,6 +49,7 @@ Examples:
 	fl.BoolVar(&f.keepFailed, "keep-failed", false, "keep the scratch directory of a failed action for debugging")
 	fl.BoolVarP(&f.dryRun, "dry-run", "n", false, "list what would run and why, without running anything")
 	fl.StringArrayVar(&f.rebuild, "rebuild", nil, "run `TARGET` again even if cached (repeatable)")
+	fl.StringVar(&f.download, "download", "minimal", "what to fetch from the remote cache: minimal (the named targets' outputs and the inputs of actions run here) or all")
 	fl.StringVar(&f.events, "events", "", "write one JSON object per target to `FILE` (JSON Lines)")
 	return cmd
 }
@@ -90,6 +92,16 @@ func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error
 		obs = append(obs, ev)
 	}
 	cfg.Observer = multiObserver(obs)
+	switch f.download {
+	case "minimal":
+	case "all":
+		cfg.DownloadAll = true
+	default:
+		return &exitError{code: exitConfig, err: fmt.Errorf("--download %q: use minimal or all", f.download)}
+	}
+	if err := g.withRemote(cmd, w, &cfg); err != nil {
+		return err
+	}
 	e, err := g.engine(w, cfg)
 	if err != nil {
 		return err
@@ -148,8 +160,14 @@ func summaryLine(s engine.Summary, err error) string {
 		head = "cogumi: up to date, nothing executed"
 	}
 	line := fmt.Sprintf("%s: %d executed, %d cached, %d failed", head, s.Executed, s.Cached+s.Remote, s.Failed)
+	if s.Remote > 0 {
+		line += fmt.Sprintf(" (%d from the remote cache)", s.Remote)
+	}
 	if s.Skipped > 0 {
 		line += fmt.Sprintf(", %d skipped", s.Skipped)
+	}
+	if s.Downloaded > 0 || s.Uploaded > 0 {
+		line += fmt.Sprintf(", %s downloaded, %s uploaded", humanBytes(s.Downloaded), humanBytes(s.Uploaded))
 	}
 	return line + fmt.Sprintf(" in %.2fs", s.Wall.Seconds())
 }

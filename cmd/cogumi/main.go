@@ -103,7 +103,7 @@ cache, and links outputs under cogumi-out/<package>/<target>/.`,
 	g.register(root.PersistentFlags())
 	root.AddCommand(
 		newBuildCmd(g), newQueryCmd(g), newGraphCmd(g), newWhyCmd(g), newStatusCmd(g),
-		newLogCmd(g), newCleanCmd(g), newFmtCmd(g), newValidateCmd(g), newVersionCmd(g),
+		newLogCmd(g), newCacheCmd(g), newCleanCmd(g), newFmtCmd(g), newValidateCmd(g), newVersionCmd(g),
 	)
 	return root, g
 }

@@ -26,6 +26,7 @@ type globals struct {
 	cacheDir string
 	profile  string
 	profFile *os.File
+	remote   remoteFlags
 }
 
 func (g *globals) register(fs *pflag.FlagSet) {
@@ -33,6 +34,7 @@ func (g *globals) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&g.vars, "var", nil, "set a workspace variable (`NAME=VALUE`); overrides COGUMI_VAR_NAME and the default")
 	fs.StringVar(&g.profile, "cpuprofile", "", "write a CPU profile of cogumi itself to `FILE`")
 	_ = fs.MarkHidden("cpuprofile")
+	g.remote.register(fs)
 	fs.StringVar(&g.cacheDir, "cache-dir", "", "local cache `DIR` (default: cache.dir in cogumi.hcl, else $XDG_CACHE_HOME/cogumi)")
 }
 

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cogumi/cogumi/cache"
+	"github.com/cogumi/cogumi/engine"
+	"github.com/cogumi/cogumi/hcl"
+)
+
+func newCacheCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cache",
+		Short: "Inspect and manage the local and remote caches",
+		Long: `cache moves artifacts between the local cache and the team's remote cache
+and keeps both in bounds.
+
+  cogumi cache push [TARGET...]   upload what is built locally (default //...)
+  cogumi cache pull [TARGET...]   download results without building
+  cogumi cache stat               local size, entries, hit rates of the last build
+  cogumi cache gc --max-size 50GiB | --older-than 30d      the local cache
+  cogumi cache gc --remote --older-than 90d [--dry-run]   the bucket`,
+	}
+	cmd.AddCommand(newCachePushCmd(g), newCachePullCmd(g), newCacheStatCmd(g), newCacheGCCmd(g))
+	return cmd
+}
+
+func newCachePushCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "push [TARGET...]",
+		Short: "Upload the local results of targets (and what they need) to the remote cache",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w, e, err := g.remoteEngine(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			roots, err := w.labels(e, defaultAll(args))
+			if err != nil {
+				return err
+			}
+			rep, err := e.Push(cmd.Context(), roots)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "pushed %d results (%s uploaded)\n", rep.Targets, humanBytes(rep.Bytes))
+			if len(rep.Missing) > 0 {
+				fmt.Fprintf(g.stdout, "not built locally, not pushed: %s\n", strings.Join(rep.Missing, " "))
+			}
+			return nil
+		},
+	}
+}
+
+func newCachePullCmd(g *globals) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "pull [TARGET...]",
+		Short: "Download the results of targets from the remote cache without building",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w, e, err := g.remoteEngine(cmd, all)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			roots, err := w.labels(e, defaultAll(args))
+			if err != nil {
+				return err
+			}
+			rep, err := e.Pull(cmd.Context(), roots)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "pulled %d results (%s downloaded)\n", rep.Targets, humanBytes(rep.Bytes))
+			if len(rep.Missing) > 0 {
+				fmt.Fprintf(g.stdout, "in no cache (they need building): %s\n", strings.Join(rep.Missing, " "))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "download the artifacts of every needed target, not only the named ones")
+	return cmd
+}
+
+func defaultAll(args []string) []string {
+	if len(args) == 0 {
+		return []string{"//..."}
+	}
+	return args
+}
+
+func newCacheStatCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stat",
+		Short: "Show the local cache's size and the hit rates of the last build",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w, e, err := g.inspect()
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			c, err := g.openCache(w)
+			if err != nil {
+				return err
+			}
+			u, err := c.Usage()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "local cache %s: %d blobs, %s, %d action results\n", c.Dir(), u.Blobs, humanBytes(u.BlobBytes), u.Actions)
+			lb, ok := e.ReadLastBuild()
+			if !ok {
+				fmt.Fprintln(g.stdout, "no build recorded in this workspace yet")
+				return nil
+			}
+			actions := lb.Executed + lb.Cached + lb.Remote + lb.Failed
+			rate := func(n int) string {
+				if actions == 0 {
+					return "-"
+				}
+				return fmt.Sprintf("%.0f%%", 100*float64(n)/float64(actions))
+			}
+			fmt.Fprintf(g.stdout, "last build: %d targets, %d actions: %d local hits (%s), %d remote hits (%s), %d executed, %d failed; %s downloaded, %s uploaded\n",
+				lb.Targets, actions, lb.Cached, rate(lb.Cached), lb.Remote, rate(lb.Remote), lb.Executed, lb.Failed,
+				humanBytes(lb.Downloaded), humanBytes(lb.Uploaded))
+			return nil
+		},
+	}
+}
+
+type gcFlags struct {
+	maxSize   string
+	olderThan string
+	remote    bool
+	dryRun    bool
+}
+
+func newCacheGCCmd(g *globals) *cobra.Command {
+	var f gcFlags
+	cmd := &cobra.Command{
+		Use:   "gc (--max-size SIZE | --older-than AGE) [--remote] [--dry-run]",
+		Short: "Remove old cache entries, locally or in the bucket",
+		Long: `gc removes action results older than --older-than (30d, 12h) or, locally, the
+oldest ones until the cache fits --max-size (50GiB), then every blob no remaining
+result references. Locally it never removes what a workspace's cogumi-out links to.
+With --remote it collects the bucket: action results older than the cutoff, then
+the blobs no remaining result references. --dry-run lists what would go.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runGC(cmd, g, f) },
+	}
+	cmd.Flags().StringVar(&f.maxSize, "max-size", "", "keep the local cache under `SIZE` (e.g. 50GiB)")
+	cmd.Flags().StringVar(&f.olderThan, "older-than", "", "remove results older than `AGE` (e.g. 30d, 12h)")
+	cmd.Flags().BoolVar(&f.remote, "remote", false, "collect the remote cache's bucket instead of the local cache")
+	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "list what would be removed, removing nothing")
+	return cmd
+}
+
+func runGC(cmd *cobra.Command, g *globals, f gcFlags) error {
+	var opts cache.GCOptions
+	var err error
+	if f.olderThan != "" {
+		if opts.OlderThan, err = parseAge(f.olderThan); err != nil {
+			return &exitError{code: exitConfig, err: fmt.Errorf("--older-than: %w", err)}
+		}
+	}
+	if f.maxSize != "" {
+		if opts.MaxSize, err = hcl.ParseBytes(f.maxSize); err != nil {
+			return &exitError{code: exitConfig, err: fmt.Errorf("--max-size: %w", err)}
+		}
+	}
+	if opts.OlderThan == 0 && opts.MaxSize == 0 {
+		return &exitError{code: exitConfig, err: fmt.Errorf("say what to remove: --older-than AGE or --max-size SIZE")}
+	}
+	opts.DryRun = f.dryRun
+	if f.remote {
+		return runRemoteGC(cmd, g, opts)
+	}
+	w, err := g.load()
+	if err != nil {
+		return err
+	}
+	c, err := g.openCache(w)
+	if err != nil {
+		return err
+	}
+	opts.Keep = engine.LinkedKeys(c)
+	rep, err := c.GC(opts)
+	if err != nil {
+		return err
+	}
+	verb := "removed"
+	if f.dryRun {
+		verb = "would remove"
+		for _, k := range rep.Actions {
+			fmt.Fprintf(g.stdout, "action result %s\n", k)
+		}
+	}
+	fmt.Fprintf(g.stdout, "%s %d action results and %d blobs (%s); %s left\n", verb, len(rep.Actions), rep.Blobs,
+		humanBytes(rep.BytesFreed), humanBytes(rep.BytesLeft))
+	return nil
+}
+
+// parseAge reads 30d, 12h, 90m, 1h30m.
+func parseAge(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		var days int
+		if _, err := fmt.Sscanf(n, "%d", &days); err != nil || days < 0 || fmt.Sprint(days) != n {
+			return 0, fmt.Errorf("bad age %q (write 30d, 12h or 90m)", s)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("bad age %q (write 30d, 12h or 90m)", s)
+	}
+	return d, nil
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
