@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/units"
 )
 
 // budget hands out the machine's capacity to actions: a job slot (-j) plus
@@ -54,7 +55,7 @@ func (b *budget) check(n need) error {
 		return fmt.Errorf("needs %g CPUs; the budget is %g (raise it with --cpus, or lower resources.cpus)", n.cpus, b.cpus)
 	case n.memory > b.memory:
 		return fmt.Errorf("needs %s of memory; the budget is %s (raise it with --memory, or lower resources.memory)",
-			formatBytes(n.memory), formatBytes(b.memory))
+			units.FormatBytes(n.memory), units.FormatBytes(b.memory))
 	case n.gpus > b.gpus:
 		if b.gpus == 0 {
 			return fmt.Errorf("needs %d GPUs; this machine has none", n.gpus)
@@ -104,18 +105,4 @@ func (b *budget) release(n need) {
 	b.usedGPUs -= n.gpus
 	b.cond.Broadcast()
 	b.mu.Unlock()
-}
-
-// formatBytes prints a byte count in IEC units.
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

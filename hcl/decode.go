@@ -12,6 +12,7 @@ import (
 	"github.com/cogumi/cogumi/label"
 	"github.com/cogumi/cogumi/rules"
 	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/units"
 )
 
 // resourceAttrNames are the attributes of a resources block.
@@ -212,7 +213,7 @@ func setResource(r *target.Resources, name string, v cty.Value) error {
 		if err != nil {
 			return err
 		}
-		if r.Memory, err = ParseBytes(s); err != nil {
+		if r.Memory, err = units.ParseBytes(s); err != nil {
 			return err
 		}
 	case "gpu_memory":
@@ -220,7 +221,7 @@ func setResource(r *target.Resources, name string, v cty.Value) error {
 		if err != nil {
 			return err
 		}
-		if _, err := ParseBytes(s); err != nil {
+		if _, err := units.ParseBytes(s); err != nil {
 			return err
 		}
 		r.GPUMemory = s
@@ -235,7 +236,7 @@ func setResource(r *target.Resources, name string, v cty.Value) error {
 		if err != nil {
 			return err
 		}
-		if r.Time, err = parseDuration(s); err != nil {
+		if r.Time, err = units.ParseDuration(s); err != nil {
 			return err
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -12,32 +11,6 @@ import (
 	"github.com/cogumi/cogumi/rules"
 	"github.com/cogumi/cogumi/target"
 )
-
-func TestUnits(t *testing.T) {
-	for in, want := range map[string]int64{
-		"1000": 1000, "512MiB": 512 << 20, "64GiB": 64 << 30, "1GB": 1e9, "1.5 KB": 1500,
-		"80gb": 80e9, "2Ti": 2 << 40, "16Mi": 16 << 20, "0": 0, "3B": 3,
-	} {
-		if got, err := ParseBytes(in); err != nil || got != want {
-			t.Errorf("ParseBytes(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "GB", "12XB", "1..5GB", "-1GB", "99999999999PB"} {
-		if got, err := ParseBytes(in); err == nil {
-			t.Errorf("ParseBytes(%q) = %d, want an error", in, got)
-		}
-	}
-	for in, want := range map[string]time.Duration{"12h": 12 * time.Hour, "30m": 30 * time.Minute, "90s": 90 * time.Second, "1h30m": 90 * time.Minute} {
-		if got, err := parseDuration(in); err != nil || got != want {
-			t.Errorf("parseDuration(%q) = %v, %v", in, got, err)
-		}
-	}
-	for _, in := range []string{"", "12", "soon", "-1h", "0s"} {
-		if _, err := parseDuration(in); err == nil {
-			t.Errorf("parseDuration(%q) succeeded", in)
-		}
-	}
-}
 
 // typed is a rule with attributes of every shape, to test decoding.
 type typed struct{}

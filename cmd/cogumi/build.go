@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cogumi/cogumi/engine"
-	"github.com/cogumi/cogumi/hcl"
 	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/units"
 )
 
 type buildFlags struct {
@@ -65,7 +65,7 @@ func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error
 		return &exitError{code: exitConfig, err: fmt.Errorf("-j must be at least 1")}
 	}
 	if f.memory != "" {
-		if cfg.Memory, err = hcl.ParseBytes(f.memory); err != nil {
+		if cfg.Memory, err = units.ParseBytes(f.memory); err != nil {
 			return &exitError{code: exitConfig, err: fmt.Errorf("--memory: %w", err)}
 		}
 	}
@@ -167,7 +167,7 @@ func summaryLine(s engine.Summary, err error) string {
 		line += fmt.Sprintf(", %d skipped", s.Skipped)
 	}
 	if s.Downloaded > 0 || s.Uploaded > 0 {
-		line += fmt.Sprintf(", %s downloaded, %s uploaded", humanBytes(s.Downloaded), humanBytes(s.Uploaded))
+		line += fmt.Sprintf(", %s downloaded, %s uploaded", units.FormatBytes(s.Downloaded), units.FormatBytes(s.Uploaded))
 	}
 	return line + fmt.Sprintf(" in %.2fs", s.Wall.Seconds())
 }

@@ -3,13 +3,12 @@ package main
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/engine"
-	"github.com/cogumi/cogumi/hcl"
+	"github.com/cogumi/cogumi/units"
 )
 
 func newCacheCmd(g *globals) *cobra.Command {
@@ -47,7 +46,7 @@ func newCachePushCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "pushed %d results (%s uploaded)\n", rep.Targets, humanBytes(rep.Bytes))
+			fmt.Fprintf(g.stdout, "pushed %d results (%s uploaded)\n", rep.Targets, units.FormatBytes(rep.Bytes))
 			if len(rep.Missing) > 0 {
 				fmt.Fprintf(g.stdout, "not built locally, not pushed: %s\n", strings.Join(rep.Missing, " "))
 			}
@@ -75,7 +74,7 @@ func newCachePullCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "pulled %d results (%s downloaded)\n", rep.Targets, humanBytes(rep.Bytes))
+			fmt.Fprintf(g.stdout, "pulled %d results (%s downloaded)\n", rep.Targets, units.FormatBytes(rep.Bytes))
 			if len(rep.Missing) > 0 {
 				fmt.Fprintf(g.stdout, "in no cache (they need building): %s\n", strings.Join(rep.Missing, " "))
 			}
@@ -112,7 +111,7 @@ func newCacheStatCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "local cache %s: %d blobs, %s, %d action results\n", c.Dir(), u.Blobs, humanBytes(u.BlobBytes), u.Actions)
+			fmt.Fprintf(g.stdout, "local cache %s: %d blobs, %s, %d action results\n", c.Dir(), u.Blobs, units.FormatBytes(u.BlobBytes), u.Actions)
 			lb, ok := e.ReadLastBuild()
 			if !ok {
 				fmt.Fprintln(g.stdout, "no build recorded in this workspace yet")
@@ -127,7 +126,7 @@ func newCacheStatCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(g.stdout, "last build: %d targets, %d actions: %d local hits (%s), %d remote hits (%s), %d executed, %d failed; %s downloaded, %s uploaded\n",
 				lb.Targets, actions, lb.Cached, rate(lb.Cached), lb.Remote, rate(lb.Remote), lb.Executed, lb.Failed,
-				humanBytes(lb.Downloaded), humanBytes(lb.Uploaded))
+				units.FormatBytes(lb.Downloaded), units.FormatBytes(lb.Uploaded))
 			return nil
 		},
 	}
@@ -164,12 +163,12 @@ func runGC(cmd *cobra.Command, g *globals, f gcFlags) error {
 	var opts cache.GCOptions
 	var err error
 	if f.olderThan != "" {
-		if opts.OlderThan, err = parseAge(f.olderThan); err != nil {
+		if opts.OlderThan, err = units.ParseAge(f.olderThan); err != nil {
 			return &exitError{code: exitConfig, err: fmt.Errorf("--older-than: %w", err)}
 		}
 	}
 	if f.maxSize != "" {
-		if opts.MaxSize, err = hcl.ParseBytes(f.maxSize); err != nil {
+		if opts.MaxSize, err = units.ParseBytes(f.maxSize); err != nil {
 			return &exitError{code: exitConfig, err: fmt.Errorf("--max-size: %w", err)}
 		}
 	}
@@ -201,35 +200,6 @@ func runGC(cmd *cobra.Command, g *globals, f gcFlags) error {
 		}
 	}
 	fmt.Fprintf(g.stdout, "%s %d action results and %d blobs (%s); %s left\n", verb, len(rep.Actions), rep.Blobs,
-		humanBytes(rep.BytesFreed), humanBytes(rep.BytesLeft))
+		units.FormatBytes(rep.BytesFreed), units.FormatBytes(rep.BytesLeft))
 	return nil
-}
-
-// parseAge reads 30d, 12h, 90m, 1h30m.
-func parseAge(s string) (time.Duration, error) {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		var days int
-		if _, err := fmt.Sscanf(n, "%d", &days); err != nil || days < 0 || fmt.Sprint(days) != n {
-			return 0, fmt.Errorf("bad age %q (write 30d, 12h or 90m)", s)
-		}
-		return time.Duration(days) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("bad age %q (write 30d, 12h or 90m)", s)
-	}
-	return d, nil
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -1,4 +1,6 @@
-package hcl
+// Package units parses and prints the sizes, durations and ages users
+// write: "512MiB", "80GB", "12h", "30d".
+package units
 
 import (
 	"fmt"
@@ -67,8 +69,8 @@ func ParseBytes(s string) (int64, error) {
 	return int64(v), nil
 }
 
-// parseDuration parses a wall-clock limit: "12h", "30m", "90s", "1h30m".
-func parseDuration(s string) (time.Duration, error) {
+// ParseDuration parses a wall-clock limit: "12h", "30m", "90s", "1h30m".
+func ParseDuration(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(strings.TrimSpace(s))
 	if err != nil {
 		return 0, fmt.Errorf("duration %q: expected a number and a unit, such as 12h, 30m, 90s or 1h30m", s)
@@ -77,4 +79,34 @@ func parseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("duration %q must be positive", s)
 	}
 	return d, nil
+}
+
+// ParseAge parses an age for cache collection: "30d", "12h", "90m", "1h30m".
+func ParseAge(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(strings.TrimSpace(s), "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return 0, fmt.Errorf("bad age %q (write 30d, 12h or 90m)", s)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("bad age %q (write 30d, 12h or 90m)", s)
+	}
+	return d, nil
+}
+
+// FormatBytes prints a byte count in IEC units: "1.5 GiB".
+func FormatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
