@@ -11,6 +11,7 @@ import (
 
 	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/rules"
 	"github.com/cogumi/cogumi/target"
 )
 
@@ -36,7 +37,11 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler) outcome {
 		}
 		return outcome{result: Source, art: art}
 	}
-	recs, err := keyRecords(t, nd.rule, inputs)
+	tools, err := e.toolchainRecords(ctx, nd.rule)
+	if err != nil {
+		return outcome{result: Failed, err: err}
+	}
+	recs, err := keyRecords(t, nd.rule, inputs, tools...)
 	if err != nil {
 		return outcome{result: Failed, err: err}
 	}
@@ -272,4 +277,28 @@ func (e *Engine) reason(l label.Label, key cache.ActionKey, recs []string) strin
 		return "action key changed"
 	}
 	return strings.Join(changes, "; ")
+}
+
+// toolchainRecords are the key records of the toolchains a rule runs: their
+// versions, and the digest of cogumi's Python modules for python actions.
+func (e *Engine) toolchainRecords(ctx context.Context, rule rules.Rule) ([]string, error) {
+	tu, ok := rule.(rules.ToolchainUser)
+	if !ok {
+		return nil, nil
+	}
+	var recs []string
+	for _, name := range tu.Toolchains() {
+		v := "unknown"
+		if e.cfg.ToolchainVersion != nil {
+			var err error
+			if v, err = e.cfg.ToolchainVersion(ctx, name); err != nil {
+				return nil, fmt.Errorf("toolchain %s: %w", name, err)
+			}
+		}
+		recs = append(recs, record(fmt.Sprintf("toolchain %q", name), fmt.Sprintf("%q", v)))
+		if name == "python" && e.cfg.PythonPathDigest != "" {
+			recs = append(recs, record("python-modules", e.cfg.PythonPathDigest))
+		}
+	}
+	return recs, nil
 }

@@ -4,6 +4,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -32,6 +33,16 @@ type Config struct {
 	CPUs   float64 // budget for declared cpus; 0 = number of CPUs
 	Memory int64   // budget for declared memory in bytes; 0 = physical memory
 	GPUs   int     // budget for declared gpus
+
+	// Toolchains maps toolchain names to commands ("python": "python3").
+	Toolchains map[string]string
+	// ToolchainVersion returns the version of a toolchain for action keys;
+	// it is called only for rules that use the toolchain.
+	ToolchainVersion func(ctx context.Context, name string) (string, error)
+	// PythonPath is the directory of cogumi's Python modules, staged for
+	// python actions; PythonPathDigest, its content's digest, joins their keys.
+	PythonPath       string
+	PythonPathDigest string
 
 	// Remote is the team's shared cache, consulted after the local one;
 	// nil for none. Upload sends what this build runs to it.

@@ -39,11 +39,12 @@ type inputDigest struct {
 // the rule and its version, each attribute the schema puts in the key (in
 // canonical JSON), and the digest of every input in declared order. Where
 // the action runs, its resources and its executor are deliberately absent.
-func keyRecords(t *target.Target, rule rules.Rule, inputs []inputDigest) ([]string, error) {
+func keyRecords(t *target.Target, rule rules.Rule, inputs []inputDigest, tools ...string) ([]string, error) {
 	recs := []string{
 		record("rule", fmt.Sprintf("%q", rule.Kind())),
 		record("rule-version", fmt.Sprintf("%q", rule.Version())),
 	}
+	recs = append(recs, tools...)
 	schema := rule.Schema()
 	names := make([]string, 0, len(t.Attrs))
 	for name := range t.Attrs {
@@ -174,6 +175,8 @@ func describe(name string) string {
 		return "rule"
 	case name == "rule-version":
 		return "rule version"
+	case strings.HasPrefix(name, "toolchain "):
+		return "toolchain " + unquote(strings.TrimPrefix(name, "toolchain "))
 	case strings.HasPrefix(name, "attr "):
 		return "attribute " + unquote(strings.TrimPrefix(name, "attr "))
 	case strings.HasPrefix(name, "input "):

@@ -59,7 +59,11 @@ func (e *Engine) Plan(ctx context.Context, roots []label.Label) ([]PlanItem, err
 			items = append(items, it)
 			continue
 		}
-		recs, err := keyRecords(nd.t, nd.rule, inputs)
+		tools, err := e.toolchainRecords(ctx, nd.rule)
+		if err != nil {
+			return nil, err
+		}
+		recs, err := keyRecords(nd.t, nd.rule, inputs, tools...)
 		if err != nil {
 			return nil, err
 		}

@@ -52,8 +52,13 @@ func (e *Engine) run(ctx context.Context, n int, key cache.ActionKey, recs []str
 	if err != nil {
 		return nil, "", err
 	}
+	resume := e.resumeDir(t.Label)
+	if err := os.MkdirAll(resume, 0o755); err != nil {
+		return nil, "", fmt.Errorf("creating resume directory: %w", err)
+	}
 	a := &rules.Action{
 		Target: t, Dir: ws, Out: out, Srcs: srcs, InputDirs: dirs, Env: e.env, Log: logf,
+		ResumeDir: resume, Toolchains: e.cfg.Toolchains, PythonPath: e.cfg.PythonPath,
 		Exec: func(ctx context.Context, argv, env []string) error {
 			return runLocal(ctx, ws, argv, append(append([]string(nil), e.env...), env...), logf)
 		},
@@ -75,6 +80,8 @@ func (e *Engine) run(ctx context.Context, n int, key cache.ActionKey, recs []str
 		}
 		return nil, tailOf(logPath), runErr
 	}
+	// Success: what a failed attempt left for resuming is no longer needed.
+	_ = removeAll(resume)
 	m, err := e.cfg.Cache.AdoptTree(out)
 	if err != nil {
 		return nil, "", fmt.Errorf("storing outputs: %w", err)
@@ -266,4 +273,10 @@ func tailOf(path string) string {
 		lines = lines[len(lines)-logTailLines:]
 	}
 	return string(bytes.Join(lines, []byte("\n")))
+}
+
+// resumeDir is the per-target directory that survives failed attempts
+// (COGUMI_RESUME_DIR). It is not part of the key.
+func (e *Engine) resumeDir(l label.Label) string {
+	return filepath.Join(e.state.dir, "resume", filepath.FromSlash(l.Pkg), l.Name)
 }

@@ -146,6 +146,10 @@ func (p *pkgLoader) decodeAttr(t *target.Target, k kindInfo, a *hclsyntax.Attrib
 	switch spec.Input {
 	case rules.SourcesInput:
 		p.sourceInputs(t, a, conv)
+	case rules.FileInput:
+		if conv.Type() == cty.String {
+			p.sourceInputs(t, a, cty.ListVal([]cty.Value{conv}))
+		}
 	case rules.LabelInput:
 		p.labelInput(t, a, conv)
 	case rules.LabelMapInput:

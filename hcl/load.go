@@ -47,9 +47,12 @@ type Workspace struct {
 	CacheDir string
 	// RemoteCache is the remote_cache block, or nil.
 	RemoteCache *RemoteCache
-	Targets     []*target.Target    // sorted by label string
-	Index       map[label.Label]int // target label -> index in Targets
-	Order       []int               // indices of Targets, dependencies first
+	// Toolchains and Executors are the toolchain and executor blocks, by name.
+	Toolchains map[string]Toolchain
+	Executors  map[string]Executor
+	Targets    []*target.Target    // sorted by label string
+	Index      map[label.Label]int // target label -> index in Targets
+	Order      []int               // indices of Targets, dependencies first
 	// Graph has an edge from each target to each target it depends on
 	// (node i is Targets[i]; edges in Target.Deps order).
 	Graph *dag.Graph
@@ -142,6 +145,7 @@ func Load(root string, opts Options) (*Workspace, error) {
 		diags = append(diags, r.diags...)
 	}
 	diags = append(diags, link(ws, results)...)
+	diags = append(diags, checkExecutors(ws)...)
 	if sh.caching && cacheChanged(results, sh.cache) {
 		// Also when there are errors: while one package is being fixed,
 		// the others need not be parsed again.

@@ -36,6 +36,8 @@ func settingsBlocks() map[string]settingsBlock {
 		"workspace":    {unique: true, decode: decodeWorkspaceBlock},
 		"cache":        {unique: true, decode: decodeCacheBlock},
 		"remote_cache": {unique: true, decode: decodeRemoteCacheBlock},
+		"toolchain":    {labels: 1, decode: decodeToolchainBlock},
+		"executor":     {labels: 1, decode: decodeExecutorBlock},
 	}
 }
 

@@ -27,6 +27,9 @@ const (
 	SourcesInput
 	// LabelMapInput: a map of labels (modifiers = { coding = ":code" }).
 	LabelMapInput
+	// FileInput: a string holding one file of the package or one label
+	// (script = "train.py").
+	FileInput
 )
 
 // KeyUse says how an attribute enters the action key. The zero value is
@@ -94,6 +97,17 @@ type Action struct {
 	InputDirs map[string]string
 	// Env is the base environment: PATH, HOME, TMPDIR.
 	Env []string
+	// ResumeDir survives a failed, cancelled or timed-out attempt of this
+	// target and is removed after success: a long training resumes there.
+	ResumeDir string
+	// VisibleDevices is CUDA_VISIBLE_DEVICES: the GPUs the action may use
+	// (UUIDs), "" for none.
+	VisibleDevices string
+	// Toolchains maps a toolchain's name to its command ("python": "python3").
+	Toolchains map[string]string
+	// PythonPath is a directory holding cogumi's Python modules
+	// (cogumi_safetensors), for python actions' PYTHONPATH.
+	PythonPath string
 	// Log receives the action's output.
 	Log io.Writer
 	// Exec runs a command for the rule on the action's executor, in Dir,
@@ -136,7 +150,7 @@ func NewRegistry(rs ...Rule) (*Registry, error) {
 
 // Default returns the registry of every rule cogumi ships.
 func Default() *Registry {
-	r, err := NewRegistry(Files{}, Run{})
+	r, err := NewRegistry(Files{}, Run{}, Train{})
 	if err != nil {
 		panic(err) // a programming error in the list above
 	}
@@ -157,6 +171,12 @@ func (r *Registry) Kinds() []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// ToolchainUser is implemented by rules that run a toolchain declared in
+// cogumi.hcl; the toolchain's version joins their action keys.
+type ToolchainUser interface {
+	Toolchains() []string
 }
 
 // DirSource is implemented by source rules whose artifact is every file

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/zclconf/go-cty/cty"
@@ -53,15 +52,22 @@ func (Run) Check(t *target.Target) []AttrError {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			errs = append(errs, AttrError{Attr: "env", Msg: fmt.Sprintf("bad environment variable name %q", k)})
 		}
-		if reservedEnv[k] {
+		if isReservedEnv(k) {
 			errs = append(errs, AttrError{Attr: "env", Msg: fmt.Sprintf("%s is set by cogumi and cannot be overridden", k)})
 		}
 	}
 	return errs
 }
 
+func isReservedEnv(k string) bool {
+	return reservedEnv[k] || strings.HasPrefix(k, "COGUMI_INPUT_") || k == "COGUMI_PARAMS"
+}
+
 // reservedEnv are the variables cogumi sets for every action.
-var reservedEnv = map[string]bool{"SRCS": true, "OUT": true, "COGUMI_OUT": true}
+var reservedEnv = map[string]bool{
+	"SRCS": true, "OUT": true, "COGUMI_OUT": true, "COGUMI_RESUME_DIR": true,
+	"CUDA_VISIBLE_DEVICES": true, "PYTHONPATH": true,
+}
 
 // CheckOutPath accepts a clean, relative, slash-separated output path.
 func CheckOutPath(p string) error {
@@ -79,27 +85,22 @@ func CheckOutPath(p string) error {
 func (Run) Outs(t *target.Target) []string { return t.Strings("outs") }
 
 func (Run) Execute(ctx context.Context, a *Action) error {
-	env := []string{
-		"SRCS=" + strings.Join(a.Srcs, " "),
-		"OUT=" + a.Out,
-		"COGUMI_OUT=" + a.Out,
+	if err := makeOutDirs(a.Out, a.Target.Strings("outs")); err != nil {
+		return err
 	}
-	keys := make([]string, 0)
-	declared := a.Target.StringMap("env")
-	for k := range declared {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		env = append(env, k+"="+declared[k])
-	}
-	for _, o := range a.Target.Strings("outs") {
-		// Make the parent directories of declared outputs, as genrule does.
-		if dir := filepath.Dir(filepath.Join(a.Out, filepath.FromSlash(o))); dir != a.Out {
+	env := append(ContractEnv(a), declaredEnv(a.Target.StringMap("env"))...)
+	return a.Exec(ctx, []string{"/bin/sh", "-c", a.Target.String("command")}, env)
+}
+
+// makeOutDirs makes the parent directories of declared outputs, as
+// Bazel's genrule does.
+func makeOutDirs(out string, outs []string) error {
+	for _, o := range outs {
+		if dir := filepath.Dir(filepath.Join(out, filepath.FromSlash(o))); dir != out {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return fmt.Errorf("creating output directory: %w", err)
 			}
 		}
 	}
-	return a.Exec(ctx, []string{"/bin/sh", "-c", a.Target.String("command")}, env)
+	return nil
 }
