@@ -12,6 +12,9 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/cogumi/cogumi/internal/tinyllama"
+	"github.com/cogumi/cogumi/safetensors"
 )
 
 func TestMain(m *testing.M) {
@@ -34,6 +37,7 @@ func TestScripts(t *testing.T) {
 			"results":   cmdResults,
 			"nooverlap": cmdNoOverlap,
 			"sameinode": cmdSameInode,
+			"tinyllama": cmdTinyLlama,
 		},
 	})
 }
@@ -131,4 +135,25 @@ func cmdSameInode(ts *testscript.TestScript, neg bool, args []string) {
 	if os.SameFile(a, b) == neg {
 		ts.Fatalf("%s and %s: same file = %v", args[0], args[1], !neg)
 	}
+}
+
+// tinyllama DIR [spm|bpe] [F32|F16|BF16] [SHARDS] writes a tiny Llama
+// checkpoint made by the project's own generator.
+func cmdTinyLlama(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 1 {
+		ts.Fatalf("usage: tinyllama DIR [spm|bpe] [F32|F16|BF16] [SHARDS]")
+	}
+	o := tinyllama.Options{Seed: 1}
+	if len(args) > 1 {
+		o.Tokenizer = tinyllama.Tokenizer(args[1])
+	}
+	if len(args) > 2 {
+		o.DType = safetensors.DType(args[2])
+	}
+	if len(args) > 3 {
+		n, err := strconv.Atoi(args[3])
+		ts.Check(err)
+		o.Shards = n
+	}
+	ts.Check(tinyllama.Write(ts.MkAbs(args[0]), o))
 }

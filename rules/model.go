@@ -1,0 +1,74 @@
+package rules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cogumi/cogumi/checkpoint"
+	"github.com/cogumi/cogumi/target"
+)
+
+// Model is a Hugging Face Llama-family checkpoint directory of the
+// workspace (model "base" { path = "checkpoints/tiny-llama" }). It runs
+// nothing: its artifact is the directory's files, hashed where they lie
+// (a 16 GB base is hashed once), and validated whenever they change.
+type Model struct{}
+
+func (Model) Kind() string    { return "model" }
+func (Model) Version() string { return "1" }
+
+func (Model) Schema() Schema {
+	return Schema{
+		Source: true,
+		Attrs: []Attr{
+			{Name: "path", Type: cty.String, Required: true, Key: InKey,
+				Doc: "the checkpoint directory (config.json, *.safetensors, tokenizer), relative to the package"},
+		},
+	}
+}
+
+func (Model) Check(t *target.Target) []AttrError {
+	if err := CheckOutPath(t.String("path")); err != nil {
+		return []AttrError{{Attr: "path", Msg: "path must be a clean directory path inside the package"}}
+	}
+	return nil
+}
+
+func (Model) Outs(*target.Target) []string { return nil }
+
+func (Model) SourceDir(t *target.Target) (string, string) { return t.String("path"), "path" }
+
+// CheckSource opens the checkpoint, which validates its configuration,
+// every shard's header against its size, and the tokenizer.
+func (Model) CheckSource(_ context.Context, t *target.Target, dir string) error {
+	m, err := checkpoint.Open(dir)
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", t.AttrPos["path"], t.Label, err)
+	}
+	return m.Close()
+}
+
+func (Model) Execute(context.Context, *Action) error {
+	return errors.New("model targets are source directories and have no action")
+}
+
+// openModelInput opens the single checkpoint directory inside the artifact
+// staged for attr: a model target's artifact, or a train target's output.
+func openModelInput(a *Action, attr string) (*checkpoint.Model, error) {
+	dir, ok := a.InputDirs[attr]
+	if !ok {
+		return nil, fmt.Errorf("%s: no input staged", attr)
+	}
+	cdir, err := checkpoint.Find(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", attr, err)
+	}
+	m, err := checkpoint.Open(cdir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", attr, err)
+	}
+	return m, nil
+}
