@@ -1,0 +1,126 @@
+package tinyllama
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/cogumi/cogumi/safetensors"
+)
+
+// tokInfo is what the configuration files need to know of the tokenizer.
+type tokInfo struct {
+	vocab          int
+	bos, eos       int
+	bosText        string
+	eosText        string
+	unkText        string // "" for BPE, which has no unknown token
+	addedDecoder   map[string]any
+	tokenizerClass string
+}
+
+func addedEntry(content string) map[string]any {
+	return map[string]any{"content": content, "lstrip": false, "normalized": false, "rstrip": false, "single_word": false, "special": true}
+}
+
+func writeTokenizer(dir string, o Options) (tokInfo, error) {
+	if o.Tokenizer == SentencePiece {
+		pieces := spmPieces()
+		if err := os.WriteFile(filepath.Join(dir, "tokenizer.model"), sentencePieceModel(pieces), 0o644); err != nil {
+			return tokInfo{}, fmt.Errorf("tinyllama: %w", err)
+		}
+		return tokInfo{
+			vocab: len(pieces), bos: 1, eos: 2, bosText: "<s>", eosText: "</s>", unkText: "<unk>",
+			addedDecoder:   map[string]any{"0": addedEntry("<unk>"), "1": addedEntry("<s>"), "2": addedEntry("</s>")},
+			tokenizerClass: "LlamaTokenizer",
+		}, nil
+	}
+	tokens, merges := bpeVocab()
+	js, err := tokenizerJSON(tokens, merges)
+	if err != nil {
+		return tokInfo{}, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), js, 0o644); err != nil {
+		return tokInfo{}, fmt.Errorf("tinyllama: %w", err)
+	}
+	sp := bpeSpecials()
+	info := tokInfo{
+		vocab: len(tokens) + len(sp), bos: len(tokens), eos: len(tokens) + 1,
+		bosText: sp[0], eosText: sp[1], addedDecoder: map[string]any{},
+		tokenizerClass: "PreTrainedTokenizerFast",
+	}
+	for i, s := range sp {
+		info.addedDecoder[strconv.Itoa(len(tokens)+i)] = addedEntry(s)
+	}
+	return info, nil
+}
+
+func torchDType(d safetensors.DType) string {
+	switch d {
+	case safetensors.F32:
+		return "float32"
+	case safetensors.F16:
+		return "float16"
+	}
+	return "bfloat16"
+}
+
+// llamaConfig is config.json, in the field order transformers writes.
+type llamaConfig struct {
+	Architectures         []string `json:"architectures"`
+	AttentionBias         bool     `json:"attention_bias"`
+	AttentionDropout      float64  `json:"attention_dropout"`
+	BOSTokenID            int      `json:"bos_token_id"`
+	EOSTokenID            int      `json:"eos_token_id"`
+	HeadDim               int      `json:"head_dim"`
+	HiddenAct             string   `json:"hidden_act"`
+	HiddenSize            int      `json:"hidden_size"`
+	InitializerRange      float64  `json:"initializer_range"`
+	IntermediateSize      int      `json:"intermediate_size"`
+	MaxPositionEmbeddings int      `json:"max_position_embeddings"`
+	MLPBias               bool     `json:"mlp_bias"`
+	ModelType             string   `json:"model_type"`
+	NumAttentionHeads     int      `json:"num_attention_heads"`
+	NumHiddenLayers       int      `json:"num_hidden_layers"`
+	NumKeyValueHeads      int      `json:"num_key_value_heads"`
+	PretrainingTP         int      `json:"pretraining_tp"`
+	RMSNormEps            float64  `json:"rms_norm_eps"`
+	RopeScaling           any      `json:"rope_scaling"`
+	RopeTheta             float64  `json:"rope_theta"`
+	TieWordEmbeddings     bool     `json:"tie_word_embeddings"`
+	TorchDType            string   `json:"torch_dtype"`
+	TransformersVersion   string   `json:"transformers_version"`
+	UseCache              bool     `json:"use_cache"`
+	VocabSize             int      `json:"vocab_size"`
+}
+
+func writeConfigs(dir string, o Options, tok tokInfo) error {
+	cfg := llamaConfig{
+		Architectures: []string{"LlamaForCausalLM"}, BOSTokenID: tok.bos, EOSTokenID: tok.eos,
+		HeadDim: o.Hidden / o.Heads, HiddenAct: "silu", HiddenSize: o.Hidden, InitializerRange: 0.02,
+		IntermediateSize: o.Intermediate, MaxPositionEmbeddings: o.MaxPositions, ModelType: "llama",
+		NumAttentionHeads: o.Heads, NumHiddenLayers: o.Layers, NumKeyValueHeads: o.KVHeads,
+		PretrainingTP: 1, RMSNormEps: 1e-5, RopeTheta: 10000, TieWordEmbeddings: o.TieEmbeddings,
+		TorchDType: torchDType(o.DType), TransformersVersion: "4.44.0", UseCache: true, VocabSize: tok.vocab,
+	}
+	if err := writeJSON(filepath.Join(dir, "config.json"), cfg); err != nil {
+		return err
+	}
+	tc := map[string]any{
+		"add_bos_token": true, "add_eos_token": false, "bos_token": tok.bosText, "eos_token": tok.eosText,
+		"clean_up_tokenization_spaces": false, "model_max_length": o.MaxPositions,
+		"tokenizer_class": tok.tokenizerClass, "added_tokens_decoder": tok.addedDecoder,
+	}
+	if tok.unkText != "" {
+		tc["unk_token"] = tok.unkText
+		tc["pad_token"] = nil
+		tc["legacy"] = false
+		tc["sp_model_kwargs"] = map[string]any{}
+	}
+	if err := writeJSON(filepath.Join(dir, "tokenizer_config.json"), tc); err != nil {
+		return err
+	}
+	gen := map[string]any{"_from_model_config": true, "bos_token_id": tok.bos, "eos_token_id": tok.eos, "transformers_version": "4.44.0"}
+	return writeJSON(filepath.Join(dir, "generation_config.json"), gen)
+}
