@@ -1,20 +1,36 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs every test. On a fresh machine this is
 # the README's second command; .ci/run runs it as it is.
+#
+# Installs (each only when missing):
+#   Debian: ninja-build (generator comparison), zstd (CLI interop), slurm-wlm and
+#     munge (the Slurm executor's single-node test cluster), python3-torch,
+#     python3-numpy and libopenblas0-pthread (training scripts on the CPU)
+#   Go: versitygw v1.8.0, the S3 server the remote-cache tests start and stop
+#   npm: node-llama-cpp 3.21.1 (pinned), the independent GGUF reader and the
+#     reference quantiser (its libggml-base.so)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="/usr/local/go/bin:$PATH"
+export PATH="/usr/local/go/bin:$(/usr/local/go/bin/go env GOPATH)/bin:$PATH"
 
-need_apt=()
-command -v ninja >/dev/null || need_apt+=(ninja-build)
-if [ ${#need_apt[@]} -gt 0 ]; then
+apt_pkgs=()
+command -v ninja >/dev/null || apt_pkgs+=(ninja-build)
+command -v zstd >/dev/null || apt_pkgs+=(zstd)
+command -v sbatch >/dev/null || apt_pkgs+=(slurm-wlm munge)
+/usr/bin/python3 -c 'import torch' 2>/dev/null || apt_pkgs+=(python3-torch python3-numpy libopenblas0-pthread)
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
 fi
+command -v versitygw >/dev/null || go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+if [ ! -d testdata/llama/node_modules/node-llama-cpp ]; then
+  (cd testdata/llama && npm ci --omit=optional --no-audit --no-fund --loglevel=error)
+fi
+export COGUMI_LIBGGML="$(find "$PWD/testdata/llama/node_modules/@node-llama-cpp/linux-x64" -name libggml-base.so | head -n 1)"
 
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
-go test -count=1 ./...
+go test -count=1 -timeout 25m ./...

@@ -4,7 +4,7 @@ run "y" {
   command = 42
 }
 
-prune "p" {
+quantize "p" {
   model = ":y"
 }
 
