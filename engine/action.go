@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cogumi/cogumi/cache"
+	"github.com/cogumi/cogumi/gpu"
 	"github.com/cogumi/cogumi/label"
 	"github.com/cogumi/cogumi/rules"
 	"github.com/cogumi/cogumi/target"
@@ -58,10 +59,26 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler) outcome {
 		o.result, o.err = Skipped, errors.New("the build stopped after a failure")
 		return o
 	}
+	ex, err := e.executorOf(t)
+	if err != nil {
+		o.result, o.err = Failed, err
+		return o
+	}
 	nd0 := needOf(t.Resources)
+	gneed := gpu.Need{Count: t.Resources.GPUs, Type: t.Resources.GPUType, Memory: t.Resources.GPUMemory}
+	if ex != nil {
+		nd0 = need{} // the cluster's scheduler places it; here it only takes a job slot
+		gneed.Count = 0
+	}
 	if err := s.budget.check(nd0); err != nil {
 		o.result, o.err = Failed, err
 		return o
+	}
+	if gneed.Count > 0 {
+		if err := e.gpus.Check(gneed); err != nil {
+			o.result, o.err = Failed, err
+			return o
+		}
 	}
 	unlock, err := e.cfg.Cache.Lock(ctx, key, func() { e.obs.Waiting(t.Label.String()) })
 	if err != nil {
@@ -80,9 +97,17 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler) outcome {
 		return o
 	}
 	defer s.budget.release(nd0)
+	var devs []gpu.Device
+	if gneed.Count > 0 {
+		if devs, err = e.gpus.Acquire(ctx, gneed); err != nil {
+			o.result, o.err = Skipped, err
+			return o
+		}
+		defer e.gpus.Release(devs)
+	}
 	e.obs.Started(t.Label.String(), o.reason)
 	start := time.Now()
-	art, tail, err := e.run(ctx, n, key, recs, inputs, s.artifactOf)
+	art, tail, err := e.run(ctx, runSpec{n: n, key: key, recs: recs, inputs: inputs, artOf: s.artifactOf, devs: devs, ex: ex})
 	o.seconds = time.Since(start).Seconds()
 	if err != nil {
 		o.result, o.err, o.logTail = Failed, err, tail
@@ -301,4 +326,16 @@ func (e *Engine) toolchainRecords(ctx context.Context, rule rules.Rule) ([]strin
 		}
 	}
 	return recs, nil
+}
+
+// executorOf returns the executor a target names; nil means this machine.
+func (e *Engine) executorOf(t *target.Target) (Executor, error) {
+	if t.Executor == "" || t.Executor == "local" {
+		return nil, nil
+	}
+	ex, ok := e.cfg.Executors[t.Executor]
+	if !ok {
+		return nil, fmt.Errorf("no executor %q", t.Executor)
+	}
+	return ex, nil
 }

@@ -10,24 +10,23 @@ import (
 )
 
 // budget hands out the machine's capacity to actions: a job slot (-j) plus
-// declared cpus, memory and gpus. An action starts only when all of its
-// needs fit, so the local executor never over-subscribes.
+// declared cpus and memory. An action starts only when all of its needs fit,
+// so the local executor never over-subscribes. (GPUs are devices, handed out
+// by gpu.Allocator.)
 type budget struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
 	jobs   int
 	cpus   float64
 	memory int64
-	gpus   int
 
 	usedJobs int
 	usedCPUs float64
 	usedMem  int64
-	usedGPUs int
 }
 
-func newBudget(jobs int, cpus float64, memory int64, gpus int) *budget {
-	b := &budget{jobs: jobs, cpus: cpus, memory: memory, gpus: gpus}
+func newBudget(jobs int, cpus float64, memory int64) *budget {
+	b := &budget{jobs: jobs, cpus: cpus, memory: memory}
 	b.cond = sync.NewCond(&b.mu)
 	return b
 }
@@ -36,11 +35,10 @@ func newBudget(jobs int, cpus float64, memory int64, gpus int) *budget {
 type need struct {
 	cpus   float64
 	memory int64
-	gpus   int
 }
 
 func needOf(r target.Resources) need {
-	n := need{cpus: r.CPUs, memory: r.Memory, gpus: r.GPUs}
+	n := need{cpus: r.CPUs, memory: r.Memory}
 	if n.cpus <= 0 {
 		n.cpus = 1
 	}
@@ -56,11 +54,6 @@ func (b *budget) check(n need) error {
 	case n.memory > b.memory:
 		return fmt.Errorf("needs %s of memory; the budget is %s (raise it with --memory, or lower resources.memory)",
 			units.FormatBytes(n.memory), units.FormatBytes(b.memory))
-	case n.gpus > b.gpus:
-		if b.gpus == 0 {
-			return fmt.Errorf("needs %d GPUs; this machine has none", n.gpus)
-		}
-		return fmt.Errorf("needs %d GPUs; this machine has %d", n.gpus, b.gpus)
 	}
 	return nil
 }
@@ -84,7 +77,6 @@ func (b *budget) acquire(ctx context.Context, n need) error {
 	b.usedJobs++
 	b.usedCPUs += n.cpus
 	b.usedMem += n.memory
-	b.usedGPUs += n.gpus
 	return nil
 }
 
@@ -93,8 +85,7 @@ func (b *budget) fits(n need) bool {
 	// idle budget always admits the rest.
 	return b.usedJobs < b.jobs &&
 		b.usedCPUs+n.cpus <= b.cpus+1e-9 &&
-		b.usedMem+n.memory <= b.memory &&
-		b.usedGPUs+n.gpus <= b.gpus
+		b.usedMem+n.memory <= b.memory
 }
 
 func (b *budget) release(n need) {
@@ -102,7 +93,6 @@ func (b *budget) release(n need) {
 	b.usedJobs--
 	b.usedCPUs -= n.cpus
 	b.usedMem -= n.memory
-	b.usedGPUs -= n.gpus
 	b.cond.Broadcast()
 	b.mu.Unlock()
 }

@@ -12,9 +12,9 @@ import (
 // Many goroutines asking for random needs never push the budget past its
 // limits in any dimension.
 func TestBudgetNeverOverSubscribes(t *testing.T) {
-	b := newBudget(3, 4, 8<<30, 2)
-	needs := []need{{cpus: 1}, {cpus: 2}, {cpus: 4}, {cpus: 1, memory: 6 << 30}, {cpus: 1, gpus: 1}, {cpus: 0.5, gpus: 2}}
-	var running, cpus100, mem, gpus atomic.Int64
+	b := newBudget(3, 4, 8<<30)
+	needs := []need{{cpus: 1}, {cpus: 2}, {cpus: 4}, {cpus: 1, memory: 6 << 30}, {cpus: 0.5}}
+	var running, cpus100, mem atomic.Int64
 	var wg sync.WaitGroup
 	for i := range 200 {
 		n := needs[i%len(needs)]
@@ -25,14 +25,13 @@ func TestBudgetNeverOverSubscribes(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			if running.Add(1) > 3 || cpus100.Add(int64(n.cpus*100)) > 400 || mem.Add(n.memory) > 8<<30 || gpus.Add(int64(n.gpus)) > 2 {
+			if running.Add(1) > 3 || cpus100.Add(int64(n.cpus*100)) > 400 || mem.Add(n.memory) > 8<<30 {
 				t.Errorf("over-subscribed after admitting %+v", n)
 			}
 			time.Sleep(100 * time.Microsecond)
 			running.Add(-1)
 			cpus100.Add(-int64(n.cpus * 100))
 			mem.Add(-n.memory)
-			gpus.Add(-int64(n.gpus))
 			b.release(n)
 		}()
 	}
@@ -40,14 +39,13 @@ func TestBudgetNeverOverSubscribes(t *testing.T) {
 }
 
 func TestBudgetCheckRefusesWhatCanNeverFit(t *testing.T) {
-	b := newBudget(2, 2, 1<<30, 0)
+	b := newBudget(2, 2, 1<<30)
 	for _, c := range []struct {
 		n    need
 		want string
 	}{
 		{need{cpus: 8}, "needs 8 CPUs; the budget is 2"},
 		{need{cpus: 1, memory: 2 << 30}, "needs 2.0 GiB of memory; the budget is 1.0 GiB"},
-		{need{cpus: 1, gpus: 1}, "needs 1 GPUs; this machine has none"},
 	} {
 		err := b.check(c.n)
 		if err == nil || !contains(err.Error(), c.want) {
@@ -60,7 +58,7 @@ func TestBudgetCheckRefusesWhatCanNeverFit(t *testing.T) {
 }
 
 func TestBudgetAcquireStopsOnCancel(t *testing.T) {
-	b := newBudget(1, 1, 1<<30, 0)
+	b := newBudget(1, 1, 1<<30)
 	if err := b.acquire(context.Background(), need{cpus: 1}); err != nil {
 		t.Fatal(err)
 	}

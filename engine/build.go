@@ -50,7 +50,7 @@ func (e *Engine) Build(ctx context.Context, roots []label.Label) (Summary, error
 		return Summary{}, err
 	}
 	e.obs.Planned(len(ids))
-	b := newBudget(e.cfg.Jobs, e.cfg.CPUs, e.cfg.Memory, e.cfg.GPUs)
+	b := newBudget(e.cfg.Jobs, e.cfg.CPUs, e.cfg.Memory)
 	s := &scheduler{
 		e:       e,
 		budget:  b,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/dag"
+	"github.com/cogumi/cogumi/gpu"
 	"github.com/cogumi/cogumi/label"
 	"github.com/cogumi/cogumi/rules"
 	"github.com/cogumi/cogumi/target"
@@ -32,7 +33,12 @@ type Config struct {
 	Jobs   int     // concurrent actions; 0 = number of CPUs
 	CPUs   float64 // budget for declared cpus; 0 = number of CPUs
 	Memory int64   // budget for declared memory in bytes; 0 = physical memory
-	GPUs   int     // budget for declared gpus
+	// GPUs are the devices local actions may use (gpu.Detect, restricted
+	// by COGUMI_GPUS); each GPU action gets its own.
+	GPUs []gpu.Device
+	// Executors run the actions of targets that name them (executor =
+	// "cluster"); targets naming none run here.
+	Executors map[string]Executor
 
 	// Toolchains maps toolchain names to commands ("python": "python3").
 	Toolchains map[string]string
@@ -72,6 +78,7 @@ type Engine struct {
 	env    []string
 	obs    Observer
 	remote *remoteTier // nil without a remote cache
+	gpus   *gpu.Allocator
 }
 
 type node struct {
@@ -102,6 +109,7 @@ func New(cfg Config) (*Engine, error) {
 	if e.obs == nil {
 		e.obs = nopObserver{}
 	}
+	e.gpus = gpu.NewAllocator(cfg.GPUs)
 	if cfg.Remote != nil {
 		e.remote = &remoteTier{r: cfg.Remote, upload: cfg.RemoteUpload, local: cfg.Cache, obs: e.obs}
 	}

@@ -26,6 +26,7 @@ func (r *recorder) Planned(int)            {}
 func (r *recorder) Started(string, string) {}
 func (r *recorder) Waiting(string)         {}
 func (r *recorder) Warn(string)            {}
+func (r *recorder) Output(string, string)  {}
 func (r *recorder) Done(ev Event, _ string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

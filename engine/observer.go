@@ -33,6 +33,9 @@ type Observer interface {
 	Waiting(label string)
 	// Warn reports a problem the build survives (a corrupt cache entry).
 	Warn(msg string)
+	// Output is one line of a running GPU or cluster action's output,
+	// shown live.
+	Output(label, line string)
 	// Done is called once per target; logTail holds the end of a failed
 	// action's output.
 	Done(ev Event, logTail string)
@@ -45,4 +48,5 @@ func (nopObserver) Planned(int)            {}
 func (nopObserver) Started(string, string) {}
 func (nopObserver) Waiting(string)         {}
 func (nopObserver) Warn(string)            {}
+func (nopObserver) Output(string, string)  {}
 func (nopObserver) Done(Event, string)     {}

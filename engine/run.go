@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cogumi/cogumi/cache"
+	"github.com/cogumi/cogumi/gpu"
 	"github.com/cogumi/cogumi/label"
 	"github.com/cogumi/cogumi/rules"
 )
@@ -21,13 +22,29 @@ const logTailLines = 20
 
 // run executes one action in a fresh scratch directory and stores its
 // outputs. Only a complete, successful result enters the cache.
-func (e *Engine) run(ctx context.Context, n int, key cache.ActionKey, recs []string, inputs []inputDigest, artOf func(int) *artifact) (*artifact, string, error) {
+// runSpec is one action to run.
+type runSpec struct {
+	n      int
+	key    cache.ActionKey
+	recs   []string
+	inputs []inputDigest
+	artOf  func(int) *artifact
+	devs   []gpu.Device // the GPUs it holds on this machine
+	ex     Executor     // nil: this machine
+}
+
+func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error) {
+	n, key, recs, inputs, artOf := rs.n, rs.key, rs.recs, rs.inputs, rs.artOf
 	t := e.nodes[n].t
 	rule := e.nodes[n].rule
-	if err := os.MkdirAll(e.scratchRoot(), 0o755); err != nil {
+	root := e.scratchRoot()
+	if rs.ex != nil && rs.ex.ScratchRoot() != "" {
+		root = rs.ex.ScratchRoot()
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, "", fmt.Errorf("creating scratch directory: %w", err)
 	}
-	scratch, err := os.MkdirTemp(e.scratchRoot(), fmt.Sprintf("pid%d-%s-", os.Getpid(), key.Short()))
+	scratch, err := os.MkdirTemp(root, fmt.Sprintf("pid%d-%s-", os.Getpid(), key.Short()))
 	if err != nil {
 		return nil, "", fmt.Errorf("creating scratch directory: %w", err)
 	}
@@ -56,11 +73,21 @@ func (e *Engine) run(ctx context.Context, n int, key cache.ActionKey, recs []str
 	if err := os.MkdirAll(resume, 0o755); err != nil {
 		return nil, "", fmt.Errorf("creating resume directory: %w", err)
 	}
+	var log io.Writer = logf
+	if t.Resources.GPUs > 0 || rs.ex != nil {
+		// Long GPU and cluster jobs are followed live on the terminal.
+		log = io.MultiWriter(logf, &lineWriter{label: t.Label.String(), obs: e.obs})
+	}
 	a := &rules.Action{
-		Target: t, Dir: ws, Out: out, Srcs: srcs, InputDirs: dirs, Env: e.env, Log: logf,
+		Target: t, Dir: ws, Out: out, Srcs: srcs, InputDirs: dirs, Env: e.env, Log: log,
 		ResumeDir: resume, Toolchains: e.cfg.Toolchains, PythonPath: e.cfg.PythonPath,
+		VisibleDevices: gpu.VisibleDevices(rs.devs),
 		Exec: func(ctx context.Context, argv, env []string) error {
-			return runLocal(ctx, ws, argv, append(append([]string(nil), e.env...), env...), logf)
+			env = append(append([]string(nil), e.env...), env...)
+			if rs.ex != nil {
+				return rs.ex.Exec(ctx, t, ws, argv, env, log)
+			}
+			return runLocal(ctx, ws, argv, env, log)
 		},
 	}
 	started := time.Now()
@@ -279,4 +306,28 @@ func tailOf(path string) string {
 // (COGUMI_RESUME_DIR). It is not part of the key.
 func (e *Engine) resumeDir(l label.Label) string {
 	return filepath.Join(e.state.dir, "resume", filepath.FromSlash(l.Pkg), l.Name)
+}
+
+// lineWriter passes an action's output to the observer line by line.
+type lineWriter struct {
+	label string
+	obs   Observer
+	buf   []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.obs.Output(w.label, string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) > 64<<10 { // a very long line without a newline
+		w.obs.Output(w.label, string(w.buf))
+		w.buf = w.buf[:0]
+	}
+	return len(p), nil
 }

@@ -102,7 +102,7 @@ func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error
 	if err := g.withRemote(cmd, w, &cfg); err != nil {
 		return err
 	}
-	e, err := g.engine(w, cfg)
+	e, err := g.engine(cmd.Context(), w, cfg)
 	if err != nil {
 		return err
 	}

@@ -98,7 +98,7 @@ func newCacheStatCmd(g *globals) *cobra.Command {
 		Short: "Show the local cache's size and the hit rates of the last build",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w, e, err := g.inspect()
+			w, e, err := g.inspect(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -28,7 +29,7 @@ Examples:
   cogumi query 'rdeps(//..., //data:raw)'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w, e, err := g.inspect()
+			w, e, err := g.inspect(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -45,12 +46,12 @@ Examples:
 }
 
 // inspect loads the workspace and an engine for read-only commands.
-func (g *globals) inspect() (*workspace, *engine.Engine, error) {
+func (g *globals) inspect(ctx context.Context) (*workspace, *engine.Engine, error) {
 	w, err := g.load()
 	if err != nil {
 		return nil, nil, err
 	}
-	e, err := g.engine(w, engine.Config{})
+	e, err := g.engine(ctx, w, engine.Config{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -68,7 +69,7 @@ dependency edges, as Graphviz DOT, a Mermaid flowchart or JSON.
 Example:
   cogumi graph --format dot //models:final | dot -Tsvg > graph.svg`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w, e, err := g.inspect()
+			w, e, err := g.inspect(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -157,7 +158,7 @@ names each record that changed: an input file's digest, an attribute's value, th
 rule's version. A stale dependency is explained in turn, indented.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w, e, err := g.inspect()
+			w, e, err := g.inspect(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -189,7 +190,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Use:   "status [TARGET...]",
 		Short: "Show which targets are stale and why, without building",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w, e, err := g.inspect()
+			w, e, err := g.inspect(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -228,7 +229,7 @@ func newLogCmd(g *globals) *cobra.Command {
 		Short: "Print the output of the last run of a target's action",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w, e, err := g.inspect()
+			w, e, err := g.inspect(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -126,6 +126,12 @@ func (p *progress) Warn(msg string) {
 	p.println("cogumi: warning: %s", msg)
 }
 
+func (p *progress) Output(l, line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.println("%s| %s", l, line)
+}
+
 func (p *progress) Done(ev engine.Event, tail string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -180,6 +186,7 @@ func (e *eventLog) Planned(int)            {}
 func (e *eventLog) Started(string, string) {}
 func (e *eventLog) Waiting(string)         {}
 func (e *eventLog) Warn(string)            {}
+func (e *eventLog) Output(string, string)  {}
 func (e *eventLog) Done(ev engine.Event, _ string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -209,6 +216,11 @@ func (m multiObserver) Waiting(l string) {
 func (m multiObserver) Warn(msg string) {
 	for _, o := range m {
 		o.Warn(msg)
+	}
+}
+func (m multiObserver) Output(l, line string) {
+	for _, o := range m {
+		o.Output(l, line)
 	}
 }
 func (m multiObserver) Done(ev engine.Event, tail string) {

@@ -78,7 +78,7 @@ func (g *globals) remoteEngine(cmd *cobra.Command, downloadAll bool) (*workspace
 	if cfg.Remote == nil {
 		return nil, nil, &exitError{code: exitConfig, err: fmt.Errorf("no remote cache configured: add a remote_cache block to cogumi.hcl, or pass --remote-cache s3://bucket/prefix")}
 	}
-	e, err := g.engine(w, cfg)
+	e, err := g.engine(cmd.Context(), w, cfg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -31,8 +32,14 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("COGUMI_CACHE_DIR", filepath.Join(env.WorkDir, ".cache"))
 			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".xdg"))
+			repo, err := filepath.Abs(filepath.Join("..", ".."))
+			if err != nil {
+				return err
+			}
+			env.Setenv("COGUMI_REPO", repo)
 			return nil
 		},
+		Condition: haveCondition,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"results":   cmdResults,
 			"nooverlap": cmdNoOverlap,
@@ -156,4 +163,29 @@ func cmdTinyLlama(ts *testscript.TestScript, neg bool, args []string) {
 		o.Shards = n
 	}
 	ts.Check(tinyllama.Write(ts.MkAbs(args[0]), o))
+}
+
+// haveCondition answers [have:torch], [have:slurm] or [have:TOOL]. In CI
+// (CI=true) a missing tool is an error rather than a reason to skip: CI
+// installs everything.
+func haveCondition(cond string) (bool, error) {
+	name, ok := strings.CutPrefix(cond, "have:")
+	if !ok {
+		return false, fmt.Errorf("unknown condition %q", cond)
+	}
+	var have bool
+	switch name {
+	case "torch":
+		have = exec.Command("/usr/bin/python3", "-c", "import torch").Run() == nil
+	case "slurm":
+		_, err := exec.LookPath("sbatch")
+		have = err == nil && os.Geteuid() == 0
+	default:
+		_, err := exec.LookPath(name)
+		have = err == nil
+	}
+	if !have && os.Getenv("CI") == "true" {
+		return false, fmt.Errorf("%s is missing; scripts/test.sh installs it", name)
+	}
+	return have, nil
 }

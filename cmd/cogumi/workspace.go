@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -105,9 +106,12 @@ func (g *globals) openCache(w *workspace) (*cache.Local, error) {
 }
 
 // engine opens the cache and indexes the workspace's targets.
-func (g *globals) engine(w *workspace, cfg engine.Config) (*engine.Engine, error) {
+func (g *globals) engine(ctx context.Context, w *workspace, cfg engine.Config) (*engine.Engine, error) {
 	c, err := g.openCache(w)
 	if err != nil {
+		return nil, err
+	}
+	if err := g.machine(ctx, w, c, &cfg); err != nil {
 		return nil, err
 	}
 	cfg.Root = w.ws.Root

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/cogumi/cogumi/cache"
+	"github.com/cogumi/cogumi/engine"
+	"github.com/cogumi/cogumi/gpu"
+	"github.com/cogumi/cogumi/hcl"
+	"github.com/cogumi/cogumi/python"
+	"github.com/cogumi/cogumi/slurm"
+	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/toolchain"
+)
+
+// machine fills in what the engine needs to know about where actions run:
+// this machine's GPUs, the executors, the toolchains and cogumi's Python
+// modules.
+func (g *globals) machine(ctx context.Context, w *workspace, c *cache.Local, cfg *engine.Config) error {
+	if needsLocalGPUs(w.ws) {
+		devs, err := gpu.Detect(ctx)
+		if err != nil {
+			fmt.Fprintf(g.stderr, "cogumi: warning: detecting GPUs: %v; going on without them\n", err)
+		}
+		if devs, err = gpu.Restrict(devs, os.Getenv("COGUMI_GPUS")); err != nil {
+			return &exitError{code: exitConfig, err: fmt.Errorf("COGUMI_GPUS: %w", err)}
+		}
+		cfg.GPUs = devs
+	}
+	cfg.Executors = make(map[string]engine.Executor)
+	for name, ex := range w.ws.Executors {
+		if ex.Slurm != nil {
+			cfg.Executors[name] = newSlurmExecutor(ex.Slurm)
+		}
+	}
+	cfg.Toolchains = map[string]string{"python": "python3"}
+	for name, tc := range w.ws.Toolchains {
+		cfg.Toolchains[name] = tc.Command
+	}
+	cfg.ToolchainVersion = toolchainVersions(w.ws.Toolchains, cfg.Toolchains, filepath.Join(c.Dir(), "toolchains.json"))
+	dir := filepath.Join(c.Dir(), "python", cache.DigestBytes([]byte(python.SafetensorsModule())).String()[:16])
+	if err := python.Stage(dir); err != nil {
+		return err
+	}
+	cfg.PythonPath = dir
+	cfg.PythonPathDigest = cache.DigestBytes([]byte(python.SafetensorsModule())).String()
+	return nil
+}
+
+func needsLocalGPUs(ws *hcl.Workspace) bool {
+	for _, t := range ws.Targets {
+		if t.Resources.GPUs > 0 && (t.Executor == "" || t.Executor == "local") {
+			return true
+		}
+	}
+	return false
+}
+
+// toolchainVersions probes each toolchain at most once per build (and,
+// through the cache file, only when the interpreter or its packages
+// changed); a version written in cogumi.hcl is used as is.
+func toolchainVersions(declared map[string]hcl.Toolchain, commands map[string]string, cacheFile string) func(context.Context, string) (string, error) {
+	var mu sync.Mutex
+	known := make(map[string]string)
+	return func(ctx context.Context, name string) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if v, ok := known[name]; ok {
+			return v, nil
+		}
+		if tc, ok := declared[name]; ok && tc.Version != "" {
+			known[name] = tc.Version
+			return tc.Version, nil
+		}
+		if name != "python" {
+			return "", fmt.Errorf("toolchain %q has no version to probe; set version = \"...\" in its block", name)
+		}
+		v, err := toolchain.PythonVersion(ctx, commands[name], cacheFile)
+		if err != nil {
+			return "", err
+		}
+		known[name] = strings.TrimSpace(v.KeyRecord())
+		return known[name], nil
+	}
+}
+
+// slurmExecutor runs actions as Slurm batch jobs.
+type slurmExecutor struct {
+	cfg slurm.Config
+}
+
+func newSlurmExecutor(s *hcl.SlurmSettings) *slurmExecutor {
+	return &slurmExecutor{cfg: slurm.Config{
+		Partition: s.Partition, Account: s.Account, ExtraArgs: s.ExtraArgs,
+		Constraints: s.Constraints, SharedDir: s.SharedDir,
+	}}
+}
+
+func (x *slurmExecutor) ScratchRoot() string {
+	if x.cfg.SharedDir == "" {
+		return ""
+	}
+	return filepath.Join(x.cfg.SharedDir, "scratch")
+}
+
+func (x *slurmExecutor) Exec(ctx context.Context, t *target.Target, dir string, argv, env []string, log io.Writer) error {
+	jobEnv := make(map[string]string)
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == "CUDA_VISIBLE_DEVICES" {
+			continue // Slurm assigns the devices
+		}
+		jobEnv[k] = v
+	}
+	quoted := make([]string, len(argv))
+	for i, a := range argv {
+		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	logDir := filepath.Join(filepath.Dir(dir), "slurm")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
+	res, err := x.cfg.Submit(ctx, slurm.Job{
+		Name: t.Label.String(), Script: "exec " + strings.Join(quoted, " ") + "\n", WorkDir: dir, Env: jobEnv,
+		Resources: slurm.Resources(t.Resources), LogPath: filepath.Join(logDir, "job-%j.log"), Log: log,
+	})
+	if res != nil {
+		for _, w := range res.Warnings {
+			fmt.Fprintf(log, "cogumi: slurm: %s\n", w)
+		}
+	}
+	return err
+}
