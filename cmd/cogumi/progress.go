@@ -117,7 +117,7 @@ func (p *progress) Started(l, reason string) {
 func (p *progress) Waiting(l string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.println("WAIT %s is being built by another cogumi process; waiting for its result", l)
+	p.println("WAIT %s: the same action is running for another target or cogumi process; waiting for its result", l)
 }
 
 func (p *progress) Warn(msg string) {

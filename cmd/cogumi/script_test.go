@@ -82,11 +82,12 @@ func cmdResults(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// nooverlap TRACE checks that no two intervals in a trace file overlap.
-// Each line is "start NAME SECONDS" or "end NAME SECONDS".
+// nooverlap TRACE [NAME] checks that no two intervals in a trace file
+// overlap (with NAME, only those involving NAME). Each line is
+// "start NAME SECONDS" or "end NAME SECONDS".
 func cmdNoOverlap(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 1 {
-		ts.Fatalf("usage: nooverlap TRACE")
+	if len(args) != 1 && len(args) != 2 {
+		ts.Fatalf("usage: nooverlap TRACE [NAME]")
 	}
 	b, err := os.ReadFile(ts.MkAbs(args[0]))
 	ts.Check(err)
@@ -116,6 +117,9 @@ func cmdNoOverlap(ts *testscript.TestScript, neg bool, args []string) {
 	overlap := ""
 	for i, a := range names {
 		for _, b := range names[i+1:] {
+			if len(args) == 2 && a != args[1] && b != args[1] {
+				continue
+			}
 			sa, sb := spans[a], spans[b]
 			if sa.start < sb.end && sb.start < sa.end {
 				overlap = fmt.Sprintf("%s [%f, %f] overlaps %s [%f, %f]", a, sa.start, sa.end, b, sb.start, sb.end)
