@@ -1,0 +1,198 @@
+package quant_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cogumi/cogumi/quant"
+)
+
+// libPathInRepo is where `npm ci` in testdata/llama puts node-llama-cpp's
+// prebuilt CPU library, relative to the module root.
+const libPathInRepo = "testdata/llama/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so"
+
+// ggmlRef builds testdata/ggmlref.c and returns a handle on it and the
+// library. Without the library or gcc the test is skipped, except under
+// CI=true, where COGUMI_LIBGGML names the library and its absence fails.
+func ggmlRef(tb testing.TB) *refTool {
+	tb.Helper()
+	ci := os.Getenv("CI") == "true"
+	unavailable := func(format string, args ...any) {
+		tb.Helper()
+		msg := fmt.Sprintf(format, args...)
+		if ci {
+			tb.Fatalf("%s (CI=true: install it with `npm ci` in testdata/llama and set COGUMI_LIBGGML)", msg)
+		}
+		tb.Skipf("%s; skipping the comparison with llama.cpp (run `npm ci` in testdata/llama or set COGUMI_LIBGGML)", msg)
+	}
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		unavailable("the reference library is node-llama-cpp's linux-x64 build, not %s/%s", runtime.GOOS, runtime.GOARCH)
+	}
+	lib := os.Getenv("COGUMI_LIBGGML")
+	if lib == "" {
+		root, err := moduleRoot()
+		if err != nil {
+			unavailable("%v", err)
+		}
+		lib = filepath.Join(root, libPathInRepo)
+		if _, err := os.Stat(lib); err != nil {
+			unavailable("libggml-base.so not found at %s", lib)
+		}
+	} else if _, err := os.Stat(lib); err != nil {
+		tb.Fatalf("COGUMI_LIBGGML=%s: %v", lib, err)
+	}
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		unavailable("gcc not found")
+	}
+	bin := filepath.Join(tb.TempDir(), "ggmlref")
+	out, err := exec.Command(gcc, "-O2", "-o", bin, filepath.Join("testdata", "ggmlref.c"), "-ldl", "-lpthread").CombinedOutput()
+	if err != nil {
+		tb.Fatalf("building testdata/ggmlref.c: %v\n%s", err, out)
+	}
+	return &refTool{bin: bin, lib: lib}
+}
+
+type refTool struct{ bin, lib string }
+
+// quantize runs ggml_quantize_chunk on rows of rowLen values.
+func (r *refTool) quantize(t quant.Type, src []float32, rowLen int) ([]byte, error) {
+	cmd := exec.Command(r.bin, r.lib, "quantize", strconv.Itoa(int(t)), strconv.Itoa(len(src)/rowLen), strconv.Itoa(rowLen))
+	cmd.Stdin = bytes.NewReader(f32Bytes(src))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("ggmlref %s: %v: %s", t, err, stderr.String())
+	}
+	return out, nil
+}
+
+// bench returns the wall-clock and CPU nanoseconds libggml takes for iters
+// quantisations of src split over threads threads.
+func (r *refTool) bench(t quant.Type, src []float32, rowLen, threads, iters int) (wall, cpu int64, err error) {
+	cmd := exec.Command(r.bin, r.lib, "bench", strconv.Itoa(int(t)), strconv.Itoa(len(src)/rowLen), strconv.Itoa(rowLen),
+		strconv.Itoa(threads), strconv.Itoa(iters))
+	cmd.Stdin = bytes.NewReader(f32Bytes(src))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, 0, fmt.Errorf("ggmlref bench %s: %v: %s", t, err, stderr.String())
+	}
+	if _, err := fmt.Sscan(strings.TrimSpace(string(out)), &wall, &cpu); err != nil {
+		return 0, 0, fmt.Errorf("ggmlref bench %s printed %q: %v", t, out, err)
+	}
+	return wall, cpu, nil
+}
+
+func f32Bytes(src []float32) []byte {
+	b := make([]byte, 4*len(src))
+	for i, v := range src {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	}
+	return b
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the test directory")
+		}
+		dir = parent
+	}
+}
+
+// refTypes are the types compared with libggml: the four the issue names
+// plus the ones llama.cpp falls back to or mixes in (Q5_0, Q5_1, Q5_K,
+// Q4_1) and the float conversions.
+var refTypes = []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K,
+	quant.Q4_1, quant.Q5_0, quant.Q5_1, quant.Q5_K, quant.F16, quant.BF16}
+
+// TestMatchesLibggml compares every row family of testRows, for every type,
+// with ggml_quantize_chunk byte for byte (through QuantizeRows on two
+// workers, so the parallel path is what is checked).
+func TestMatchesLibggml(t *testing.T) {
+	ref := ggmlRef(t)
+	for _, fam := range testRows() {
+		for _, typ := range refTypes {
+			t.Run(fam.name+"/"+typ.String(), func(t *testing.T) {
+				want, err := ref.quantize(typ, fam.data, fam.rowLen)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := make([]byte, quant.RowSize(typ, len(fam.data)))
+				if err := quant.QuantizeRows(typ, got, fam.data, fam.rowLen, 2); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					reportDiff(t, typ, fam, got, want)
+				}
+			})
+		}
+	}
+}
+
+// reportDiff names the first differing block and shows its input.
+func reportDiff(t *testing.T, typ quant.Type, fam rowFamily, got, want []byte) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d bytes, libggml gave %d", typ, len(got), len(want))
+	}
+	bs := typ.TypeSize()
+	diffBlocks := 0
+	first := -1
+	for b := 0; b < len(got)/bs; b++ {
+		if !bytes.Equal(got[b*bs:(b+1)*bs], want[b*bs:(b+1)*bs]) {
+			diffBlocks++
+			if first < 0 {
+				first = b
+			}
+		}
+	}
+	n := typ.BlockSize()
+	t.Fatalf("%s: %d of %d blocks differ; first is block %d\n got  %x\n want %x\n input %v",
+		typ, diffBlocks, len(got)/bs, first,
+		got[first*bs:(first+1)*bs], want[first*bs:(first+1)*bs], fam.data[first*n:(first+1)*n])
+}
+
+// TestMatchesLibggmlSpecialValues checks rows holding Inf and NaN. They
+// follow the x86-64 semantics of the compiled C (see truncInt32), so the
+// comparison is only meaningful on amd64, where ggmlRef runs.
+func TestMatchesLibggmlSpecialValues(t *testing.T) {
+	ref := ggmlRef(t)
+	fam := specialRows()
+	for _, typ := range refTypes {
+		t.Run(typ.String(), func(t *testing.T) {
+			want, err := ref.quantize(typ, fam.data, fam.rowLen)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, quant.RowSize(typ, len(fam.data)))
+			if err := quant.Quantize(typ, got, fam.data); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				reportDiff(t, typ, fam, got, want)
+			}
+		})
+	}
+}
