@@ -90,7 +90,11 @@ func (p *progress) redraw() {
 		}
 		parts = append(parts, fmt.Sprintf("%s %.0fs", l, time.Since(p.running[l]).Seconds()))
 	}
-	fmt.Fprintf(p.w, "[%d/%d] %d cached; running: %s", p.done, p.total, p.cached, strings.Join(parts, ", "))
+	line := fmt.Sprintf("[%d/%d] %d cached", p.done, p.total, p.cached)
+	if len(parts) > 0 {
+		line += "; running: " + strings.Join(parts, ", ")
+	}
+	fmt.Fprint(p.w, line)
 	p.drawn = true
 }
 
