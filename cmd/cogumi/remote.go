@@ -59,7 +59,9 @@ func (g *globals) withRemote(cmd *cobra.Command, w *workspace, cfg *engine.Confi
 	}
 	r, err := openRemote(cmd.Context(), rc)
 	if err != nil {
-		return &exitError{code: exitConfig, err: fmt.Errorf("remote cache: %w", err)}
+		// An unusable remote cache never stops a build: warn, build locally.
+		fmt.Fprintf(g.stderr, "cogumi: warning: remote cache %s: %v; going on with the local cache only\n", rc.URL, err)
+		return nil
 	}
 	cfg.Remote, cfg.RemoteUpload = r, rc.Upload
 	return nil
