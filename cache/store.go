@@ -4,7 +4,7 @@ import "io"
 
 // Store is the contract every cache backend meets: the local disk (Local)
 // today, an S3 bucket and tiering decorators later. All of them pass the same
-// conformance suite (testStore in store_test.go).
+// conformance suite (cachetest.Run).
 //
 // What holds for every implementation:
 //

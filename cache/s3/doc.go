@@ -1,0 +1,91 @@
+// Package s3 is the remote cache: a cache.Store on a bucket of any
+// S3-compatible server (AWS, MinIO, versitygw, R2, Ceph), shared by a team.
+//
+// # Object layout
+//
+// Under s3://bucket/prefix:
+//
+//	<prefix>/cas/<64 hex>       a blob, named by the BLAKE3-256 digest of its content
+//	<prefix>/ac/<64 hex>.json   an action result: the same JSON as the local cache
+//
+// Every blob object carries user metadata, so that one HEAD request tells
+// whether the bucket has it:
+//
+//	x-amz-meta-cogumi-digest   the 64-hex digest (the same as the name)
+//	x-amz-meta-cogumi-size     the blob's size in bytes, uncompressed
+//	x-amz-meta-cogumi-format   "raw" or "zstd-frames-v1"
+//
+// A "raw" object is the blob's bytes, as is: small blobs that compression
+// would not shrink by at least 1/32 (logs, configs, small weights) can be
+// read with any S3 tool. A "zstd-frames-v1" object is the blob cut into
+// frames of 8 MiB of original bytes (the last may be shorter), each stored
+// as one independent zstd frame if that shrinks it by 1/32 or more, else
+// raw; then an index; then a 64-byte trailer:
+//
+//	frame 0 | frame 1 | ... | frame n-1 | index | trailer
+//
+//	index:   n little-endian uint32, one per frame: the bytes the frame
+//	         occupies in the object; the top bit is set if it is stored raw
+//	trailer: [32]byte digest, uint64 size, uint32 frame size, uint32 frame
+//	         count n, uint32 CRC-32C of the index, uint32 version (1),
+//	         [8]byte magic "cogumiZF" (all little-endian)
+//
+// Frames being independent, a reader fetches the end of the object (the
+// trailer, the index, and all of a small blob) with one ranged GET, then
+// fetches frames with parallel ranged GETs; `zstd -d` decodes a compressed
+// frame extracted with `dd`. The empty blob is a zstd-frames object of no
+// frames, so that no object is empty.
+//
+// # Identity and verification
+//
+// The digest is the identity, never the ETag (a multipart ETag is no hash
+// of the content). Every read verifies the BLAKE3 digest of the whole
+// content, and checks the metadata, the trailer and the index against it
+// before fetching anything else: a mismatch, a truncated or overwritten
+// object, or a frame that does not decode is a *cache.CorruptError naming
+// the blob and its object, which is a miss (errors.Is(err,
+// cache.ErrNotFound)). The store then treats the blob as absent for the rest
+// of its life (HasBlob says no, PutBlob uploads it again and so overwrites
+// the bad object); it never deletes on a read, since a read-only store
+// must not write. Frame GETs carry If-Match with the ETag of the first
+// response, so that an object replaced while it is read fails rather than
+// mixing two objects' bytes.
+//
+// Action results are validated like the local cache's (JSON, key, manifest)
+// but their output blobs are not looked up: a remote hit is one GET, and a
+// blob that has since disappeared is a miss when it is read. Writers put
+// every blob before the action result that names it; `cache gc --remote`
+// must delete action results before the blobs they name.
+//
+// # Transfers
+//
+// Uploads hash, compress and send in parallel with bounded memory: a blob
+// up to 16 MiB goes up with one PUT; a larger one as a multipart upload
+// whose parts (16 MiB, or larger for blobs over 78 GiB, so that at most
+// 10,000 parts hold any blob S3 accepts) are sent 4 at a time (fewer when
+// parts are large). Memory is a few frames plus the parts in flight: a
+// peak RSS of about 230 MiB measured, whatever the size. Nothing becomes visible unless the content hashed to its name (the
+// upload is aborted otherwise; a bucket lifecycle rule
+// AbortIncompleteMultipartUpload cleans up after killed processes).
+// Concurrent writers of one blob or action result both succeed: the last
+// complete PUT wins, and both wrote the same content.
+//
+// Downloads fetch frames with 4 parallel ranged GETs; ReadBlob keeps 4
+// frames in flight, GetFile (which decodes, hashes and writes frames in the
+// fetching goroutines, since 8 MiB frames are complete BLAKE3 subtrees)
+// fetches up to 64 MiB per GET. Peak RSS measured: about 110 MiB.
+//
+// # Failures
+//
+// Open makes no request. Connections time out after 5 s; a request that
+// moves no byte for IdleTimeout (60 s) fails; a transfer that keeps moving
+// is never cut. 5xx, throttling, resets and lost connections are retried
+// with exponential backoff and jitter (5 attempts; 2 for an unreachable or
+// stalled server), 403 and 404 never. An unreachable or hung server,
+// refused credentials or a missing bucket give an *Error for which
+// errors.Is(err, ErrUnavailable) holds; for 15 s after one, the store fails
+// at once without trying (a build warns once and goes on locally).
+//
+// Credentials come only from minio-go's chain (see Open); no error text
+// holds an access key, a secret or a session token.
+package s3
