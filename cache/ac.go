@@ -95,3 +95,12 @@ func (c *Local) PutAction(r *ActionResult) error {
 	}
 	return nil
 }
+
+// DeleteAction removes the result stored under k, if any. The engine uses it
+// to forget a remote hit whose blobs turned out to be unusable.
+func (c *Local) DeleteAction(k ActionKey) error {
+	if err := os.Remove(c.actionPath(k)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing action %s: %w", k.Short(), err)
+	}
+	return nil
+}

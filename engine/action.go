@@ -196,6 +196,11 @@ func (e *Engine) fromCache(ctx context.Context, l label.Label, key cache.ActionK
 	}
 	if err := e.deliver(ctx, l, key, res, wanted); err != nil {
 		e.obs.Warn(fmt.Sprintf("%s: %v", l, err))
+		if res.BlobsRemote {
+			// Its blobs cannot be had: forget the hit, so the action runs
+			// (and its upload repairs the bucket).
+			_ = e.cfg.Cache.DeleteAction(key)
+		}
 		return outcome{}, false
 	}
 	return outcome{result: result, art: newArtifact(res.Outputs, nil), key: key.String()}, true

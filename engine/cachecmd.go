@@ -59,6 +59,9 @@ func (e *Engine) Push(ctx context.Context, roots []label.Label) (TransferReport,
 		if err != nil || res.BlobsRemote && !e.allLocal(res.Outputs) {
 			continue // the remote already has it: that is where it came from
 		}
+		if _, err := e.remote.r.GetAction(ctx, k); err == nil {
+			continue // already there
+		}
 		if err := e.remote.push(ctx, res); err != nil {
 			return rep, fmt.Errorf("%s: %w", it.Label, err)
 		}

@@ -62,7 +62,8 @@ func (t *remoteTier) failed(err error) {
 	t.down = true
 	if !t.warned {
 		t.warned = true
-		t.obs.Warn(fmt.Sprintf("remote cache %s: %v; going on with the local cache only", t.r, err))
+		// The store's errors name the endpoint and the bucket already.
+		t.obs.Warn(fmt.Sprintf("%v; going on with the local cache only", err))
 	}
 }
 

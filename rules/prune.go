@@ -103,4 +103,3 @@ func ratio(a, b int64) float64 {
 	}
 	return float64(a) / float64(b)
 }
-

@@ -150,7 +150,7 @@ func NewRegistry(rs ...Rule) (*Registry, error) {
 
 // Default returns the registry of every rule cogumi ships.
 func Default() *Registry {
-	r, err := NewRegistry(Files{}, Run{}, Train{}, Model{}, Prune{}, Compress{}, Decompress{})
+	r, err := NewRegistry(Files{}, Run{}, Train{}, Model{}, Prune{}, Compress{}, Decompress{}, GGUF{})
 	if err != nil {
 		panic(err) // a programming error in the list above
 	}

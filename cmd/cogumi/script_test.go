@@ -14,6 +14,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/cogumi/cogumi/internal/s3test"
 	"github.com/cogumi/cogumi/internal/tinyllama"
 	"github.com/cogumi/cogumi/safetensors"
 )
@@ -37,6 +38,13 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			env.Setenv("COGUMI_REPO", repo)
+			h := &s3holder{}
+			env.Values["s3"] = h
+			env.Defer(func() {
+				if h.s != nil {
+					h.s.Stop()
+				}
+			})
 			return nil
 		},
 		Condition: haveCondition,
@@ -45,6 +53,7 @@ func TestScripts(t *testing.T) {
 			"nooverlap": cmdNoOverlap,
 			"sameinode": cmdSameInode,
 			"tinyllama": cmdTinyLlama,
+			"s3server":  cmdS3Server,
 		},
 	})
 }
@@ -181,6 +190,9 @@ func haveCondition(cond string) (bool, error) {
 	switch name {
 	case "torch":
 		have = exec.Command("/usr/bin/python3", "-c", "import torch").Run() == nil
+	case "versitygw":
+		_, err := s3test.Binary()
+		have = err == nil
 	case "slurm":
 		_, err := exec.LookPath("sbatch")
 		have = err == nil && os.Geteuid() == 0

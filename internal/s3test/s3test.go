@@ -160,7 +160,7 @@ func Launch(bin, dir string) (*Server, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	c, err := s.client()
+	c, err := s.Minio()
 	if err != nil {
 		return s, err
 	}
@@ -311,14 +311,15 @@ func (s *Server) Env(t testing.TB) {
 // tests that inspect or damage objects behind the store's back.
 func (s *Server) Client(t testing.TB) *minio.Client {
 	t.Helper()
-	c, err := s.client()
+	c, err := s.Minio()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-func (s *Server) client() (*minio.Client, error) {
+// Minio is Client for callers without a testing.TB.
+func (s *Server) Minio() (*minio.Client, error) {
 	return minio.New(s.Addr, &minio.Options{
 		Creds:        credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
 		Secure:       false,

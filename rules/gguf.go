@@ -1,0 +1,103 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cogumi/cogumi/ggufconv"
+	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/target"
+)
+
+// GGUF converts a checkpoint to one GGUF file for llama.cpp:
+//
+//	gguf "final" {
+//	  model = ":sparse"
+//	  type  = "Q4_K_M"   # F32, F16, BF16, Q8_0, Q4_0, Q4_K_S, Q4_K_M
+//	  pure  = false      # true: one type for every 2-D tensor
+//	  name  = "tiny"     # general.name; default: the model target's name
+//	}
+//
+// Its artifact is the single file <name>-<size>-<type>.gguf (llama.cpp's
+// naming convention: tiny-1.4M-Q4_K_M.gguf), whose tensor types are those
+// llama-quantize would choose.
+type GGUF struct{}
+
+func (GGUF) Kind() string    { return "gguf" }
+func (GGUF) Version() string { return "1" }
+
+func (GGUF) Schema() Schema {
+	return Schema{
+		Attrs: []Attr{
+			{Name: "model", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
+				Doc: "a target whose artifact holds one Hugging Face checkpoint directory"},
+			{Name: "type", Type: cty.String, Required: true, Key: InKey,
+				Doc: "the GGUF file type: " + strings.Join(ggufconv.Types(), ", ") + " (llama-quantize's mixes for the K types)"},
+			{Name: "pure", Type: cty.Bool, Key: InKey,
+				Doc: "store every 2-D tensor in the type's base type, as llama-quantize --pure (default false)"},
+			{Name: "name", Type: cty.String, Key: InKey,
+				Doc: "general.name and the start of the file name; default: the name of the model target"},
+		},
+	}
+}
+
+func (GGUF) Check(t *target.Target) []AttrError {
+	var errs []AttrError
+	if _, err := ggufconv.ParseType(t.String("type")); err != nil {
+		errs = append(errs, AttrError{Attr: "type", Msg: err.Error()})
+	}
+	if v, ok := t.Attrs["name"]; ok && !v.IsNull() {
+		if n := strings.TrimSpace(t.String("name")); n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\\\x00") {
+			errs = append(errs, AttrError{Attr: "name", Msg: fmt.Sprintf("name %q must be a non-empty file name part without slashes", t.String("name"))})
+		}
+	}
+	return errs
+}
+
+func (GGUF) Outs(*target.Target) []string { return nil }
+
+// ggufName is the model's name in the file: the name attribute, else the
+// name of the model target. Both are in the action key (the input record
+// names the model's label), so the file name never changes without the key.
+func ggufName(t *target.Target) string {
+	if n := strings.TrimSpace(t.String("name")); n != "" {
+		return n
+	}
+	for _, in := range t.Inputs {
+		if in.Attr == "model" && !in.IsFile() {
+			return in.Label.Name
+		}
+	}
+	if l, err := label.Parse(t.String("model"), t.Label.Pkg); err == nil {
+		return l.Name
+	}
+	return "model"
+}
+
+func (GGUF) Execute(ctx context.Context, a *Action) error {
+	t := a.Target
+	m, err := openModelInput(a, "model")
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	pure := false
+	if v, ok := t.Attrs["pure"]; ok && !v.IsNull() {
+		pure = v.True()
+	}
+	rep, err := ggufconv.Convert(ctx, m, a.Out, ggufconv.Options{Type: t.String("type"), Pure: pure, Name: ggufName(t)})
+	if err != nil {
+		return err
+	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(a.Log, "warning: %s\n", w)
+	}
+	for _, tr := range rep.Tensors {
+		fmt.Fprintf(a.Log, "%-32s %-6s %-14s %10d bytes\n", tr.Name, tr.Type, fmt.Sprint(tr.Shape), tr.Bytes)
+	}
+	fmt.Fprintf(a.Log, "wrote %s: %s, %d weights, %d bytes; %s\n", rep.File, rep.Type, rep.Params, rep.Size, rep.Summary())
+	return nil
+}
