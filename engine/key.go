@@ -76,6 +76,9 @@ func canonicalJSON(v cty.Value) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if !bytes.Contains(js, []byte(`\u00`)) {
+		return string(js), nil // nothing escaped: already what a person wrote
+	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.UseNumber()
 	var x any
