@@ -78,6 +78,7 @@ func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error
 	}
 	var obs []engine.Observer
 	prog := newProgress(g.stderr)
+	g.prog = prog
 	obs = append(obs, prog)
 	if f.events != "" {
 		ev, err := newEventLog(f.events)

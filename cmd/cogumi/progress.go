@@ -12,7 +12,10 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"github.com/cogumi/cogumi/cache"
+	"github.com/cogumi/cogumi/cache/s3"
 	"github.com/cogumi/cogumi/engine"
+	"github.com/cogumi/cogumi/units"
 )
 
 // progress shows a build to a person. On a terminal one status line at the
@@ -26,13 +29,15 @@ type progress struct {
 	done    int
 	cached  int
 	running map[string]time.Time
+	xfers   map[cache.Digest]*transfer
 	stop    chan struct{}
 	stopped sync.Once
 	drawn   bool
 }
 
 func newProgress(w io.Writer) *progress {
-	p := &progress{w: w, running: make(map[string]time.Time), stop: make(chan struct{})}
+	p := &progress{w: w, running: make(map[string]time.Time), xfers: make(map[cache.Digest]*transfer),
+		stop: make(chan struct{})}
 	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb" {
 		p.tty = true
 		go p.tick()
@@ -93,6 +98,9 @@ func (p *progress) redraw() {
 	line := fmt.Sprintf("[%d/%d] %d cached", p.done, p.total, p.cached)
 	if len(parts) > 0 {
 		line += "; running: " + strings.Join(parts, ", ")
+	}
+	if x := p.transferLine(); x != "" {
+		line += "; " + x
 	}
 	fmt.Fprint(p.w, line)
 	p.drawn = true
@@ -231,4 +239,67 @@ func (m multiObserver) Done(ev engine.Event, tail string) {
 	for _, o := range m {
 		o.Done(ev, tail)
 	}
+}
+
+// transfer is one blob moving to or from the remote cache.
+type transfer struct {
+	upload      bool
+	size, bytes int64
+	start       time.Time
+}
+
+// transfer is the remote cache's progress hook: it keeps the blobs in
+// flight, for the status line.
+func (p *progress) transfer(ev s3.ProgressEvent) {
+	if !p.tty {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case ev.Start:
+		p.xfers[ev.Digest] = &transfer{upload: ev.Upload, size: ev.Size, start: time.Now()}
+	case ev.Done:
+		delete(p.xfers, ev.Digest)
+	default:
+		if x := p.xfers[ev.Digest]; x != nil {
+			x.bytes += ev.Bytes
+		}
+	}
+}
+
+// transferLine sums the transfers in flight: "down 1.2 GiB of 2.0 GiB,
+// 210.0 MiB/s, ETA 4s".
+func (p *progress) transferLine() string {
+	var parts []string
+	for _, up := range []bool{false, true} {
+		var n int
+		var size, done int64
+		var start time.Time
+		for _, x := range p.xfers {
+			if x.upload != up {
+				continue
+			}
+			n++
+			size += x.size
+			done += x.bytes
+			if start.IsZero() || x.start.Before(start) {
+				start = x.start
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		dir := "down"
+		if up {
+			dir = "up"
+		}
+		s := fmt.Sprintf("%s %s of %s", dir, units.FormatBytes(done), units.FormatBytes(size))
+		if el := time.Since(start).Seconds(); el > 0.5 && done > 0 {
+			rate := float64(done) / el
+			s += fmt.Sprintf(", %s/s, ETA %.0fs", units.FormatBytes(int64(rate)), float64(size-done)/rate)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "; ")
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/cogumi/cogumi/cache/s3"
 	"github.com/cogumi/cogumi/engine"
 	"github.com/cogumi/cogumi/hcl"
 )
@@ -57,7 +58,11 @@ func (g *globals) withRemote(cmd *cobra.Command, w *workspace, cfg *engine.Confi
 	if rc == nil {
 		return nil
 	}
-	r, err := openRemote(cmd.Context(), rc)
+	var withProgress []func(*s3.Config)
+	if g.prog != nil {
+		withProgress = append(withProgress, func(c *s3.Config) { c.Progress = g.prog.transfer })
+	}
+	r, err := openRemote(cmd.Context(), rc, withProgress...)
 	if err != nil {
 		// An unusable remote cache never stops a build: warn, build locally.
 		fmt.Fprintf(g.stderr, "cogumi: warning: remote cache %s: %v; going on with the local cache only\n", rc.URL, err)
@@ -73,7 +78,9 @@ func (g *globals) remoteEngine(cmd *cobra.Command, downloadAll bool) (*workspace
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := engine.Config{DownloadAll: downloadAll, Observer: newProgress(g.stderr)}
+	g.prog = newProgress(g.stderr)
+	defer g.prog.finish()
+	cfg := engine.Config{DownloadAll: downloadAll, Observer: g.prog}
 	if err := g.withRemote(cmd, w, &cfg); err != nil {
 		return nil, nil, err
 	}

@@ -19,8 +19,14 @@ import (
 // s3Remote adapts the S3 store to the engine's RemoteCache.
 type s3Remote struct{ s *s3.Store }
 
-func openRemote(ctx context.Context, rc *hcl.RemoteCache) (*s3Remote, error) {
-	s, err := s3.Open(ctx, s3.Config{URL: rc.URL, Endpoint: rc.Endpoint, Region: rc.Region, Upload: rc.Upload})
+// openRemote opens the S3 remote cache; opts adjust its configuration (a
+// progress hook, say).
+func openRemote(ctx context.Context, rc *hcl.RemoteCache, opts ...func(*s3.Config)) (*s3Remote, error) {
+	cfg := s3.Config{URL: rc.URL, Endpoint: rc.Endpoint, Region: rc.Region, Upload: rc.Upload}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := s3.Open(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ type globals struct {
 	profile  string
 	profFile *os.File
 	remote   remoteFlags
+	prog     *progress // the build's progress display, once there is one
 }
 
 func (g *globals) register(fs *pflag.FlagSet) {
