@@ -3,6 +3,7 @@ package cache
 import (
 	"errors"
 	"fmt"
+	"github.com/cogumi/cogumi/cache/b3tree"
 	"io"
 	"math/bits"
 	"sync"
@@ -50,7 +51,7 @@ func hashSegments(r io.ReaderAt, size int64, workers int) (Digest, error) {
 					errs[w] = readError(err)
 					return
 				}
-				cvs[i] = segmentCV(buf, uint64(i)*segmentChunks)
+				cvs[i] = b3tree.SubtreeCV(buf, uint64(i)*segmentChunks)
 			}
 		}()
 	}
@@ -58,15 +59,15 @@ func hashSegments(r io.ReaderAt, size int64, workers int) (Digest, error) {
 	if err := errors.Join(errs...); err != nil {
 		return Digest{}, err
 	}
-	var t treeStack
+	var t b3tree.Stack
 	for _, cv := range cvs {
-		t.push(cv, bits.TrailingZeros(segmentChunks))
+		t.Push(cv, bits.TrailingZeros(segmentChunks))
 	}
 	tail := make([]byte, size-nseg*segmentSize)
 	if _, err := r.ReadAt(tail, nseg*segmentSize); err != nil && !(err == io.EOF && len(tail) == 0) {
 		return Digest{}, readError(err)
 	}
-	return t.finish(tail), nil
+	return Digest(t.Finish(tail)), nil
 }
 
 // readError explains a short read of a file whose size was known.
@@ -75,71 +76,4 @@ func readError(err error) error {
 		return fmt.Errorf("the file shrank while it was being hashed")
 	}
 	return err
-}
-
-// segmentCV returns the chaining value of the complete subtree formed by the
-// segmentChunks chunks in buf, the first of which is chunk number counter.
-func segmentCV(buf []byte, counter uint64) [8]uint32 {
-	key := guts.IV
-	const groups = segmentChunks / guts.MaxSIMD
-	var cvs [groups][8]uint32
-	for g := range groups {
-		group := (*[guts.MaxSIMD * guts.ChunkSize]byte)(buf[g*guts.MaxSIMD*guts.ChunkSize:])
-		cvs[g] = guts.ChainingValue(guts.CompressBuffer(group, len(group), &key, counter+uint64(g*guts.MaxSIMD), 0))
-	}
-	level := cvs[:]
-	for len(level) > 1 {
-		for i := range len(level) / 2 {
-			level[i] = guts.ChainingValue(guts.ParentNode(level[2*i], level[2*i+1], &key, 0))
-		}
-		level = level[:len(level)/2]
-	}
-	return level[0]
-}
-
-// treeStack holds the chaining values of the complete subtrees hashed so
-// far, at most one per height, as in the reference implementation.
-type treeStack struct {
-	stack   [64][8]uint32
-	counter uint64 // chunks hashed so far; bit i set: stack[i] is occupied
-}
-
-// push adds the chaining value of the next complete subtree, of 2^height
-// chunks, merging equal-height subtrees as it goes.
-func (t *treeStack) push(cv [8]uint32, height int) {
-	key := guts.IV
-	i := height
-	for t.counter&(1<<i) != 0 {
-		cv = guts.ChainingValue(guts.ParentNode(t.stack[i], cv, &key, 0))
-		i++
-	}
-	t.stack[i] = cv
-	t.counter += 1 << height
-}
-
-// finish hashes tail, the rest of the input (at most one segment; empty only
-// for an empty input), and returns the root digest.
-func (t *treeStack) finish(tail []byte) Digest {
-	key := guts.IV
-	full := 0 // whole chunks before the last chunk
-	if len(tail) > 0 {
-		full = (len(tail) - 1) / guts.ChunkSize
-	}
-	off := 0
-	for _, height := range guts.Eigentrees(t.counter, uint64(full)) {
-		n := guts.ChunkSize << height
-		t.push(guts.ChainingValue(guts.CompressEigentree(tail[off:off+n], &key, t.counter, 0)), height)
-		off += n
-	}
-	node := guts.CompressChunk(tail[off:], &key, t.counter, 0)
-	for i := bits.TrailingZeros64(t.counter); i < bits.Len64(t.counter); i++ {
-		if t.counter&(1<<i) != 0 {
-			node = guts.ParentNode(t.stack[i], guts.ChainingValue(node), &key, 0)
-		}
-	}
-	node.Flags |= guts.FlagRoot
-	words := guts.WordsToBytes(guts.CompressNode(node))
-	var d Digest
-	copy(d[:], words[:])
-	return d
 }

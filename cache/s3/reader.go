@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cogumi/cogumi/cache/b3tree"
 	"io"
 	"math/bits"
 	"os"
@@ -54,7 +55,7 @@ type blobReader struct {
 	compPool  *bufPool
 	split     bool           // frames are BLAKE3 subtrees, hashed by the fetchers
 	height    int            // of those subtrees
-	tree      treeStack      // their chaining values so far
+	tree      b3tree.Stack   // their chaining values so far
 	h         *blake3.Hasher // otherwise: the whole content, in order
 	cur       *dlFrame
 	unread    []byte // of cur
@@ -71,7 +72,7 @@ func (s *Store) newBlobReader(ctx context.Context, d cache.Digest, key, etag str
 	// small, and each frame its own GET so that the few in flight are
 	// fetched in parallel.
 	window, maxChunk := s.conc, 1
-	if sink != nil && splittable(l.frameSize) {
+	if sink != nil && b3tree.Splittable(l.frameSize) {
 		window, maxChunk = s.conc*chunkFrames, chunkFrames
 	}
 	r := &blobReader{
@@ -80,7 +81,7 @@ func (s *Store) newBlobReader(ctx context.Context, d cache.Digest, key, etag str
 		order:    make(chan *dlFrame, window),
 		rawPool:  newPool(s.conc+2, l.frameSize),
 		compPool: newPool(s.conc, l.frameSize),
-		split:    splittable(l.frameSize),
+		split:    b3tree.Splittable(l.frameSize),
 		height:   bits.TrailingZeros64(uint64(l.frameSize / guts.ChunkSize)),
 	}
 	if !r.split {
@@ -233,7 +234,7 @@ func (r *blobReader) ready(j *dlFrame, stored, buf []byte) error {
 	}
 	last := f.index == r.l.numFrames()-1
 	if r.split && !last {
-		j.cv = subtreeCV(j.data, uint64(f.off/guts.ChunkSize))
+		j.cv = b3tree.SubtreeCV(j.data, uint64(f.off/guts.ChunkSize))
 	}
 	if r.sink == nil {
 		return nil
@@ -301,9 +302,9 @@ func (r *blobReader) nextFrame() ([]byte, error) {
 	last := j.f.index == r.l.numFrames()-1
 	switch {
 	case r.split && !last:
-		r.tree.push(j.cv, r.height)
+		r.tree.Push(j.cv, r.height)
 	case r.split:
-		if got := r.tree.finish(j.data); got != r.d || r.got != r.l.size {
+		if got := cache.Digest(r.tree.Finish(j.data)); got != r.d || r.got != r.l.size {
 			return nil, r.fail(r.s.corruptErr(r.d, "the content hashes to "+got.String()))
 		}
 	default:
