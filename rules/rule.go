@@ -148,13 +148,24 @@ func NewRegistry(rs ...Rule) (*Registry, error) {
 	return r, nil
 }
 
-// Default returns the registry of every rule cogumi ships.
+// Default returns the registry of every rule cogumi ships. (Its kinds are
+// unique: TestDefaultKindsUnique.)
 func Default() *Registry {
-	r, err := NewRegistry(Files{}, Run{}, Train{}, Model{}, Prune{}, Compress{}, Decompress{}, GGUF{})
-	if err != nil {
-		panic(err) // a programming error in the list above
+	all := []Rule{Files{}, Run{}, Train{}, Model{}, Prune{}, Compress{}, Decompress{}, GGUF{}}
+	r := &Registry{rules: make(map[string]Rule, len(all))}
+	for _, rule := range all {
+		r.rules[rule.Kind()] = rule
 	}
 	return r
+}
+
+// All returns every rule of the registry, sorted by kind.
+func (r *Registry) All() []Rule {
+	out := make([]Rule, 0, len(r.rules))
+	for _, k := range r.Kinds() {
+		out = append(out, r.rules[k])
+	}
+	return out
 }
 
 // Lookup returns the rule for kind.
