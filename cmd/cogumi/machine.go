@@ -36,7 +36,7 @@ func (g *globals) machine(ctx context.Context, w *workspace, c *cache.Local, cfg
 	cfg.Executors = make(map[string]engine.Executor)
 	for name, ex := range w.ws.Executors {
 		if ex.Slurm != nil {
-			cfg.Executors[name] = newSlurmExecutor(ex.Slurm)
+			cfg.Executors[name] = newSlurmExecutor(ex.Slurm, g.slurmTransit(name, ex.Slurm, w, cfg))
 		}
 	}
 	cfg.Toolchains = map[string]string{"python": "python3"}
@@ -90,16 +90,21 @@ func toolchainVersions(declared map[string]hcl.Toolchain, commands map[string]st
 	}
 }
 
-// slurmExecutor runs actions as Slurm batch jobs.
+// slurmExecutor runs actions as Slurm batch jobs. Their files travel
+// through shared_dir (or this machine's file system, on a single node) or,
+// with transit, through the remote cache (see execaction.go).
 type slurmExecutor struct {
-	cfg slurm.Config
+	cfg     slurm.Config
+	transit *cacheTransit
+	// submit replaces cfg.Submit in tests of the remote cache's path.
+	submit func(context.Context, slurm.Job) (*slurm.Result, error)
 }
 
-func newSlurmExecutor(s *hcl.SlurmSettings) *slurmExecutor {
+func newSlurmExecutor(s *hcl.SlurmSettings, transit *cacheTransit) *slurmExecutor {
 	return &slurmExecutor{cfg: slurm.Config{
 		Partition: s.Partition, Account: s.Account, ExtraArgs: s.ExtraArgs,
 		Constraints: s.Constraints, SharedDir: s.SharedDir,
-	}}
+	}, transit: transit}
 }
 
 func (x *slurmExecutor) ScratchRoot() string {
@@ -110,6 +115,9 @@ func (x *slurmExecutor) ScratchRoot() string {
 }
 
 func (x *slurmExecutor) Exec(ctx context.Context, t *target.Target, dir string, argv, env []string, log io.Writer) error {
+	if x.transit != nil {
+		return x.execThroughCache(ctx, t, dir, argv, env, log)
+	}
 	jobEnv := make(map[string]string)
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")

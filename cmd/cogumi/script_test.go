@@ -38,6 +38,14 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			env.Setenv("COGUMI_REPO", repo)
+			// A scenario that started a Slurm test cluster in $WORK/cluster
+			// and failed before stopping it must not leave its daemons behind.
+			cluster := filepath.Join(env.WorkDir, "cluster")
+			env.Defer(func() {
+				if _, err := os.Stat(filepath.Join(cluster, "slurm.conf")); err == nil {
+					_ = exec.Command("bash", filepath.Join(repo, "scripts", "slurm-test-cluster.sh"), "stop", cluster).Run()
+				}
+			})
 			h := &s3holder{}
 			env.Values["s3"] = h
 			env.Defer(func() {
