@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -47,7 +49,7 @@ func (c *Local) Materialize(m Manifest, dir string) error {
 	if err := os.MkdirAll(parent, dirMode); err != nil {
 		return fmt.Errorf("materializing %s: %w", dir, err)
 	}
-	tmp, err := os.MkdirTemp(parent, "."+base+".cogumi-new-*")
+	tmp, err := os.MkdirTemp(parent, fmt.Sprintf(".%s%s%d-*", base, newTreeMark, os.Getpid()))
 	if err != nil {
 		return fmt.Errorf("materializing %s: %w", dir, err)
 	}
@@ -70,6 +72,32 @@ func (c *Local) Materialize(m Manifest, dir string) error {
 		}
 	}
 	return nil
+}
+
+// newTreeMark names the trees Materialize builds beside dir (and, once
+// swapped, the old trees it removes): .<base>.cogumi-new-<pid>-<random>.
+const newTreeMark = ".cogumi-new-"
+
+// RemoveStaleTrees removes from dir the trees that Materialize calls of
+// processes that no longer exist left there (a build killed while it linked
+// outputs): half-built new trees and swapped-out old ones. Those of running
+// processes are left alone. It is best effort: what it cannot remove stays.
+func RemoveStaleTrees(dir string) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, de := range des {
+		i := strings.LastIndex(de.Name(), newTreeMark)
+		if !strings.HasPrefix(de.Name(), ".") || i < 0 || !de.IsDir() {
+			continue
+		}
+		pidText, _, _ := strings.Cut(de.Name()[i+len(newTreeMark):], "-")
+		pid, err := strconv.Atoi(pidText)
+		if err == nil && pid > 0 && pid != os.Getpid() && unix.Kill(pid, 0) == unix.ESRCH {
+			_ = removeTree(filepath.Join(dir, de.Name()))
+		}
+	}
 }
 
 // fillTree links (or copies) every file of m into the empty directory root.

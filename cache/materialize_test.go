@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -133,6 +134,34 @@ func TestMaterializeReplacesSymlinkWithoutFollowing(t *testing.T) {
 	}
 	if info, err := os.Lstat(out); err != nil || !info.IsDir() {
 		t.Errorf("out: %v, %v", info, err)
+	}
+}
+
+func TestRemoveStaleTrees(t *testing.T) {
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skip("no true command:", err)
+	}
+	dir := t.TempDir()
+	name := func(pid int, rest string) string { return ".x" + newTreeMark + strconv.Itoa(pid) + "-" + rest }
+	keep := []string{"x", name(os.Getpid(), "1"), name(1, "2"), ".x.cogumi-new-nopid"}
+	gone := []string{name(dead.Process.Pid, "3"), name(dead.Process.Pid, "4.old")}
+	for _, n := range append(append([]string(nil), keep...), gone...) {
+		writeFiles(t, filepath.Join(dir, n), map[string]string{"sub/f": "f"})
+		if err := os.Chmod(filepath.Join(dir, n, "sub"), 0o555); err != nil {
+			t.Fatal(err)
+		}
+	}
+	RemoveStaleTrees(dir)
+	for _, n := range keep {
+		if _, err := os.Lstat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("%s removed: %v", n, err)
+		}
+	}
+	for _, n := range gone {
+		if _, err := os.Lstat(filepath.Join(dir, n)); err == nil {
+			t.Errorf("%s (of a dead process) kept", n)
+		}
 	}
 }
 

@@ -235,7 +235,7 @@ func (e *Engine) deliver(ctx context.Context, l label.Label, key cache.ActionKey
 			return err
 		}
 	}
-	return e.link(l, key, res.Outputs)
+	return e.link(l, key, res.Outputs, false)
 }
 
 func (e *Engine) allLocal(m cache.Manifest) bool {
@@ -262,11 +262,13 @@ func (e *Engine) unlink(l label.Label, key cache.ActionKey) error {
 }
 
 // link makes cogumi-out/<pkg>/<name> hold the outputs of key, unless the
-// last build already left them there.
-func (e *Engine) link(l label.Label, key cache.ActionKey, m cache.Manifest) error {
+// last build already left them there. fresh (the action just ran) links
+// them anew regardless: what cogumi-out holds under the same key may be
+// links to a blob found corrupt and removed (its result with it).
+func (e *Engine) link(l label.Label, key cache.ActionKey, m cache.Manifest, fresh bool) error {
 	dir := filepath.Join(e.outDir, artifactDir(l))
 	last := e.state.get(l)
-	if last.Linked == key.String() {
+	if last.Linked == key.String() && !fresh {
 		if _, err := os.Lstat(dir); err == nil {
 			if last.Key != key.String() {
 				e.state.set(l, lastBuild{Key: key.String(), Linked: key.String()})

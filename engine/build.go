@@ -49,6 +49,7 @@ func (e *Engine) Build(ctx context.Context, roots []label.Label) (Summary, error
 	if err != nil {
 		return Summary{}, err
 	}
+	defer e.markLinking()()
 	e.obs.Planned(len(ids))
 	b := newBudget(e.cfg.Jobs, e.cfg.CPUs, e.cfg.Memory)
 	s := &scheduler{

@@ -79,6 +79,7 @@ func (e *Engine) Pull(ctx context.Context, roots []label.Label) (TransferReport,
 	if e.remote == nil {
 		return rep, fmt.Errorf("no remote cache configured (remote_cache in cogumi.hcl, --remote-cache or COGUMI_REMOTE_CACHE)")
 	}
+	defer e.markLinking()()
 	wanted := make(map[label.Label]bool)
 	for _, r := range roots {
 		wanted[r.Target()] = true

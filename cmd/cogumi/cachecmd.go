@@ -2,12 +2,15 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/engine"
+	"github.com/cogumi/cogumi/hcl"
 	"github.com/cogumi/cogumi/units"
 )
 
@@ -22,9 +25,10 @@ and keeps both in bounds.
   cogumi cache pull [TARGET...]   download results without building
   cogumi cache stat               local size, entries, hit rates of the last build
   cogumi cache gc --max-size 50GiB | --older-than 30d      the local cache
-  cogumi cache gc --remote --older-than 90d [--dry-run]   the bucket`,
+  cogumi cache gc --remote --older-than 90d [--dry-run]   the bucket
+  cogumi cache verify             re-hash the local cache, remove bad entries`,
 	}
-	cmd.AddCommand(newCachePushCmd(g), newCachePullCmd(g), newCacheStatCmd(g), newCacheGCCmd(g))
+	cmd.AddCommand(newCachePushCmd(g), newCachePullCmd(g), newCacheStatCmd(g), newCacheGCCmd(g), newCacheVerifyCmd(g))
 	return cmd
 }
 
@@ -202,4 +206,65 @@ func runGC(cmd *cobra.Command, g *globals, f gcFlags) error {
 	fmt.Fprintf(g.stdout, "%s %d action results and %d blobs (%s); %s left\n", verb, len(rep.Actions), rep.Blobs,
 		units.FormatBytes(rep.BytesFreed), units.FormatBytes(rep.BytesLeft))
 	return nil
+}
+
+func newCacheVerifyCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify",
+		Short: "Re-hash the local cache, report and remove bad entries",
+		Long: `verify re-hashes every blob of the local cache and checks every action result
+(its JSON, its manifest, that its output blobs are there with their sizes). A blob
+whose content does not match its digest, an invalid result, and every result that
+references a removed blob are reported with their paths and removed: the next
+build runs those actions again. A result recorded from a remote hit is not bad
+for lacking blobs, which live in the bucket. Files that builds are writing (or
+that killed builds left) in tmp/ and scratch/ are not problems.
+
+The exit code is 1 when it found a problem, 0 when the cache was sound.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := verifyCacheDir(g)
+			if err != nil {
+				return err
+			}
+			rep, err := c.Verify()
+			if err != nil {
+				return err
+			}
+			for _, p := range rep.Problems {
+				fmt.Fprintf(g.stdout, "%s: %s: %s\n", p.Path, p.What, p.Reason)
+			}
+			if rep.Temps > 0 {
+				fmt.Fprintf(g.stdout, "%s holds %d file(s) that builds are writing or killed builds left (removed after a day): not problems\n",
+					filepath.Join(c.Dir(), "tmp"), rep.Temps)
+			}
+			if len(rep.Problems) == 0 {
+				fmt.Fprintf(g.stdout, "checked %d blobs and %d action results: 0 problems\n", rep.Blobs, rep.Actions)
+				return nil
+			}
+			fmt.Fprintf(g.stdout, "checked %d blobs and %d action results: %d problems, removed\n", rep.Blobs, rep.Actions, len(rep.Problems))
+			return &exitError{code: exitFailed, err: fmt.Errorf("the cache %s had %d bad entries; they were removed", c.Dir(), len(rep.Problems))}
+		},
+	}
+}
+
+// verifyCacheDir opens the local cache for verify, which needs no
+// workspace: --cache-dir or COGUMI_CACHE_DIR, else the workspace's cache
+// if there is one, else the default.
+func verifyCacheDir(g *globals) (*cache.Local, error) {
+	if g.cacheDir != "" || os.Getenv("COGUMI_CACHE_DIR") != "" {
+		return g.openCache(nil)
+	}
+	dir := g.dir
+	if dir == "" {
+		dir = "."
+	}
+	if _, err := hcl.FindRoot(dir); err != nil {
+		return g.openCache(nil)
+	}
+	w, err := g.load()
+	if err != nil {
+		return nil, err
+	}
+	return g.openCache(w)
 }
