@@ -19,7 +19,7 @@ func otherFilesystemDir(t *testing.T, ref string) string {
 	if err != nil {
 		t.Skip(err)
 	}
-	t.Cleanup(func() { _ = removeTree(dir) })
+	t.Cleanup(func() { _ = RemoveTree(dir) })
 	return dir
 }
 

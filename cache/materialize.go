@@ -54,20 +54,20 @@ func (c *Local) Materialize(m Manifest, dir string) error {
 		return fmt.Errorf("materializing %s: %w", dir, err)
 	}
 	if err := c.fillTree(m, tmp); err != nil {
-		_ = removeTree(tmp)
+		_ = RemoveTree(tmp)
 		return fmt.Errorf("materializing %s: %w", dir, err)
 	}
 	if err := os.Chmod(tmp, dirMode); err != nil { // MkdirTemp made it 0700
-		_ = removeTree(tmp)
+		_ = RemoveTree(tmp)
 		return fmt.Errorf("materializing %s: %w", dir, err)
 	}
 	old, err := swapIn(tmp, abs)
 	if err != nil {
-		_ = removeTree(tmp)
+		_ = RemoveTree(tmp)
 		return fmt.Errorf("materializing %s: %w", dir, err)
 	}
 	if old != "" {
-		if err := removeTree(old); err != nil {
+		if err := RemoveTree(old); err != nil {
 			return fmt.Errorf("materializing %s: removing the previous contents: %w", dir, err)
 		}
 	}
@@ -95,7 +95,7 @@ func RemoveStaleTrees(dir string) {
 		pidText, _, _ := strings.Cut(de.Name()[i+len(newTreeMark):], "-")
 		pid, err := strconv.Atoi(pidText)
 		if err == nil && pid > 0 && pid != os.Getpid() && unix.Kill(pid, 0) == unix.ESRCH {
-			_ = removeTree(filepath.Join(dir, de.Name()))
+			_ = RemoveTree(filepath.Join(dir, de.Name()))
 		}
 	}
 }
@@ -217,9 +217,9 @@ func swapByRenames(tmp, dst string) (old string, err error) {
 	return old, nil
 }
 
-// removeTree removes path and everything under it, making directories
+// RemoveTree removes path and everything under it, making directories
 // writable where that is what stops it (trees of read-only files are fine).
-func removeTree(path string) error {
+func RemoveTree(path string) error {
 	if err := os.RemoveAll(path); err == nil {
 		return nil
 	}

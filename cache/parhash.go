@@ -3,10 +3,11 @@ package cache
 import (
 	"errors"
 	"fmt"
-	"github.com/cogumi/cogumi/cache/b3tree"
 	"io"
 	"math/bits"
 	"sync"
+
+	"github.com/cogumi/cogumi/cache/b3tree"
 
 	"lukechampine.com/blake3/guts"
 )

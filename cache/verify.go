@@ -287,7 +287,7 @@ func removeIfSame(path string, info fs.FileInfo) bool {
 		return false
 	}
 	if now.IsDir() {
-		return removeTree(path) == nil
+		return RemoveTree(path) == nil
 	}
 	return os.Remove(path) == nil
 }

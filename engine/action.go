@@ -251,7 +251,7 @@ func (e *Engine) allLocal(m cache.Manifest) bool {
 func (e *Engine) unlink(l label.Label, key cache.ActionKey) error {
 	dir := filepath.Join(e.outDir, artifactDir(l))
 	if _, err := os.Lstat(dir); err == nil {
-		if err := removeAll(dir); err != nil {
+		if err := cache.RemoveTree(dir); err != nil {
 			return fmt.Errorf("removing stale outputs %s: %w", dir, err)
 		}
 	}

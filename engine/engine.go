@@ -233,20 +233,9 @@ func removeStaleScratch(root string) {
 			continue
 		}
 		if syscall.Kill(pid, 0) == syscall.ESRCH {
-			_ = removeAll(filepath.Join(root, de.Name()))
+			_ = cache.RemoveTree(filepath.Join(root, de.Name()))
 		}
 	}
-}
-
-// removeAll removes a tree even where it holds read-only directories.
-func removeAll(dir string) error {
-	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			_ = os.Chmod(p, 0o755)
-		}
-		return nil
-	})
-	return os.RemoveAll(dir)
 }
 
 // physicalMemory is the machine's memory in bytes.

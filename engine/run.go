@@ -51,7 +51,7 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 	keep := false
 	defer func() {
 		if !keep {
-			_ = removeAll(scratch)
+			_ = cache.RemoveTree(scratch)
 		}
 	}()
 	ws, out := filepath.Join(scratch, "ws"), filepath.Join(scratch, "out")
@@ -108,7 +108,7 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 		return nil, tailOf(logPath), runErr
 	}
 	// Success: what a failed attempt left for resuming is no longer needed.
-	_ = removeAll(resume)
+	_ = cache.RemoveTree(resume)
 	m, err := e.cfg.Cache.AdoptTree(out)
 	if err != nil {
 		return nil, "", fmt.Errorf("storing outputs: %w", err)

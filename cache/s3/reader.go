@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cogumi/cogumi/cache/b3tree"
 	"io"
 	"math/bits"
 	"os"
 	"sync"
+
+	"github.com/cogumi/cogumi/cache/b3tree"
 
 	"github.com/minio/minio-go/v7"
 	"lukechampine.com/blake3"

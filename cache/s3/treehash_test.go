@@ -1,8 +1,9 @@
 package s3
 
 import (
-	"github.com/cogumi/cogumi/cache/b3tree"
 	"testing"
+
+	"github.com/cogumi/cogumi/cache/b3tree"
 
 	"lukechampine.com/blake3/guts"
 

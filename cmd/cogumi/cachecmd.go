@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/engine"
 	"github.com/cogumi/cogumi/hcl"
+	"github.com/cogumi/cogumi/label"
 	"github.com/cogumi/cogumi/units"
 )
 
@@ -37,24 +39,8 @@ func newCachePushCmd(g *globals) *cobra.Command {
 		Use:   "push [TARGET...]",
 		Short: "Upload the local results of targets (and what they need) to the remote cache",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w, e, err := g.remoteEngine(cmd, false)
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			roots, err := w.labels(e, defaultAll(args))
-			if err != nil {
-				return err
-			}
-			rep, err := e.Push(cmd.Context(), roots)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "pushed %d results (%s uploaded)\n", rep.Targets, units.FormatBytes(rep.Bytes))
-			if len(rep.Missing) > 0 {
-				fmt.Fprintf(g.stdout, "not built locally, not pushed: %s\n", strings.Join(rep.Missing, " "))
-			}
-			return nil
+			return runTransfer(cmd, g, args, false, (*engine.Engine).Push,
+				"pushed %d results (%s uploaded)\n", "not built locally, not pushed: %s\n")
 		},
 	}
 }
@@ -65,28 +51,36 @@ func newCachePullCmd(g *globals) *cobra.Command {
 		Use:   "pull [TARGET...]",
 		Short: "Download the results of targets from the remote cache without building",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w, e, err := g.remoteEngine(cmd, all)
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			roots, err := w.labels(e, defaultAll(args))
-			if err != nil {
-				return err
-			}
-			rep, err := e.Pull(cmd.Context(), roots)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "pulled %d results (%s downloaded)\n", rep.Targets, units.FormatBytes(rep.Bytes))
-			if len(rep.Missing) > 0 {
-				fmt.Fprintf(g.stdout, "in no cache (they need building): %s\n", strings.Join(rep.Missing, " "))
-			}
-			return nil
+			return runTransfer(cmd, g, args, all, (*engine.Engine).Pull,
+				"pulled %d results (%s downloaded)\n", "in no cache (they need building): %s\n")
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "download the artifacts of every needed target, not only the named ones")
 	return cmd
+}
+
+// runTransfer runs cache push or pull over the named targets (default
+// //...) and reports what moved and what could not.
+func runTransfer(cmd *cobra.Command, g *globals, args []string, downloadAll bool,
+	op func(*engine.Engine, context.Context, []label.Label) (engine.TransferReport, error), done, missing string) error {
+	w, e, err := g.remoteEngine(cmd, downloadAll)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	roots, err := w.labels(e, defaultAll(args))
+	if err != nil {
+		return err
+	}
+	rep, err := op(e, cmd.Context(), roots)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, done, rep.Targets, units.FormatBytes(rep.Bytes))
+	if len(rep.Missing) > 0 {
+		fmt.Fprintf(g.stdout, missing, strings.Join(rep.Missing, " "))
+	}
+	return nil
 }
 
 func defaultAll(args []string) []string {

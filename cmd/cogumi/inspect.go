@@ -73,10 +73,7 @@ Example:
 			if err != nil {
 				return err
 			}
-			if len(args) == 0 {
-				args = []string{"//..."}
-			}
-			roots, err := w.labels(e, args)
+			roots, err := w.labels(e, defaultAll(args))
 			if err != nil {
 				return err
 			}
@@ -194,10 +191,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(args) == 0 {
-				args = []string{"//..."}
-			}
-			roots, err := w.labels(e, args)
+			roots, err := w.labels(e, defaultAll(args))
 			if err != nil {
 				return err
 			}

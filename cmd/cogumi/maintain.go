@@ -3,11 +3,12 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"sort"
+
+	"github.com/cogumi/cogumi/cache"
 
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/spf13/cobra"
@@ -28,8 +29,8 @@ With --cache it also deletes the local cache directory: everything is rebuilt.`,
 				return err
 			}
 			out := filepath.Join(w.ws.Root, "cogumi-out")
-			if err := removeTree(out); err != nil {
-				return err
+			if err := cache.RemoveTree(out); err != nil {
+				return fmt.Errorf("removing %s: %w", out, err)
 			}
 			fmt.Fprintf(g.stdout, "removed %s\n", out)
 			if !all {
@@ -39,8 +40,8 @@ With --cache it also deletes the local cache directory: everything is rebuilt.`,
 			if err != nil {
 				return err
 			}
-			if err := removeTree(c.Dir()); err != nil {
-				return err
+			if err := cache.RemoveTree(c.Dir()); err != nil {
+				return fmt.Errorf("removing %s: %w", c.Dir(), err)
 			}
 			fmt.Fprintf(g.stdout, "removed the local cache %s\n", c.Dir())
 			return nil
@@ -48,20 +49,6 @@ With --cache it also deletes the local cache directory: everything is rebuilt.`,
 	}
 	cmd.Flags().BoolVar(&all, "cache", false, "also delete the local cache")
 	return cmd
-}
-
-// removeTree deletes a tree whose files and directories may be read-only.
-func removeTree(dir string) error {
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			_ = os.Chmod(p, 0o755)
-		}
-		return nil
-	})
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("removing %s: %w", dir, err)
-	}
-	return nil
 }
 
 func newFmtCmd(g *globals) *cobra.Command {
