@@ -74,7 +74,8 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 		return nil, "", fmt.Errorf("creating resume directory: %w", err)
 	}
 	var log io.Writer = logf
-	if t.Resources.GPUs > 0 || rs.ex != nil {
+	live, _ := rule.(rules.LiveLogger)
+	if t.Resources.GPUs > 0 || rs.ex != nil || (live != nil && live.LiveLog()) {
 		// Long GPU and cluster jobs are followed live on the terminal.
 		log = io.MultiWriter(logf, &lineWriter{label: t.Label.String(), obs: e.obs})
 	}
@@ -82,6 +83,7 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 		Target: t, Dir: ws, Out: out, Srcs: srcs, InputDirs: dirs, Env: e.env, Log: log,
 		ResumeDir: resume, Toolchains: e.cfg.Toolchains, PythonPath: e.cfg.PythonPath,
 		VisibleDevices: gpu.VisibleDevices(rs.devs),
+		Memo:           &memo{e: e, label: t.Label, kind: t.Kind},
 		Exec: func(ctx context.Context, argv, env []string) error {
 			env = append(append([]string(nil), e.env...), env...)
 			if rs.ex != nil {

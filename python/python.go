@@ -1,29 +1,54 @@
-// Package python holds the Python support files that cogumi stages into
-// every python action: today cogumi_safetensors.py, a numpy/torch-only
-// safetensors reader and writer, because Debian's PyTorch 1.13 cannot read
-// safetensors and Debian has no package for the safetensors library.
+// Package python holds the Python support modules that cogumi stages into
+// every python action: cogumi_safetensors.py, a numpy/torch-only safetensors
+// reader and writer (Debian's PyTorch 1.13 cannot read safetensors and Debian
+// has no package for the safetensors library), and the scripts of the rules
+// that run Python (cogumi_*.py).
 //
 // The files are embedded in the cogumi binary, so what an action imports is
 // exactly what this build of cogumi ships; the engine puts the staging
-// directory on PYTHONPATH and the module's digest into the action key.
+// directory on PYTHONPATH and the modules' digest into the action key.
 package python
 
 import (
-	_ "embed" // the Python sources below
+	"embed"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 )
 
 // SafetensorsFile is the module's file name; it is imported as
 // cogumi_safetensors.
 const SafetensorsFile = "cogumi_safetensors.py"
 
-//go:embed cogumi_safetensors.py
-var safetensorsModule string
+//go:embed cogumi_*.py
+var modules embed.FS
 
-// SafetensorsModule returns the module's source.
-func SafetensorsModule() string { return safetensorsModule }
+// SafetensorsModule returns the safetensors module's source.
+func SafetensorsModule() string {
+	b, _ := modules.ReadFile(SafetensorsFile) // embedded: cannot fail
+	return string(b)
+}
+
+// Files returns every module's file name, sorted.
+func Files() []string {
+	names, _ := fs.Glob(modules, "cogumi_*.py") // embedded: cannot fail
+	sort.Strings(names)
+	return names
+}
+
+// Contents returns every module's name and source, in Files order, as one
+// byte string: what the staging directory's digest is computed over.
+func Contents() []byte {
+	var out []byte
+	for _, n := range Files() {
+		b, _ := modules.ReadFile(n)
+		out = fmt.Appendf(out, "%s %d\n", n, len(b))
+		out = append(out, b...)
+	}
+	return out
+}
 
 // Stage writes the support modules into dir (created if missing), each
 // through a temporary file renamed into place, so that a concurrent reader
@@ -32,23 +57,30 @@ func Stage(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("staging python modules: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".cogumi-*.py.tmp")
-	if err != nil {
-		return fmt.Errorf("staging python modules: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
-	if _, err := tmp.WriteString(safetensorsModule); err != nil {
-		tmp.Close()
-		return fmt.Errorf("staging %s in %s: %w", SafetensorsFile, dir, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("staging %s in %s: %w", SafetensorsFile, dir, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("staging %s in %s: %w", SafetensorsFile, dir, err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, SafetensorsFile)); err != nil {
-		return fmt.Errorf("staging %s in %s: %w", SafetensorsFile, dir, err)
+	for _, name := range Files() {
+		b, _ := modules.ReadFile(name)
+		if err := stageFile(dir, name, b); err != nil {
+			return fmt.Errorf("staging %s in %s: %w", name, dir, err)
+		}
 	}
 	return nil
+}
+
+func stageFile(dir, name string, b []byte) error {
+	tmp, err := os.CreateTemp(dir, ".cogumi-*.py.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(dir, name))
 }

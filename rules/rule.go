@@ -110,9 +110,23 @@ type Action struct {
 	PythonPath string
 	// Log receives the action's output.
 	Log io.Writer
+	// Memo keeps the results of an action's sub-steps (each paid API
+	// request's response) the moment they exist, shared through the cache
+	// like artifacts: an interrupted or failed action keeps what it paid for.
+	// nil when the engine offers none.
+	Memo Memo
 	// Exec runs a command for the rule on the action's executor, in Dir,
 	// with Env plus env, streaming to Log. Ctrl-C stops its process group.
 	Exec func(ctx context.Context, argv []string, env []string) error
+}
+
+// Memo is a durable key-value store for an action's sub-steps. Keys are
+// scoped to the rule kind; a key must say everything its value depends on.
+type Memo interface {
+	// Get returns the value stored under key, if any.
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+	// Put stores value under key; the entry is durable when Put returns.
+	Put(ctx context.Context, key string, value []byte) error
 }
 
 // Rule is the implementation of one target kind.
@@ -188,6 +202,13 @@ func (r *Registry) Kinds() []string {
 // cogumi.hcl; the toolchain's version joins their action keys.
 type ToolchainUser interface {
 	Toolchains() []string
+}
+
+// LiveLogger is implemented by rules whose actions run long on this machine
+// and report progress in their log (API generation): the engine echoes
+// their log lines on the terminal as they come, as it does for GPU jobs.
+type LiveLogger interface {
+	LiveLog() bool
 }
 
 // DirSource is implemented by source rules whose artifact is every file

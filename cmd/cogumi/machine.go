@@ -44,12 +44,12 @@ func (g *globals) machine(ctx context.Context, w *workspace, c *cache.Local, cfg
 		cfg.Toolchains[name] = tc.Command
 	}
 	cfg.ToolchainVersion = toolchainVersions(w.ws.Toolchains, cfg.Toolchains, filepath.Join(c.Dir(), "toolchains.json"))
-	dir := filepath.Join(c.Dir(), "python", cache.DigestBytes([]byte(python.SafetensorsModule())).String()[:16])
+	dir := filepath.Join(c.Dir(), "python", cache.DigestBytes(python.Contents()).String()[:16])
 	if err := python.Stage(dir); err != nil {
 		return err
 	}
 	cfg.PythonPath = dir
-	cfg.PythonPathDigest = cache.DigestBytes([]byte(python.SafetensorsModule())).String()
+	cfg.PythonPathDigest = cache.DigestBytes(python.Contents()).String()
 	return nil
 }
 
