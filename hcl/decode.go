@@ -10,6 +10,7 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 
 	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/rowexpr"
 	"github.com/cogumi/cogumi/rules"
 	"github.com/cogumi/cogumi/target"
 	"github.com/cogumi/cogumi/units"
@@ -121,6 +122,9 @@ func (p *pkgLoader) decodeAttr(t *target.Target, k kindInfo, a *hclsyntax.Attrib
 		p.res.diags = append(p.res.diags, d)
 		return true // not part of the target: the others can still be checked
 	}
+	if spec.Row && rowexpr.References(a.Expr) {
+		return p.decodeRowExpr(t, a, spec.Type)
+	}
 	v, ds := evalExpr(a.Expr, p.ctx)
 	if len(ds) > 0 {
 		p.res.diags = append(p.res.diags, ds...)
@@ -155,6 +159,46 @@ func (p *pkgLoader) decodeAttr(t *target.Target, k kindInfo, a *hclsyntax.Attrib
 	case rules.LabelMapInput:
 		p.labelMapInputs(t, a, conv)
 	}
+	return true
+}
+
+// decodeRowExpr keeps an expression over rows for build time: its source
+// text and the var.x and local.y values it reads. It is evaluated once here
+// with row unknown, so that typos and type errors show now, not mid-build.
+func (p *pkgLoader) decodeRowExpr(t *target.Target, a *hclsyntax.Attribute, ty cty.Type) bool {
+	if ds := fromHCL(rowexpr.Check(a.Expr)); len(ds) > 0 {
+		p.res.diags = append(p.res.diags, ds...)
+		return false
+	}
+	if ds := unknownNames(a.Expr, p.ctx); len(ds) > 0 {
+		p.res.diags = append(p.res.diags, ds...)
+		return false
+	}
+	child := p.ctx.NewChild()
+	child.Variables = map[string]cty.Value{"row": cty.DynamicVal}
+	v, hds := a.Expr.Value(child)
+	if hds.HasErrors() {
+		p.res.diags = append(p.res.diags, fromHCL(hds)...)
+		return false
+	}
+	if v.Type() != cty.DynamicPseudoType && ty != cty.DynamicPseudoType {
+		if _, err := convertTo(cty.UnknownVal(v.Type()), ty); err != nil {
+			p.errorf(a.Expr.Range(), "attribute %q: expected %s, got %s", a.Name, ty.FriendlyName(), v.Type().FriendlyName())
+			return false
+		}
+	}
+	refs := map[string]map[string]cty.Value{"var": {}, "local": {}}
+	for _, tr := range a.Expr.Variables() {
+		root := tr.RootName()
+		if refs[root] == nil || len(tr) < 2 {
+			continue
+		}
+		if name, ok := traverseName(tr[1]); ok {
+			refs[root][name] = lookupVar(p.ctx, root).GetAttr(name)
+		}
+	}
+	src := strings.TrimSpace(string(a.Expr.Range().SliceBytes(p.res.src)))
+	t.Attrs[a.Name] = rowexpr.Encode(src, refs["var"], refs["local"])
 	return true
 }
 

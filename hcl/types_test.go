@@ -27,6 +27,8 @@ func (typed) Schema() rules.Schema {
 		{Name: "any", Type: cty.DynamicPseudoType, Key: rules.InKey},
 		{Name: "model", Type: cty.String, Input: rules.LabelInput, Key: rules.InKey},
 		{Name: "mods", Type: cty.Map(cty.String), Input: rules.LabelMapInput, Key: rules.InKey},
+		{Name: "where", Type: cty.Bool, Row: true, Key: rules.InKey},
+		{Name: "prompt", Type: cty.String, Row: true, Key: rules.InKey},
 	}}
 }
 func (typed) Check(*target.Target) []rules.AttrError       { return nil }

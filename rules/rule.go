@@ -51,7 +51,11 @@ type Attr struct {
 	Required bool
 	Input    InputKind
 	Key      KeyUse
-	Doc      string
+	// Row: the expression may read row, the JSONL row being processed
+	// (where = row.score >= 7); it is kept and evaluated per row at build
+	// time (package rowexpr). A plain string value is a template over row.
+	Row bool
+	Doc string
 }
 
 // Schema is what a rule kind accepts.
