@@ -40,7 +40,11 @@ type stateFile struct {
 	Valid   map[string]bool      `json:"valid_sources,omitempty"`
 }
 
-// stateDir is the per-workspace directory inside the cache.
+// StateDir is the per-workspace directory inside the cache, where the
+// engine keeps state.json and logs, and other commands keep what they
+// remember of a workspace (the metrics history).
+func StateDir(c *cache.Local, root string) string { return stateDir(c, root) }
+
 func stateDir(c *cache.Local, root string) string {
 	return filepath.Join(c.Dir(), "workspaces", cache.DigestBytes([]byte(root)).String()[:16])
 }

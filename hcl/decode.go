@@ -158,6 +158,8 @@ func (p *pkgLoader) decodeAttr(t *target.Target, k kindInfo, a *hclsyntax.Attrib
 		p.labelInput(t, a, conv)
 	case rules.LabelMapInput:
 		p.labelMapInputs(t, a, conv)
+	case rules.LabelKeyMapInput:
+		p.labelKeyMapInputs(t, a, conv)
 	}
 	return true
 }

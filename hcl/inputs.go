@@ -153,3 +153,35 @@ func missingTarget(l label.Label, r *pkgResult) string {
 	}
 	return fmt.Sprintf("no target %s (%s has targets: %s%s)%s", l, pkgName(l.Pkg), strings.Join(names, ", "), more, suggest(l.Name, r.names))
 }
+
+// labelKeyMapInputs records the inputs of a map whose keys are labels
+// (max_bytes = { ":final" = "890MB" }), in key order. Each input keeps the
+// key as written, so the rule finds its artifact under "attr.key".
+func (p *pkgLoader) labelKeyMapInputs(t *target.Target, a *hclsyntax.Attribute, v cty.Value) {
+	if !v.CanIterateElements() {
+		return
+	}
+	ranges := make(map[string]hhcl.Range)
+	if obj, ok := a.Expr.(*hclsyntax.ObjectConsExpr); ok {
+		for _, item := range obj.Items {
+			k, ds := item.KeyExpr.Value(nil)
+			if !ds.HasErrors() && k.Type() == cty.String && k.IsKnown() && !k.IsNull() {
+				ranges[k.AsString()] = item.KeyExpr.Range()
+			}
+		}
+	}
+	for it := v.ElementIterator(); it.Next(); {
+		k, _ := it.Element()
+		if k.Type() != cty.String {
+			continue
+		}
+		key := k.AsString()
+		r, ok := ranges[key]
+		if !ok {
+			r = a.Expr.Range()
+		}
+		if l, ok := p.parseLabel(a.Name, key, r); ok {
+			t.Inputs = append(t.Inputs, target.Input{Attr: a.Name, Key: key, Label: l, Pos: posOf(r)})
+		}
+	}
+}

@@ -30,6 +30,10 @@ const (
 	// FileInput: a string holding one file of the package or one label
 	// (script = "train.py").
 	FileInput
+	// LabelKeyMapInput: a map whose keys are labels
+	// (max_bytes = { ":final" = "890MB" }); the staged artifact of key k is
+	// InputDirs["attr.k"], k as written.
+	LabelKeyMapInput
 )
 
 // KeyUse says how an attribute enters the action key. The zero value is
@@ -169,7 +173,7 @@ func NewRegistry(rs ...Rule) (*Registry, error) {
 // Default returns the registry of every rule cogumi ships. (Its kinds are
 // unique: TestDefaultKindsUnique.)
 func Default() *Registry {
-	all := []Rule{Files{}, Run{}, Train{}, Model{}, Prune{}, Compress{}, Decompress{}, GGUF{}}
+	all := []Rule{Files{}, Run{}, Train{}, Model{}, Prune{}, Compress{}, Decompress{}, GGUF{}, Gate{}, Router{}}
 	r := &Registry{rules: make(map[string]Rule, len(all))}
 	for _, rule := range all {
 		r.rules[rule.Kind()] = rule

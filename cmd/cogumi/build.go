@@ -126,6 +126,9 @@ func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error
 	}
 	sum, err := e.Build(cmd.Context(), roots)
 	prog.finish()
+	if herr := recordMetricsHistory(g, w); herr != nil {
+		fmt.Fprintln(g.stderr, "cogumi: warning: metrics history:", herr)
+	}
 	fmt.Fprintln(g.stderr, summaryLine(sum, err))
 	return err
 }

@@ -1,0 +1,273 @@
+package rules
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cogumi/cogumi/metrics"
+	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/units"
+)
+
+// Gate checks thresholds on an evaluation's metrics and on artifact sizes:
+//
+//	gate "release" {
+//	  metrics          = ":final_val"               # a target whose artifact holds metrics.json
+//	  baseline         = ":base_val"                # for max_increase_pct
+//	  min              = { accuracy = 0.6 }
+//	  max              = { perplexity = 14.0 }      # "coding.perplexity": group coding of a by-eval
+//	  max_increase_pct = { perplexity = 5 }
+//	  max_bytes        = { ":final" = "890MB" }     # keys are labels: their artifacts' total sizes
+//	}
+//
+// A gate that is not met fails, with one line per violated threshold, so
+// nothing that depends on it runs. A met gate's artifact is gate.json,
+// every check with its value, limit and outcome.
+type Gate struct{}
+
+func (Gate) Kind() string    { return "gate" }
+func (Gate) Version() string { return "1" }
+
+func (Gate) Schema() Schema {
+	return Schema{
+		Attrs: []Attr{
+			{Name: "metrics", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
+				Doc: "an evaluation: a target whose artifact holds metrics.json"},
+			{Name: "baseline", Type: cty.String, Input: LabelInput, Key: InKey,
+				Doc: "an evaluation to compare with, for max_increase_pct"},
+			{Name: "min", Type: cty.Map(cty.Number), Key: InKey,
+				Doc: `lowest accepted value of each metric ("accuracy", or "group.metric" for a group of a by-evaluation)`},
+			{Name: "max", Type: cty.Map(cty.Number), Key: InKey,
+				Doc: `highest accepted value of each metric ("perplexity", "coding.perplexity")`},
+			{Name: "max_increase_pct", Type: cty.Map(cty.Number), Key: InKey,
+				Doc: "highest accepted increase of each metric over the baseline's, in percent"},
+			{Name: "max_bytes", Type: cty.Map(cty.String), Input: LabelKeyMapInput, Key: InKey,
+				Doc: `largest accepted total size of each artifact, keyed by label ({ ":final" = "890MB" })`},
+		},
+	}
+}
+
+func (Gate) Check(t *target.Target) []AttrError {
+	var errs []AttrError
+	n := 0
+	for _, attr := range []string{"min", "max", "max_increase_pct", "max_bytes"} {
+		v, ok := t.Attrs[attr]
+		if !ok || v.IsNull() {
+			continue
+		}
+		n += v.LengthInt()
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			key := k.AsString()
+			if e.IsNull() {
+				errs = append(errs, AttrError{Attr: attr, Msg: fmt.Sprintf("%q has no value", key)})
+				continue
+			}
+			if attr == "max_bytes" {
+				if _, err := units.ParseBytes(e.AsString()); err != nil {
+					errs = append(errs, AttrError{Attr: attr, Msg: fmt.Sprintf("%s: %v", key, err)})
+				}
+				continue
+			}
+			if g, m, dotted := strings.Cut(key, "."); key == "" || dotted && (g == "" || m == "" || strings.Contains(m, ".")) {
+				errs = append(errs, AttrError{Attr: attr, Msg: fmt.Sprintf(`metric name %q: write "metric" or "group.metric"`, key)})
+			}
+			if f, _ := e.AsBigFloat().Float64(); attr == "max_increase_pct" && f < 0 {
+				errs = append(errs, AttrError{Attr: attr, Msg: fmt.Sprintf("%s: %g is negative: the metric would have to improve; use max against the baseline's value instead", key, f)})
+			}
+		}
+	}
+	if n == 0 {
+		errs = append(errs, AttrError{Msg: "a gate needs at least one threshold: min, max, max_increase_pct or max_bytes"})
+	}
+	if v, ok := t.Attrs["max_increase_pct"]; ok && !v.IsNull() && v.LengthInt() > 0 && t.String("baseline") == "" {
+		errs = append(errs, AttrError{Attr: "max_increase_pct", Msg: "max_increase_pct compares with a baseline: set baseline to an evaluation"})
+	}
+	return errs
+}
+
+func (Gate) Outs(*target.Target) []string { return []string{"gate.json"} }
+
+// gateReport is gate.json.
+type gateReport struct {
+	Version  int             `json:"version"`
+	Pass     bool            `json:"pass"`
+	Metrics  string          `json:"metrics"`
+	Baseline string          `json:"baseline,omitempty"`
+	Checks   []metrics.Check `json:"checks"`
+}
+
+func (Gate) Execute(ctx context.Context, a *Action) error {
+	t := a.Target
+	cur, err := gateEvalInput(a, "metrics")
+	if err != nil {
+		return err
+	}
+	th := metrics.Thresholds{Min: gateNumbers(t, "min"), Max: gateNumbers(t, "max"), MaxIncreasePct: gateNumbers(t, "max_increase_pct")}
+	var base *metrics.Subject
+	if t.String("baseline") != "" {
+		b, err := gateEvalInput(a, "baseline")
+		if err != nil {
+			return err
+		}
+		base = &b
+	}
+	sizes := t.StringMap("max_bytes")
+	keys := make([]string, 0, len(sizes))
+	for k := range sizes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		limit, err := units.ParseBytes(sizes[k])
+		if err != nil {
+			return fmt.Errorf("max_bytes: %s: %w", k, err)
+		}
+		dir, ok := a.InputDirs["max_bytes."+k]
+		if !ok {
+			return fmt.Errorf("max_bytes: %s: no input staged", k)
+		}
+		size, err := gateTreeSize(dir)
+		if err != nil {
+			return fmt.Errorf("max_bytes: %s: %w", k, err)
+		}
+		th.MaxBytes = append(th.MaxBytes, metrics.SizeLimit{Label: gateInputLabel(t, "max_bytes", k), Limit: limit, Written: sizes[k], Size: size})
+	}
+	checks, err := metrics.Evaluate(th, cur, base)
+	if err != nil {
+		return err
+	}
+	var failed []string
+	for _, c := range checks {
+		mark := "ok  "
+		if !c.Pass {
+			mark = "FAIL"
+			failed = append(failed, c.Message)
+		}
+		fmt.Fprintf(a.Log, "%s %s\n", mark, c.Message)
+	}
+	switch len(failed) {
+	case 0:
+	case 1:
+		return fmt.Errorf("gate not met: %s", failed[0])
+	default:
+		return fmt.Errorf("gate not met (%d thresholds):\n  %s", len(failed), strings.Join(failed, "\n  "))
+	}
+	rep := gateReport{Version: 1, Pass: true, Metrics: cur.Label, Checks: checks}
+	if base != nil {
+		rep.Baseline = base.Label
+	}
+	fmt.Fprintf(a.Log, "gate met: %d check(s) passed\n", len(checks))
+	return writeJSONFile(filepath.Join(a.Out, "gate.json"), rep)
+}
+
+// writeJSONFile writes v as indented JSON, with "<" and ">" as written
+// (messages hold comparisons).
+func writeJSONFile(path string, v any) error {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encoding %s: %w", filepath.Base(path), err)
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+// gateEvalInput reads the metrics.json of the evaluation named by attr.
+func gateEvalInput(a *Action, attr string) (metrics.Subject, error) {
+	l := gateInputLabel(a.Target, attr, "")
+	dir, ok := a.InputDirs[attr]
+	if !ok {
+		return metrics.Subject{}, fmt.Errorf("%s: no input staged", attr)
+	}
+	path := filepath.Join(dir, metrics.FileName)
+	if info, err := os.Stat(dir); err == nil && !info.IsDir() {
+		path = dir // the label names the file itself (":eval/metrics.json")
+	}
+	if _, err := os.Stat(path); err != nil {
+		return metrics.Subject{}, fmt.Errorf("%s: %s has no %s in its artifact: name an evaluation", attr, l, metrics.FileName)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return metrics.Subject{}, fmt.Errorf("%s: reading %s of %s: %w", attr, metrics.FileName, l, err)
+	}
+	f, err := metrics.Parse(b, l+"'s "+metrics.FileName)
+	if err != nil {
+		return metrics.Subject{}, fmt.Errorf("%s: %w", attr, err)
+	}
+	return metrics.Subject{Label: l, File: f}, nil
+}
+
+// gateInputLabel is the canonical label of an input attribute (and map key).
+func gateInputLabel(t *target.Target, attr, key string) string {
+	for _, in := range t.Inputs {
+		if in.Attr == attr && in.Key == key && !in.IsFile() {
+			return in.Label.String()
+		}
+	}
+	if key != "" {
+		return key
+	}
+	return t.String(attr)
+}
+
+// gateNumbers returns a map of numbers as Go floats.
+func gateNumbers(t *target.Target, attr string) map[string]float64 {
+	v, ok := t.Attrs[attr]
+	if !ok || v.IsNull() || !v.CanIterateElements() {
+		return nil
+	}
+	out := make(map[string]float64)
+	for it := v.ElementIterator(); it.Next(); {
+		k, e := it.Element()
+		if e.IsNull() || e.Type() != cty.Number {
+			continue
+		}
+		f, _ := e.AsBigFloat().Float64()
+		out[k.AsString()] = f
+	}
+	return out
+}
+
+// gateTreeSize is the total size of the files under path (or of the file),
+// following the links staging makes into the CAS.
+func gateTreeSize(path string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		info, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			if total > math.MaxInt64-info.Size() {
+				return fmt.Errorf("total size overflows")
+			}
+			total += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("measuring %s: %w", path, err)
+	}
+	return total, nil
+}
