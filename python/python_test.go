@@ -47,8 +47,12 @@ func TestStage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 1 || entries[0].Name() != SafetensorsFile {
-		t.Fatalf("staged %v, want only %s", entries, SafetensorsFile)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if !slices.Equal(names, Files()) || !slices.Contains(names, SafetensorsFile) {
+		t.Fatalf("staged %v, want exactly %v (with %s)", names, Files(), SafetensorsFile)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, SafetensorsFile))
 	if err != nil || string(b) != SafetensorsModule() || !strings.Contains(string(b), "def load_file(") {

@@ -170,15 +170,20 @@ func NewRegistry(rs ...Rule) (*Registry, error) {
 	return r, nil
 }
 
-// Default returns the registry of every rule cogumi ships. (Its kinds are
-// unique: TestDefaultKindsUnique.)
+// Default returns the registry of every rule cogumi ships.
 func Default() *Registry {
-	all := []Rule{Files{}, Run{}, Train{}, Model{}, Prune{}, Compress{}, Decompress{}, GGUF{}, Gate{}, Router{}}
+	all := defaultRules()
 	r := &Registry{rules: make(map[string]Rule, len(all))}
 	for _, rule := range all {
 		r.rules[rule.Kind()] = rule
 	}
 	return r
+}
+
+// defaultRules lists the rules Default registers; their kinds are unique
+// (TestDefaultKindsUnique).
+func defaultRules() []Rule {
+	return []Rule{Files{}, Run{}, Train{}, Model{}, Prune{}, Compress{}, Decompress{}, GGUF{}, Gate{}, Router{}, Calibrate{}, Eval{}, Lora{}, MergeLora{}, Generate{}, Judge{}}
 }
 
 // All returns every rule of the registry, sorted by kind.

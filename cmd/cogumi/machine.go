@@ -41,7 +41,13 @@ func (g *globals) machine(ctx context.Context, w *workspace, c *cache.Local, cfg
 	}
 	cfg.Toolchains = map[string]string{"python": "python3"}
 	for name, tc := range w.ws.Toolchains {
-		cfg.Toolchains[name] = tc.Command
+		cmd := tc.Command
+		// A path relative to the workspace root (tools/node_modules/.bin/x):
+		// actions run elsewhere, in their scratch directories.
+		if !filepath.IsAbs(cmd) && strings.Contains(cmd, "/") {
+			cmd = filepath.Join(w.ws.Root, cmd)
+		}
+		cfg.Toolchains[name] = cmd
 	}
 	cfg.ToolchainVersion = toolchainVersions(w.ws.Toolchains, cfg.Toolchains, filepath.Join(c.Dir(), "toolchains.json"))
 	dir := filepath.Join(c.Dir(), "python", cache.DigestBytes(python.Contents()).String()[:16])
@@ -77,6 +83,21 @@ func toolchainVersions(declared map[string]hcl.Toolchain, commands map[string]st
 		if tc, ok := declared[name]; ok && tc.Version != "" {
 			known[name] = tc.Version
 			return tc.Version, nil
+		}
+		if name == "llama" {
+			// Rules that may run llama.cpp (eval) use it only for GGUF
+			// models: without a declared toolchain, their key says "none"
+			// and such an action fails with a message saying what to declare.
+			if commands[name] == "" {
+				known[name] = "none"
+				return "none", nil
+			}
+			v, err := toolchain.FindNodeLlama(commands[name])
+			if err != nil {
+				return "", err
+			}
+			known[name] = strings.TrimSpace(v.KeyRecord())
+			return known[name], nil
 		}
 		if name != "python" {
 			return "", fmt.Errorf("toolchain %q has no version to probe; set version = \"...\" in its block", name)

@@ -107,7 +107,7 @@ cache, and links outputs under cogumi-out/<package>/<target>/.`,
 	root.AddCommand(
 		newBuildCmd(g), newQueryCmd(g), newGraphCmd(g), newWhyCmd(g), newStatusCmd(g),
 		newLogCmd(g), newCacheCmd(g), newCleanCmd(g), newFmtCmd(g), newValidateCmd(g), newVersionCmd(g),
-		newExecActionCmd(g), newMetricsCmd(g),
+		newExecActionCmd(g), newRouteCmd(g), newMetricsCmd(g),
 	)
 	return root, g
 }

@@ -46,6 +46,9 @@ func TestScripts(t *testing.T) {
 					_ = exec.Command("bash", filepath.Join(repo, "scripts", "slurm-test-cluster.sh"), "stop", cluster).Run()
 				}
 			})
+			th := &teacherHolder{}
+			env.Values["teacher"] = th
+			env.Defer(th.close)
 			h := &s3holder{}
 			env.Values["s3"] = h
 			env.Defer(func() {
@@ -58,6 +61,7 @@ func TestScripts(t *testing.T) {
 		Condition: haveCondition,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"results":   cmdResults,
+			"teacher":   cmdTeacher,
 			"nooverlap": cmdNoOverlap,
 			"sameinode": cmdSameInode,
 			"tinyllama": cmdTinyLlama,

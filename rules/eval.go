@@ -1,0 +1,315 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cogumi/cogumi/evalset"
+	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/llamarun"
+	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/toolchain"
+)
+
+// Eval measures a model on a dataset:
+//
+//	eval "final_val" {
+//	  model        = ":final"                  # a GGUF, or a Hugging Face checkpoint
+//	  dataset      = "//data:splits/val.jsonl"
+//	  metrics      = ["perplexity"]
+//	  by           = "domain"                  # optional: figures per value of a row field
+//	  script       = "score.py"                # optional: a user metric script
+//	  max_examples = 200                       # optional: the first N examples
+//	}
+//
+// The artifact is metrics.json (the metrics over every example, token-
+// weighted, and per group with by) and scores.jsonl (each example's tokens,
+// summed negative log-likelihood and perplexity, with its file, line and
+// the SHA-256 of its row). The text of a row is its "text" field, else its
+// chat "messages"; a .txt file gives one example per paragraph.
+//
+// A GGUF is scored by llama.cpp through node-llama-cpp, declared in
+// cogumi.hcl as
+//
+//	toolchain "llama" {
+//	  command = "tools/node_modules/.bin/node-llama-cpp"   # npm install node-llama-cpp in tools/
+//	}
+//
+// (relative to the workspace root; node comes from PATH, and the package's
+// version joins the action key). A checkpoint directory is scored by
+// cogumi's torch runtime with the python toolchain (CUDA when the target
+// asks for a GPU). Both tokenise with the model's own tokenizer, prepend
+// BOS and score every token after it.
+//
+// The script, when given, runs with the python toolchain and
+// COGUMI_INPUT_MODEL, COGUMI_INPUT_DATASET, COGUMI_OUT and COGUMI_PARAMS;
+// it must write $COGUMI_OUT/metrics.json holding {"metrics": {name: number}},
+// whose metrics join the others.
+type Eval struct{}
+
+func (Eval) Kind() string { return "eval" }
+
+// Version includes the llama.cpp runner's digest: the runner is part of
+// the rule. (The python scripts' digest is in every python key.)
+func (Eval) Version() string      { return "1-" + llamarun.Digest()[:12] }
+func (Eval) Toolchains() []string { return []string{"python", "llama"} }
+
+// evalMetrics are the metrics cogumi computes itself.
+var evalMetrics = []string{"perplexity"}
+
+func (Eval) Schema() Schema {
+	return Schema{
+		Resources: true,
+		Attrs: []Attr{
+			{Name: "model", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
+				Doc: "a target whose artifact holds one .gguf file (scored by llama.cpp) or one Hugging Face checkpoint (scored by torch)"},
+			{Name: "dataset", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
+				Doc: `JSONL rows ("text", or chat "messages") or .txt paragraphs: a file or a directory; "//data:splits/val.jsonl" names one file of an artifact`},
+			{Name: "metrics", Type: cty.List(cty.String), Key: InKey,
+				Doc: `the metrics cogumi computes: "perplexity" (default ["perplexity"]; [] without a script)`},
+			{Name: "by", Type: cty.String, Key: InKey,
+				Doc: "a row field: metrics are also given for each of its values (groups in metrics.json)"},
+			{Name: "script", Type: cty.String, Input: FileInput, Key: InKey,
+				Doc: "a Python script computing more metrics: it writes {\"metrics\": {...}} to $COGUMI_OUT/metrics.json"},
+			{Name: "params", Type: cty.DynamicPseudoType, Key: InKey,
+				Doc: "any value, written as JSON to the file $COGUMI_PARAMS names, for the script"},
+			{Name: "max_examples", Type: cty.Number, Key: InKey,
+				Doc: "evaluate only the first N examples of the dataset"},
+		},
+	}
+}
+
+func (Eval) Check(t *target.Target) []AttrError {
+	var errs []AttrError
+	for _, m := range t.Strings("metrics") {
+		if !slices.Contains(evalMetrics, m) {
+			errs = append(errs, AttrError{Attr: "metrics", Msg: fmt.Sprintf("metric %q is not computed by cogumi (%s); compute others with script", m, strings.Join(evalMetrics, ", "))})
+		}
+	}
+	if n, ok := wholeNumber(t, "max_examples"); ok && n < 1 {
+		errs = append(errs, AttrError{Attr: "max_examples", Msg: fmt.Sprintf("max_examples %d must be at least 1", n)})
+	}
+	if _, hasParams := t.Attrs["params"]; hasParams && t.String("script") == "" {
+		errs = append(errs, AttrError{Attr: "params", Msg: "params are for the script; give script too"})
+	}
+	if _, ok := t.Attrs["metrics"]; ok && len(t.Strings("metrics")) == 0 && t.String("script") == "" {
+		errs = append(errs, AttrError{Attr: "metrics", Msg: "nothing to compute: give a metric or a script"})
+	}
+	return errs
+}
+
+func (Eval) Outs(*target.Target) []string { return nil }
+
+func (Eval) Execute(ctx context.Context, a *Action) error {
+	t := a.Target
+	metrics := []string{"perplexity"}
+	if _, ok := t.Attrs["metrics"]; ok {
+		metrics = t.Strings("metrics")
+	} else if t.String("script") != "" {
+		metrics = nil
+	}
+	max, _ := wholeNumber(t, "max_examples")
+	dataset, ok := a.InputDirs["dataset"]
+	if !ok {
+		return fmt.Errorf("dataset: no input staged")
+	}
+	exs, err := evalset.Read(dataset, evalset.Options{By: t.String("by"), Max: max})
+	if err != nil {
+		return fmt.Errorf("dataset %s: %w", t.String("dataset"), err)
+	}
+	info := evalset.Info{Model: evalLabel(t, "model"), Dataset: evalLabel(t, "dataset"), By: t.String("by")}
+	var scores []evalset.Score
+	var runtimes []string
+	if slices.Contains(metrics, "perplexity") {
+		res, err := scoreModel(ctx, a, exs)
+		if err != nil {
+			return err
+		}
+		runtimes = append(runtimes, res.Runtime)
+		scores = make([]evalset.Score, len(res.Results))
+		for i, r := range res.Results {
+			scores[i] = evalset.Score{Tokens: r.Tokens, NLL: r.NLL}
+		}
+		fmt.Fprintf(a.Log, "scored %d examples with %s\n", len(exs), res.Runtime)
+	}
+	var extra map[string]float64
+	if t.String("script") != "" {
+		if extra, err = runMetricScript(ctx, a); err != nil {
+			return err
+		}
+		runtimes = append(runtimes, "script")
+	}
+	info.Runtime = strings.Join(runtimes, " + ")
+	m, err := evalset.Summarize(info, exs, scores, extra)
+	if err != nil {
+		return err
+	}
+	if err := evalset.Write(a.Out, m, exs, scores); err != nil {
+		return err
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.Metrics)) {
+		fmt.Fprintf(a.Log, "%s = %.4f over %d examples, %d tokens\n", k, m.Metrics[k], m.Examples, m.Tokens)
+	}
+	for _, g := range slices.Sorted(maps.Keys(m.Groups)) {
+		for _, k := range slices.Sorted(maps.Keys(m.Groups[g].Metrics)) {
+			fmt.Fprintf(a.Log, "  %s=%s: %s = %.4f (%d examples)\n", m.By, g, k, m.Groups[g].Metrics[k], m.Groups[g].Examples)
+		}
+	}
+	return nil
+}
+
+// scoreModel runs the runtime that fits the model input on the examples.
+func scoreModel(ctx context.Context, a *Action, exs []evalset.Example) (llamarun.Result, error) {
+	dir, ok := a.InputDirs["model"]
+	if !ok {
+		return llamarun.Result{}, fmt.Errorf("model: no input staged")
+	}
+	work := filepath.Dir(a.Dir)
+	texts := make([]llamarun.Text, len(exs))
+	for i, ex := range exs {
+		texts[i] = llamarun.Text{Text: ex.Text}
+	}
+	input, output := filepath.Join(work, "texts.jsonl"), filepath.Join(work, "result.json")
+	if err := llamarun.WriteTexts(input, texts); err != nil {
+		return llamarun.Result{}, err
+	}
+	gguf, err := findGGUF(dir)
+	if err != nil {
+		return llamarun.Result{}, fmt.Errorf("model %s: %w", a.Target.String("model"), err)
+	}
+	if gguf != "" {
+		tc, err := llamaToolchain(a)
+		if err != nil {
+			return llamarun.Result{}, err
+		}
+		script, err := llamarun.WriteScript(work)
+		if err != nil {
+			return llamarun.Result{}, err
+		}
+		argv, env := llamarun.Command(tc, script, llamarun.Job{Model: gguf, Input: input, Output: output, Threads: actionThreads(a)})
+		if err := a.Exec(ctx, argv, env); err != nil {
+			return llamarun.Result{}, err
+		}
+	} else {
+		python := a.Toolchains["python"]
+		if python == "" {
+			python = "python3"
+		}
+		argv := []string{python, filepath.Join(a.PythonPath, "cogumi_eval.py"), dir, input, output}
+		if err := a.Exec(ctx, argv, append(ContractEnv(a), "PYTHONUNBUFFERED=1")); err != nil {
+			return llamarun.Result{}, err
+		}
+	}
+	return llamarun.ReadResult(output, len(exs))
+}
+
+// findGGUF returns the GGUF file the model input is or holds; "" when it
+// holds none (a checkpoint). Several GGUF files are an error: which one
+// was meant?
+func findGGUF(dir string) (string, error) {
+	if strings.HasSuffix(dir, ".gguf") {
+		return dir, nil
+	}
+	var found []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".gguf") {
+			found = append(found, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	switch len(found) {
+	case 0:
+		return "", nil
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("the artifact holds %d .gguf files; name one (//pkg:target/file.gguf)", len(found))
+}
+
+// llamaToolchain resolves the llama toolchain for this action.
+func llamaToolchain(a *Action) (toolchain.NodeLlama, error) {
+	cmd := a.Toolchains["llama"]
+	if cmd == "" {
+		return toolchain.NodeLlama{}, fmt.Errorf(`scoring a GGUF needs llama.cpp through node-llama-cpp: declare it in cogumi.hcl:
+  toolchain "llama" {
+    command = "tools/node_modules/.bin/node-llama-cpp"
+  }
+(after npm install node-llama-cpp in tools/)`)
+	}
+	if !filepath.IsAbs(cmd) {
+		return toolchain.NodeLlama{}, fmt.Errorf("toolchain llama: command %q is not absolute; cogumi resolves it against the workspace root", cmd)
+	}
+	return toolchain.FindNodeLlama(cmd)
+}
+
+// actionThreads is the CPU count the target declared, else this machine's.
+func actionThreads(a *Action) int {
+	if c := a.Target.Resources.CPUs; c >= 1 {
+		return int(c)
+	}
+	return 0
+}
+
+// runMetricScript runs the user's script and reads the metrics it wrote.
+func runMetricScript(ctx context.Context, a *Action) (map[string]float64, error) {
+	script, err := scriptPath(a)
+	if err != nil {
+		return nil, err
+	}
+	params := filepath.Join(filepath.Dir(a.Dir), "params.json")
+	if err := writeParams(params, a.Target); err != nil {
+		return nil, err
+	}
+	python := a.Toolchains["python"]
+	if python == "" {
+		python = "python3"
+	}
+	path := filepath.Join(a.Out, "metrics.json")
+	_ = os.Remove(path)
+	env := append(ContractEnv(a), "COGUMI_PARAMS="+params, "PYTHONUNBUFFERED=1")
+	if err := a.Exec(ctx, []string{python, script}, env); err != nil {
+		return nil, err
+	}
+	m, err := evalset.ReadScriptMetrics(path)
+	if err != nil {
+		return nil, fmt.Errorf("script %s: %w", a.Target.String("script"), err)
+	}
+	return m, os.Remove(path)
+}
+
+// evalLabel is the canonical label of a label-valued attribute.
+func evalLabel(t *target.Target, attr string) string {
+	for _, in := range t.Inputs {
+		if in.Attr == attr && !in.IsFile() {
+			return in.Label.String()
+		}
+	}
+	if l, err := label.Parse(t.String(attr), t.Label.Pkg); err == nil {
+		return l.String()
+	}
+	return t.String(attr)
+}
+
+// wholeNumber returns a whole-number attribute.
+func wholeNumber(t *target.Target, name string) (int, bool) {
+	v, ok := t.Attrs[name]
+	if !ok || v.IsNull() || !v.Type().Equals(cty.Number) {
+		return 0, false
+	}
+	f, _ := v.AsBigFloat().Int64()
+	return int(f), true
+}

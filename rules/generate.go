@@ -1,0 +1,736 @@
+package rules
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/cogumi/cogumi/apigen"
+	"github.com/cogumi/cogumi/rowexpr"
+	"github.com/cogumi/cogumi/target"
+)
+
+// Generate asks an OpenAI-compatible chat-completions API for one answer
+// per row, and writes the rows with their answers:
+//
+//	generate "questions" {
+//	  endpoint    = "https://api.deepseek.com/v1"
+//	  model       = "deepseek-chat"
+//	  api_key_env = "DEEPSEEK_API_KEY"
+//	  prompt      = file("prompts/question.tmpl")   # a template over row: ${row.domain}
+//	  for_each    = { domain = ["coding", "math"], difficulty = ["easy", "hard"] }
+//	  count       = { easy = 4000, hard = 6000 }
+//	  params      = { temperature = 0.9, max_tokens = 512 }
+//	  price       = { input_per_mtok = 0.27, output_per_mtok = 1.10 }
+//	  max_cost    = 50
+//	}
+//
+// Rows come either from for_each (every combination of its value lists,
+// count rows each; each row holds its values, "index" and "prompt_id") or
+// from the JSONL artifact named by from, filtered by where. Every request's
+// answer is a cache entry of its own (Action.Memo), stored as it arrives:
+// a failed or interrupted build keeps what it paid for, and the next one
+// sends only the missing requests. Its artifact is <name>.jsonl and
+// report.json (requests sent and reused, tokens, cost).
+type Generate struct{}
+
+// Judge is Generate for scoring rows: it parses a number from each answer
+// into field (default "score"); an answer without one gives null.
+type Judge struct{}
+
+func (Generate) Kind() string                       { return "generate" }
+func (Generate) Version() string                    { return "1" }
+func (Generate) LiveLog() bool                      { return true }
+func (Generate) Schema() Schema                     { return genSchema("response") }
+func (Generate) Check(t *target.Target) []AttrError { return genCheck(t) }
+func (Generate) Outs(t *target.Target) []string     { return genOuts(t) }
+func (Generate) Execute(ctx context.Context, a *Action) error {
+	return genExecute(ctx, a, false)
+}
+
+func (Judge) Kind() string                       { return "judge" }
+func (Judge) Version() string                    { return "1" }
+func (Judge) LiveLog() bool                      { return true }
+func (Judge) Schema() Schema                     { return genSchema("score") }
+func (Judge) Check(t *target.Target) []AttrError { return genCheck(t) }
+func (Judge) Outs(t *target.Target) []string     { return genOuts(t) }
+func (Judge) Execute(ctx context.Context, a *Action) error {
+	return genExecute(ctx, a, true)
+}
+
+func genSchema(field string) Schema {
+	return Schema{Attrs: []Attr{
+		{Name: "endpoint", Type: cty.String, Required: true, Key: InKey,
+			Doc: "base URL of an OpenAI-compatible API; requests go to {endpoint}/chat/completions"},
+		{Name: "model", Type: cty.String, Required: true, Key: InKey, Doc: "the model the API is asked for"},
+		{Name: "api_key_env", Type: cty.String, Key: NotInKey,
+			Doc: "the environment variable holding the API key, read when the build runs (the key is never stored)"},
+		{Name: "prompt", Type: cty.String, Required: true, Row: true, Key: InKey,
+			Doc: "the user message: a template over the row (${row.domain}), e.g. file(\"prompts/q.tmpl\")"},
+		{Name: "system", Type: cty.String, Row: true, Key: InKey, Doc: "an optional system message, a template over the row"},
+		{Name: "from", Type: cty.String, Input: LabelInput, Key: InKey,
+			Doc: "a JSONL file, or a target whose artifact holds one .jsonl file: one request per row"},
+		{Name: "where", Type: cty.Bool, Row: true, Key: InKey, Doc: "only rows for which this is true (row.difficulty == \"hard\")"},
+		{Name: "for_each", Type: cty.DynamicPseudoType, Key: InKey,
+			Doc: "rows from value lists: { domain = [\"coding\", \"math\"], difficulty = [\"easy\", \"hard\"] }, every combination"},
+		{Name: "count", Type: cty.DynamicPseudoType, Key: InKey,
+			Doc: "rows per for_each combination: a number, or a map keyed by the values of one dimension ({ easy = 40, hard = 60 })"},
+		{Name: "params", Type: cty.DynamicPseudoType, Key: InKey,
+			Doc: "request parameters sent as they are: { temperature = 0.9, max_tokens = 512 }"},
+		{Name: "price", Type: cty.DynamicPseudoType, Key: InKey,
+			Doc: "dollars per million tokens: { input_per_mtok = 0.27, output_per_mtok = 1.10 }"},
+		{Name: "max_cost", Type: cty.Number, Key: NotInKey,
+			Doc: "dollars this target may spend in one build; no request is sent that could take it over"},
+		{Name: "concurrency", Type: cty.Number, Key: NotInKey, Doc: "requests in flight at once (default 4)"},
+		{Name: "rate_limit", Type: cty.String, Key: NotInKey, Doc: "requests per period, retries included: \"600/min\", \"10/s\""},
+		{Name: "max_attempts", Type: cty.Number, Key: NotInKey, Doc: "attempts per request before it counts as failed (default 6)"},
+		{Name: "field", Type: cty.String, Key: InKey, Doc: fmt.Sprintf("the output field holding the answer (default %q)", field)},
+	}}
+}
+
+func genOuts(t *target.Target) []string { return []string{t.Label.Name + ".jsonl", "report.json"} }
+
+// forbiddenParams are request fields the rule sets itself (or whose
+// answers it could not read).
+var forbiddenParams = map[string]string{
+	"model": "use the model attribute", "messages": "use prompt and system", "seed": "each row gets its own seed",
+	"stream": "the rule reads whole responses", "n": "the rule keeps one answer per row",
+}
+
+// reservedFields are row fields the rule writes.
+var reservedFields = []string{"index", "prompt_id", "model"}
+
+func genCheck(t *target.Target) []AttrError {
+	var errs []AttrError
+	add := func(attr, f string, args ...any) {
+		errs = append(errs, AttrError{Attr: attr, Msg: fmt.Sprintf(f, args...)})
+	}
+	_, hasFrom := t.Attrs["from"]
+	_, hasEach := t.Attrs["for_each"]
+	_, hasCount := t.Attrs["count"]
+	switch {
+	case hasFrom == hasEach:
+		add("", "give either from (one request per row of a JSONL artifact) or for_each (rows made from value lists)")
+	case hasCount && !hasEach:
+		add("count", "count applies to for_each rows; with from, every row (that where keeps) is one request")
+	}
+	if u, err := url.Parse(t.String("endpoint")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("endpoint", "endpoint %q: give the API's base URL, e.g. \"https://api.openai.com/v1\"", t.String("endpoint"))
+	} else if u.User != nil || u.RawQuery != "" {
+		add("endpoint", "endpoint: put no credentials in the URL; name the variable holding the key with api_key_env")
+	}
+	if env := t.String("api_key_env"); env != "" && !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(env) {
+		add("api_key_env", "api_key_env %q: give the name of an environment variable (not the key itself)", env)
+	}
+	field := genField(t)
+	dims, err := forEachDims(t)
+	if err != nil {
+		add("for_each", "%v", err)
+	}
+	for _, d := range dims {
+		if d.name == field {
+			add("field", "field %q is also a for_each dimension", field)
+		}
+	}
+	if hasEach && err == nil {
+		if _, err := countOf(t, dims); err != nil {
+			add("count", "%v", err)
+		}
+	}
+	for _, f := range reservedFields {
+		if field == f {
+			add("field", "field %q is written by the rule; choose another name", field)
+		}
+	}
+	params, err := genParams(t)
+	if err != nil {
+		add("params", "%v", err)
+	}
+	for k, why := range forbiddenParams {
+		if _, ok := params[k]; ok {
+			add("params", "params.%s cannot be set: %s", k, why)
+		}
+	}
+	price, err := genPrice(t)
+	if err != nil {
+		add("price", "%v", err)
+	}
+	if v, ok := t.Attrs["max_cost"]; ok {
+		f, _ := v.AsBigFloat().Float64()
+		cfg := apigen.Config{Params: params}
+		switch {
+		case f <= 0:
+			add("max_cost", "max_cost %g: give a positive number of dollars", f)
+		case price == (apigen.Price{}):
+			add("max_cost", "max_cost needs price (what the API charges per million tokens)")
+		case maxTokens(cfg) <= 0:
+			add("max_cost", "max_cost needs params.max_tokens: without it a request's cost has no bound, and the budget could not be kept")
+		}
+	}
+	for _, n := range []string{"concurrency", "max_attempts"} {
+		if v, ok := t.Attrs[n]; ok {
+			if i, acc := v.AsBigFloat().Int64(); acc != 0 || i < 1 || i > 1024 {
+				add(n, "%s must be a whole number from 1 to 1024", n)
+			}
+		}
+	}
+	if r := t.String("rate_limit"); r != "" {
+		if _, err := apigen.ParseRate(r); err != nil {
+			add("rate_limit", "%v", err)
+		}
+	}
+	return errs
+}
+
+func genField(t *target.Target) string {
+	if f := t.String("field"); f != "" {
+		return f
+	}
+	if t.Kind == "judge" {
+		return "score"
+	}
+	return "response"
+}
+
+// dim is one for_each dimension.
+type dim struct {
+	name   string
+	values []string
+}
+
+// forEachDims reads for_each. Dimensions come in name order: a configuration
+// value does not keep the order its keys were written in.
+func forEachDims(t *target.Target) ([]dim, error) {
+	v, ok := t.Attrs["for_each"]
+	if !ok || v.IsNull() {
+		return nil, nil
+	}
+	if !v.Type().IsObjectType() && !v.Type().IsMapType() {
+		return nil, fmt.Errorf("for_each must be a map of value lists: { domain = [\"coding\", \"math\"] }")
+	}
+	var dims []dim
+	for it := v.ElementIterator(); it.Next(); {
+		k, vals := it.Element()
+		d := dim{name: k.AsString()}
+		if !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(d.name) {
+			return nil, fmt.Errorf("for_each dimension %q: use a name of letters, digits and _", d.name)
+		}
+		for _, r := range reservedFields {
+			if d.name == r {
+				return nil, fmt.Errorf("for_each dimension %q: the rule writes that field; choose another name", d.name)
+			}
+		}
+		if !vals.CanIterateElements() || vals.Type().IsMapType() || vals.Type().IsObjectType() || vals.LengthInt() == 0 {
+			return nil, fmt.Errorf("for_each.%s must be a non-empty list of values", d.name)
+		}
+		seen := map[string]bool{}
+		for vi := vals.ElementIterator(); vi.Next(); {
+			_, e := vi.Element()
+			s, err := scalarString(e)
+			if err != nil {
+				return nil, fmt.Errorf("for_each.%s: %v", d.name, err)
+			}
+			if seen[s] {
+				return nil, fmt.Errorf("for_each.%s: value %q appears twice", d.name, s)
+			}
+			if strings.Contains(s, "/") {
+				return nil, fmt.Errorf("for_each.%s: value %q has a /, which prompt ids use as a separator", d.name, s)
+			}
+			seen[s] = true
+			d.values = append(d.values, s)
+		}
+		dims = append(dims, d)
+	}
+	return dims, nil
+}
+
+func scalarString(v cty.Value) (string, error) {
+	switch {
+	case v.IsNull() || !v.IsKnown():
+		return "", fmt.Errorf("values must be strings or numbers, not null")
+	case v.Type() == cty.String:
+		return v.AsString(), nil
+	case v.Type() == cty.Number:
+		return v.AsBigFloat().Text('f', -1), nil
+	case v.Type() == cty.Bool:
+		return strconv.FormatBool(v.True()), nil
+	}
+	return "", fmt.Errorf("values must be strings or numbers, not %s", v.Type().FriendlyName())
+}
+
+// counts says how many rows each combination gets.
+type counts struct {
+	n   int            // when by == ""
+	by  string         // the dimension the map is keyed by
+	per map[string]int // value of by -> rows
+}
+
+func (c counts) of(row map[string]string) int {
+	if c.by == "" {
+		return c.n
+	}
+	return c.per[row[c.by]]
+}
+
+func countOf(t *target.Target, dims []dim) (counts, error) {
+	v, ok := t.Attrs["count"]
+	if !ok || v.IsNull() {
+		return counts{n: 1}, nil
+	}
+	whole := func(x cty.Value, what string) (int, error) {
+		if x.IsNull() || x.Type() != cty.Number {
+			return 0, fmt.Errorf("%s must be a whole number of rows", what)
+		}
+		i, acc := x.AsBigFloat().Int64()
+		if acc != 0 || i < 0 || i > 10_000_000 {
+			return 0, fmt.Errorf("%s must be a whole number of rows from 0 to 10000000", what)
+		}
+		return int(i), nil
+	}
+	if v.Type() == cty.Number {
+		n, err := whole(v, "count")
+		return counts{n: n}, err
+	}
+	if !v.Type().IsObjectType() && !v.Type().IsMapType() {
+		return counts{}, fmt.Errorf("count must be a number or a map keyed by the values of one for_each dimension")
+	}
+	per := map[string]int{}
+	for it := v.ElementIterator(); it.Next(); {
+		k, x := it.Element()
+		n, err := whole(x, "count."+k.AsString())
+		if err != nil {
+			return counts{}, err
+		}
+		per[k.AsString()] = n
+	}
+	for _, d := range dims {
+		hits := 0
+		for _, val := range d.values {
+			if _, ok := per[val]; ok {
+				hits++
+			}
+		}
+		if hits == 0 {
+			continue
+		}
+		var missing []string
+		for _, val := range d.values {
+			if _, ok := per[val]; !ok {
+				missing = append(missing, val)
+			}
+		}
+		if len(missing) > 0 || len(per) != len(d.values) {
+			return counts{}, fmt.Errorf("count is keyed by for_each.%s, so give exactly its values %q (missing: %q)", d.name, d.values, missing)
+		}
+		return counts{by: d.name, per: per}, nil
+	}
+	keys := make([]string, 0, len(per))
+	for k := range per {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return counts{}, fmt.Errorf("count keys %q are not the values of any for_each dimension", keys)
+}
+
+// toJSON converts an attribute to plain Go values (nil when absent).
+func toJSON(t *target.Target, attr string) (any, error) {
+	v, ok := t.Attrs[attr]
+	if !ok || v.IsNull() {
+		return nil, nil
+	}
+	b, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", attr, err)
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var x any
+	if err := d.Decode(&x); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+func genParams(t *target.Target) (map[string]any, error) {
+	x, err := toJSON(t, "params")
+	if err != nil || x == nil {
+		return nil, err
+	}
+	m, ok := x.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("params must be a map: { temperature = 0.9, max_tokens = 512 }")
+	}
+	return m, nil
+}
+
+func genPrice(t *target.Target) (apigen.Price, error) {
+	x, err := toJSON(t, "price")
+	if err != nil || x == nil {
+		return apigen.Price{}, err
+	}
+	m, ok := x.(map[string]any)
+	bad := fmt.Errorf("price must be { input_per_mtok = 0.27, output_per_mtok = 1.10 } (dollars per million tokens)")
+	if !ok {
+		return apigen.Price{}, bad
+	}
+	var p apigen.Price
+	for k, v := range m {
+		n, isNum := v.(json.Number)
+		f, err := n.Float64()
+		if !isNum || err != nil || f < 0 {
+			return apigen.Price{}, bad
+		}
+		switch k {
+		case "input_per_mtok":
+			p.InputPerMTok = f
+		case "output_per_mtok":
+			p.OutputPerMTok = f
+		default:
+			return apigen.Price{}, fmt.Errorf("price.%s: unknown; %v", k, bad)
+		}
+	}
+	return p, nil
+}
+
+func maxTokens(c apigen.Config) int64 {
+	for _, k := range []string{"max_tokens", "max_completion_tokens"} {
+		if n, ok := c.Params[k].(json.Number); ok {
+			i, _ := n.Int64()
+			return i
+		}
+	}
+	return 0
+}
+
+func whole(t *target.Target, attr string) int {
+	v, ok := t.Attrs[attr]
+	if !ok || v.IsNull() {
+		return 0
+	}
+	i, _ := v.AsBigFloat().Int64()
+	return int(i)
+}
+
+// genRow is one row to ask about: its fields, and its identity.
+type genRow struct {
+	fields map[string]any
+	id     string
+}
+
+func genExecute(ctx context.Context, a *Action, judge bool) error {
+	t := a.Target
+	field := genField(t)
+	prompt, err := rowexpr.FromTarget(t, "prompt")
+	if err != nil {
+		return err
+	}
+	system, err := rowexpr.FromTarget(t, "system")
+	if err != nil {
+		return err
+	}
+	where, err := rowexpr.FromTarget(t, "where")
+	if err != nil {
+		return err
+	}
+	var rows []genRow
+	if _, ok := t.Attrs["from"]; ok {
+		rows, err = fromRows(a)
+	} else {
+		rows, err = forEachRows(t)
+	}
+	if err != nil {
+		return err
+	}
+	params, err := genParams(t)
+	if err != nil {
+		return err
+	}
+	price, err := genPrice(t)
+	if err != nil {
+		return err
+	}
+	cfg := apigen.Config{
+		Name: t.Label.String(), Endpoint: t.String("endpoint"), Model: t.String("model"), Params: params, Price: price,
+		Concurrency: whole(t, "concurrency"), MaxAttempts: whole(t, "max_attempts"), Memo: a.Memo, Log: a.Log,
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 4
+	}
+	if v, ok := t.Attrs["max_cost"]; ok {
+		cfg.MaxCost, _ = v.AsBigFloat().Float64()
+	}
+	if r := t.String("rate_limit"); r != "" {
+		if cfg.Rate, err = apigen.ParseRate(r); err != nil {
+			return err
+		}
+	}
+	if env := t.String("api_key_env"); env != "" {
+		// Read from cogumi's own environment (actions get a clean one): the
+		// key reaches the API's Authorization header and nothing else.
+		if cfg.APIKey = os.Getenv(env); cfg.APIKey == "" {
+			return fmt.Errorf("%s: api_key_env: the environment variable %s is not set; export it before building", t.AttrPos["api_key_env"], env)
+		}
+	}
+
+	var kept []genRow
+	var reqs []apigen.Request
+	for _, r := range rows {
+		if where != nil {
+			ok, err := where.Bool(r.fields)
+			if err != nil {
+				return fmt.Errorf("%s: row %s: %w", t.AttrPos["where"], r.id, err)
+			}
+			if !ok {
+				continue
+			}
+		}
+		var msgs []apigen.Message
+		if system != nil {
+			s, err := system.String(r.fields)
+			if err != nil {
+				return fmt.Errorf("%s: row %s: %w", t.AttrPos["system"], r.id, err)
+			}
+			msgs = append(msgs, apigen.Message{Role: "system", Content: s})
+		}
+		p, err := prompt.String(r.fields)
+		if err != nil {
+			return fmt.Errorf("%s: row %s: %w", t.AttrPos["prompt"], r.id, err)
+		}
+		msgs = append(msgs, apigen.Message{Role: "user", Content: p})
+		kept = append(kept, r)
+		reqs = append(reqs, apigen.Request{ID: r.id, Seed: seedOf(r.id), Messages: msgs})
+	}
+	limit := "no rate limit"
+	if cfg.Rate.N > 0 {
+		limit = "rate " + cfg.Rate.String()
+	}
+	budget := "no max_cost"
+	if cfg.MaxCost > 0 {
+		budget = fmt.Sprintf("max_cost $%.2f", cfg.MaxCost)
+	}
+	fmt.Fprintf(a.Log, "%d requests to %s at %s (concurrency %d, %s, %s)\n",
+		len(reqs), cfg.Model, cfg.Endpoint, cfg.Concurrency, limit, budget)
+	answers, rep, err := apigen.Run(ctx, cfg, reqs)
+	if err != nil {
+		return err
+	}
+
+	var out bytes.Buffer
+	unparsed, truncated := 0, 0
+	for i, r := range kept {
+		row := r.fields
+		ans := answers[i]
+		if ans.FinishReason == "length" {
+			truncated++
+		}
+		if judge {
+			if s, ok := ParseScore(ans.Content); ok {
+				row[field] = s
+			} else {
+				row[field] = nil
+				unparsed++
+			}
+		} else {
+			row[field] = ans.Content
+		}
+		row["model"] = cfg.Model
+		b, err := json.Marshal(row)
+		if err != nil {
+			return fmt.Errorf("encoding row %s: %w", r.id, err)
+		}
+		out.Write(b)
+		out.WriteByte('\n')
+	}
+	if truncated > 0 {
+		fmt.Fprintf(a.Log, "warning: %d of %d answers were cut at params.max_tokens (finish_reason \"length\")\n", truncated, len(kept))
+	}
+	if unparsed > 0 {
+		fmt.Fprintf(a.Log, "warning: %d of %d answers hold no score; their rows have %s = null\n", unparsed, len(kept), field)
+	}
+	if err := os.WriteFile(filepath.Join(a.Out, t.Label.Name+".jsonl"), out.Bytes(), 0o644); err != nil {
+		return err
+	}
+	report := struct {
+		Version int    `json:"version"`
+		Target  string `json:"target"`
+		Rows    int    `json:"rows"`
+		Field   string `json:"field"`
+		apigen.Report
+		Truncated int  `json:"truncated"`
+		Unparsed  *int `json:"unparsed,omitempty"`
+	}{1, t.Label.String(), len(kept), field, rep, truncated, nil}
+	if judge {
+		report.Unparsed = &unparsed
+	}
+	b, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Log, "wrote %d rows to %s.jsonl: %d requests sent, %d reused, %d retries; tokens %d in / %d out; cost $%.4f (reused answers had cost $%.4f)\n",
+		len(kept), t.Label.Name, rep.Sent, rep.Reused, rep.Retries, rep.TokensIn, rep.TokensOut, rep.Cost, rep.ReusedCost)
+	return os.WriteFile(filepath.Join(a.Out, "report.json"), append(b, '\n'), 0o644)
+}
+
+// seedOf is a stable seed for a row: real APIs vary their answers by it,
+// and a deterministic server reproduces them. 31 bits, which every server
+// accepts.
+func seedOf(id string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return int64(h.Sum64() & math.MaxInt32)
+}
+
+// forEachRows makes the rows of for_each: every combination, count rows each.
+func forEachRows(t *target.Target) ([]genRow, error) {
+	dims, err := forEachDims(t)
+	if err != nil {
+		return nil, err
+	}
+	cnt, err := countOf(t, dims)
+	if err != nil {
+		return nil, err
+	}
+	var rows []genRow
+	combo := make([]int, len(dims))
+	for {
+		vals := make(map[string]string, len(dims))
+		path := []string{t.Label.Name}
+		for i, d := range dims {
+			vals[d.name] = d.values[combo[i]]
+			path = append(path, d.values[combo[i]])
+		}
+		for idx := 0; idx < cnt.of(vals); idx++ {
+			id := strings.Join(append(path, strconv.Itoa(idx)), "/")
+			f := map[string]any{"index": json.Number(strconv.Itoa(idx)), "prompt_id": id}
+			for k, v := range vals {
+				f[k] = v
+			}
+			rows = append(rows, genRow{fields: f, id: id})
+		}
+		// Next combination, the last dimension fastest.
+		i := len(dims) - 1
+		for ; i >= 0; i-- {
+			if combo[i]++; combo[i] < len(dims[i].values) {
+				break
+			}
+			combo[i] = 0
+		}
+		if i < 0 {
+			return rows, nil
+		}
+	}
+}
+
+// fromRows reads the JSONL rows of from. A row's identity is its prompt_id
+// when it has one, else a digest of its content (and its occurrence, for
+// repeated rows): a row keeps its answer when rows are added or removed
+// around it.
+func fromRows(a *Action) ([]genRow, error) {
+	path, ok := a.InputDirs["from"]
+	if !ok {
+		for _, in := range a.Target.Inputs {
+			if in.Attr == "from" && in.IsFile() {
+				path, ok = filepath.Join(a.Dir, filepath.FromSlash(in.File)), true
+			}
+		}
+	}
+	if !ok {
+		return nil, fmt.Errorf("the from input was not staged")
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		found, err := filepath.Glob(filepath.Join(path, "*.jsonl"))
+		if err != nil {
+			return nil, err
+		}
+		if len(found) != 1 {
+			names := make([]string, len(found))
+			for i, f := range found {
+				names[i] = filepath.Base(f)
+			}
+			return nil, fmt.Errorf("%s: from: the artifact holds %d .jsonl files %q; name one, as %s/<file>.jsonl",
+				a.Target.AttrPos["from"], len(found), names, a.Target.String("from"))
+		}
+		path = found[0]
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading from: %w", err)
+	}
+	defer f.Close()
+	name := filepath.Base(path)
+	var rows []genRow
+	seen := map[string]int{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for line := 1; sc.Scan(); line++ {
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		var m map[string]any
+		if err := d.Decode(&m); err != nil || m == nil {
+			return nil, fmt.Errorf("%s:%d: not a JSON object: %v", name, line, err)
+		}
+		id, _ := m["prompt_id"].(string)
+		if id == "" {
+			// The content, canonically encoded (sorted keys), names the row.
+			canon, _ := json.Marshal(m)
+			h := fnv.New128a()
+			h.Write(canon)
+			id = fmt.Sprintf("row-%x", h.Sum(nil))
+		}
+		if n := seen[id]; n > 0 {
+			seen[id]++
+			id = fmt.Sprintf("%s#%d", id, n)
+		} else {
+			seen[id] = 1
+		}
+		rows = append(rows, genRow{fields: m, id: id})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	return rows, nil
+}
+
+var (
+	scoreLabel = regexp.MustCompile(`(?i)\bscore\b[^0-9\n-]{0,20}(-?\d+(?:\.\d+)?)`)
+	outOf      = regexp.MustCompile(`(-?\d+(?:\.\d+)?)\s*(?:/|out of)\s*\d+`)
+	number     = regexp.MustCompile(`-?\d+(?:\.\d+)?`)
+)
+
+// ParseScore reads a judge's number: the last "Score: N" (or "score of
+// N"), else the first "N/10" or "N out of 10", else the only number in the
+// text. A text with several unlabelled numbers has no score: guessing
+// would put a wrong number in the data.
+func ParseScore(s string) (float64, bool) {
+	var num string
+	if m := scoreLabel.FindAllStringSubmatch(s, -1); m != nil {
+		num = m[len(m)-1][1]
+	} else if m := outOf.FindStringSubmatch(s); m != nil {
+		num = m[1]
+	} else if all := number.FindAllString(s, -1); len(all) == 1 {
+		num = all[0]
+	}
+	if num == "" {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	return f, err == nil
+}

@@ -1,0 +1,232 @@
+package rules
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/lora"
+	"github.com/cogumi/cogumi/target"
+)
+
+// Lora trains LoRA adapters on a frozen float checkpoint with the python
+// toolchain (torch only; CUDA when given a GPU):
+//
+//	lora "code" {
+//	  base    = ":sparse"       # a float Hugging Face Llama checkpoint
+//	  dataset = ":failures"     # JSONL ("text" or chat "messages"), .txt, or a directory
+//	  rank    = 16
+//	  alpha   = 32              # the update is alpha/rank · B·A
+//	  target_modules = ["q_proj", "k_proj", "v_proj", "o_proj"]   # the default
+//	  params  = { lr = 1e-3, steps = 100, seed = 0, batch = 8, seq_len = 64 }
+//	  resources {
+//	    gpus = 1
+//	  }
+//	}
+//
+// Its artifact is the adapter in PEFT's layout (adapter_config.json,
+// adapter_model.safetensors), the same adapter for llama.cpp
+// (adapter.gguf, written here in Go), and metrics.json from training.
+type Lora struct{}
+
+func (Lora) Kind() string         { return "lora" }
+func (Lora) Version() string      { return "1" }
+func (Lora) Toolchains() []string { return []string{"python"} }
+
+// loraParams are the params keys cogumi_lora.py takes, with their defaults.
+func loraParams() map[string]string {
+	return map[string]string{"lr": "1e-3", "steps": "100", "seed": "0", "batch": "8", "seq_len": "64", "log_every": "10",
+		"device": `"auto" (cuda when a GPU is given), "cpu" or "cuda"`}
+}
+
+func (Lora) Schema() Schema {
+	return Schema{
+		Resources: true,
+		Attrs: []Attr{
+			{Name: "base", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
+				Doc: "the frozen base: a target whose artifact holds one float Hugging Face Llama checkpoint"},
+			{Name: "dataset", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
+				Doc: `training text: JSONL rows ("text", or chat "messages") or .txt paragraphs, a file or a directory`},
+			{Name: "rank", Type: cty.Number, Required: true, Key: InKey,
+				Doc: "the LoRA rank r (A is r x in, B is out x r)"},
+			{Name: "alpha", Type: cty.Number, Key: InKey,
+				Doc: "lora_alpha: the update is alpha/rank · B·A (default: rank, a scale of 1)"},
+			{Name: "target_modules", Type: cty.List(cty.String), Key: InKey,
+				Doc: "the projections adapted in every layer, among " + strings.Join(lora.Modules(), ", ") + " (default q_proj, k_proj, v_proj, o_proj)"},
+			{Name: "params", Type: cty.DynamicPseudoType, Key: InKey,
+				Doc: "training settings: lr (1e-3), steps (100), seed (0), batch (8), seq_len (64), log_every (10), device (auto)"},
+		},
+	}
+}
+
+func (Lora) Check(t *target.Target) []AttrError {
+	var errs []AttrError
+	if v, ok := t.Attrs["rank"]; ok && !v.IsNull() {
+		if bf := v.AsBigFloat(); !bf.IsInt() || bf.Sign() <= 0 {
+			errs = append(errs, AttrError{Attr: "rank", Msg: fmt.Sprintf("rank %s must be a whole number of at least 1", bf.Text('g', -1))})
+		}
+	}
+	if v, ok := t.Attrs["alpha"]; ok && !v.IsNull() {
+		if f, _ := v.AsBigFloat().Float64(); !(f > 0) {
+			errs = append(errs, AttrError{Attr: "alpha", Msg: fmt.Sprintf("alpha %g must be positive", f)})
+		}
+	}
+	if v, ok := t.Attrs["target_modules"]; ok && !v.IsNull() {
+		mods := t.Strings("target_modules")
+		if len(mods) == 0 {
+			errs = append(errs, AttrError{Attr: "target_modules", Msg: "target_modules is empty: list at least one of " + strings.Join(lora.Modules(), ", ")})
+		}
+		seen := map[string]bool{}
+		for _, m := range mods {
+			switch {
+			case !slices.Contains(lora.Modules(), m):
+				errs = append(errs, AttrError{Attr: "target_modules", Msg: fmt.Sprintf("%q is not a Llama projection; use %s", m, strings.Join(lora.Modules(), ", "))})
+			case seen[m]:
+				errs = append(errs, AttrError{Attr: "target_modules", Msg: fmt.Sprintf("%q is listed twice", m)})
+			}
+			seen[m] = true
+		}
+	}
+	if v, ok := t.Attrs["params"]; ok && !v.IsNull() {
+		if !v.Type().IsObjectType() && !v.Type().IsMapType() {
+			errs = append(errs, AttrError{Attr: "params", Msg: "params must be an object, e.g. { lr = 1e-3, steps = 100 }"})
+		} else {
+			known := loraParams()
+			for it := v.ElementIterator(); it.Next(); {
+				k, _ := it.Element()
+				if _, ok := known[k.AsString()]; !ok {
+					names := make([]string, 0, len(known))
+					for n := range known {
+						names = append(names, n)
+					}
+					slices.Sort(names)
+					errs = append(errs, AttrError{Attr: "params", Msg: fmt.Sprintf("unknown param %q; lora takes %s", k.AsString(), strings.Join(names, ", "))})
+				}
+			}
+		}
+	}
+	return errs
+}
+
+func (Lora) Outs(*target.Target) []string {
+	return []string{lora.ConfigFile, lora.WeightsFile, lora.GGUFFile, "metrics.json"}
+}
+
+// loraSettings returns rank, alpha and the target modules, with defaults.
+func loraSettings(t *target.Target) (rank int, alpha float64, modules []string) {
+	rank, _ = wholeNumber(t, "rank")
+	alpha = float64(rank)
+	if v, ok := t.Attrs["alpha"]; ok && !v.IsNull() {
+		alpha, _ = v.AsBigFloat().Float64()
+	}
+	modules = t.Strings("target_modules")
+	if len(modules) == 0 {
+		modules = lora.DefaultModules()
+	}
+	return rank, alpha, modules
+}
+
+// labelOf returns the canonical label an input attribute names, for
+// adapter_config.json's base_model_name_or_path and for messages.
+func labelOf(t *target.Target, attr string) string {
+	for _, in := range t.Inputs {
+		if in.Attr == attr && !in.IsFile() {
+			return in.Label.String()
+		}
+	}
+	if l, err := label.Parse(t.String(attr), t.Label.Pkg); err == nil {
+		return l.String()
+	}
+	return t.String(attr)
+}
+
+func (Lora) Execute(ctx context.Context, a *Action) error {
+	t := a.Target
+	rank, alpha, modules := loraSettings(t)
+	if rank <= 0 {
+		return fmt.Errorf("rank %d: the rank must be at least 1", rank)
+	}
+	// Validate the base here, with cogumi's checkpoint reader, so that a
+	// quantised or malformed base fails with one clear message before
+	// python starts.
+	base, err := openModelInput(a, "base")
+	if err != nil {
+		return err
+	}
+	defer base.Close()
+	for _, tr := range base.Tensors() {
+		if !tr.DType.IsFloat() {
+			return fmt.Errorf("base %s: tensor %s has dtype %s; lora trains on a float checkpoint (F32, F16, BF16), before quantisation",
+				labelOf(t, "base"), tr.Name, tr.DType)
+		}
+	}
+	cfg := base.Config()
+	if cfg.AttentionBias || cfg.MLPBias || cfg.RopeScaling != nil {
+		return fmt.Errorf("base %s uses attention/MLP biases or scaled RoPE, which lora's trainer does not implement", labelOf(t, "base"))
+	}
+	dataset, ok := a.InputDirs["dataset"]
+	if !ok {
+		return fmt.Errorf("dataset: no input staged")
+	}
+	params := json.RawMessage("{}")
+	if v, ok := t.Attrs["params"]; ok && !v.IsNull() {
+		if params, err = ctyjson.Marshal(v, v.Type()); err != nil {
+			return fmt.Errorf("encoding params: %w", err)
+		}
+	}
+	job := map[string]any{
+		"base_dir": base.Dir(), "base_label": labelOf(t, "base"), "dataset": dataset, "dataset_label": labelOf(t, "dataset"),
+		"rank": rank, "alpha": alpha, "target_modules": modules, "params": params,
+	}
+	b, err := json.MarshalIndent(job, "", "  ")
+	if err != nil {
+		return err
+	}
+	jobPath := filepath.Join(filepath.Dir(a.Dir), "lora.json")
+	if err := os.WriteFile(jobPath, b, 0o644); err != nil {
+		return err
+	}
+	python := a.Toolchains["python"]
+	if python == "" {
+		python = "python3"
+	}
+	env := append(ContractEnv(a), "COGUMI_LORA_CONFIG="+jobPath, "PYTHONUNBUFFERED=1")
+	if err := a.Exec(ctx, []string{python, filepath.Join(a.PythonPath, "cogumi_lora.py")}, env); err != nil {
+		return err
+	}
+
+	// The script's output comes from outside Go: read it back as any
+	// adapter, check it against the base, and write the llama.cpp file.
+	ad, err := lora.Open(a.Out)
+	if err != nil {
+		return err
+	}
+	defer ad.Close()
+	if err := ad.CheckBase(base); err != nil {
+		return err
+	}
+	ggufPath := filepath.Join(a.Out, lora.GGUFFile)
+	if err := lora.WriteGGUF(ad, cfg, ggufPath, t.Label.Name); err != nil {
+		return fmt.Errorf("writing %s: %w", lora.GGUFFile, err)
+	}
+	var sizes []string
+	for _, f := range []string{lora.WeightsFile, lora.GGUFFile} {
+		fi, err := os.Stat(filepath.Join(a.Out, f))
+		if err != nil {
+			return err
+		}
+		sizes = append(sizes, fmt.Sprintf("%s %d bytes", f, fi.Size()))
+	}
+	fmt.Fprintf(a.Log, "lora %s: rank %d, alpha %s, %d adapted linears (%s); %s\n", t.Label, rank,
+		big.NewFloat(alpha).Text('g', -1), len(ad.Pairs()), strings.Join(modules, ", "), strings.Join(sizes, ", "))
+	return nil
+}

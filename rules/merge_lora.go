@@ -1,0 +1,76 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cogumi/cogumi/lora"
+	"github.com/cogumi/cogumi/target"
+)
+
+// MergeLora merges a LoRA adapter into its base checkpoint:
+//
+//	merge_lora "code_merged" {
+//	  base    = ":sparse"   # the checkpoint the adapter was trained on
+//	  adapter = ":code"     # a lora target (or any PEFT LoRA adapter)
+//	}
+//
+// Every adapted weight becomes W + (alpha/r)·B·A, computed in float64 and
+// rounded once to the base's dtype; everything else is copied byte for
+// byte. Its artifact is a checkpoint in the base's layout (shards, dtypes,
+// tokenizer) plus merge_lora.json.
+type MergeLora struct{}
+
+func (MergeLora) Kind() string    { return "merge_lora" }
+func (MergeLora) Version() string { return "1" }
+
+func (MergeLora) Schema() Schema {
+	return Schema{
+		Attrs: []Attr{
+			{Name: "base", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
+				Doc: "a target whose artifact holds one float Hugging Face Llama checkpoint"},
+			{Name: "adapter", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
+				Doc: "a target whose artifact holds one PEFT LoRA adapter (adapter_config.json, adapter_model.safetensors)"},
+		},
+	}
+}
+
+func (MergeLora) Check(*target.Target) []AttrError { return nil }
+
+func (MergeLora) Outs(*target.Target) []string { return nil }
+
+func (MergeLora) Execute(ctx context.Context, a *Action) error {
+	t := a.Target
+	base, err := openModelInput(a, "base")
+	if err != nil {
+		return err
+	}
+	defer base.Close()
+	dir, ok := a.InputDirs["adapter"]
+	if !ok {
+		return fmt.Errorf("adapter: no input staged")
+	}
+	adDir, err := lora.Find(dir)
+	if err != nil {
+		return fmt.Errorf("adapter %s: %w", labelOf(t, "adapter"), err)
+	}
+	ad, err := lora.Open(adDir)
+	if err != nil {
+		return fmt.Errorf("adapter %s: %w", labelOf(t, "adapter"), err)
+	}
+	defer ad.Close()
+	if trained, given := ad.Config().BaseModel, labelOf(t, "base"); trained != "" && trained != given {
+		// A label names a target, not its content: the adapter may well fit
+		// (CheckBase verifies the shapes), but the user should know.
+		fmt.Fprintf(a.Log, "warning: adapter %s was trained on %s, merged here into %s\n", labelOf(t, "adapter"), trained, given)
+	}
+	rep, err := lora.Merge(ctx, base, ad, a.Out)
+	if err != nil {
+		return fmt.Errorf("adapter %s: %w", labelOf(t, "adapter"), err)
+	}
+	fmt.Fprintf(a.Log, "merged %s into %s: %d weights + %g·B·A (rank %d), largest |change| %.3g\n",
+		labelOf(t, "adapter"), labelOf(t, "base"), len(rep.Modules), rep.Scale, rep.Rank, rep.MaxAbsDelta)
+	return nil
+}
