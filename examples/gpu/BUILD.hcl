@@ -78,3 +78,26 @@ train "on_cluster" {
     time = "10m"
   }
 }
+
+# Calibration statistics for AWQ and a LoRA adapter, each on a GPU: the
+# quality stages' python actions run on CUDA when given a device.
+calibrate "calib_gpu" {
+  model   = ":gpu_a"
+  dataset = "//data:tiny"
+  samples = 32
+  seq_len = 64
+  resources {
+    gpus = 1
+  }
+}
+
+lora "lora_gpu" {
+  base    = ":gpu_a"
+  dataset = "//data:tiny"
+  rank    = 16
+  alpha   = 32
+  params  = { steps = 200, seed = 1 }
+  resources {
+    gpus = 1
+  }
+}

@@ -131,8 +131,12 @@ def device_info(device):
     props = torch.cuda.get_device_properties(device)
     # torch prints the UUID without nvidia-smi's "GPU-" prefix.
     uuid = str(getattr(props, "uuid", "") or "")
+    # Every device the action was given (a gpus = 2 target sees two), by UUID.
+    visible = [str(getattr(torch.cuda.get_device_properties(i), "uuid", "") or "")
+               for i in range(torch.cuda.device_count())]
     return {"device": "cuda", "device_name": torch.cuda.get_device_name(device), "gpu_uuid": uuid,
-            "gpu_uuid_nvidia_smi": ("GPU-" + uuid) if uuid and not uuid.startswith("GPU-") else uuid}
+            "gpu_uuid_nvidia_smi": ("GPU-" + uuid) if uuid and not uuid.startswith("GPU-") else uuid,
+            "cuda_device_count": torch.cuda.device_count(), "visible_gpu_uuids": visible}
 
 
 def load_base(model, base):
