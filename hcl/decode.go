@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	hhcl "github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
@@ -63,6 +64,12 @@ func (p *pkgLoader) decodeTarget(b *hclsyntax.Block, seen map[string]target.Pos)
 	}
 	resSeen := false
 	for _, blk := range b.Body.Blocks {
+		if _, isAttr := k.schema.Attr(blk.Type); isAttr && blk.Type != "resources" {
+			if !p.decodeAttrBlock(t, k, b.Body, blk) {
+				sound = false
+			}
+			continue
+		}
 		switch {
 		case blk.Type != "resources" || !k.schema.Resources:
 			p.errorf(blk.TypeRange, "unexpected block %q in a %s target", blk.Type, b.Type)
@@ -162,6 +169,46 @@ func (p *pkgLoader) decodeAttr(t *target.Target, k kindInfo, a *hclsyntax.Attrib
 		p.labelKeyMapInputs(t, a, conv)
 	}
 	return true
+}
+
+// decodeAttrBlock decodes a block written for an object attribute,
+//
+//	where_metric {
+//	  eval          = ":train_scores"
+//	  perplexity_gt = 12.4
+//	}
+//
+// exactly as the attribute where_metric = { eval = ..., perplexity_gt = ... }.
+func (p *pkgLoader) decodeAttrBlock(t *target.Target, k kindInfo, body *hclsyntax.Body, blk *hclsyntax.Block) bool {
+	if len(blk.Labels) > 0 {
+		p.errorf(blk.LabelRanges[0], "a %s block takes no label", blk.Type)
+		return false
+	}
+	if a, dup := body.Attributes[blk.Type]; dup {
+		p.errorf(blk.TypeRange, "%s is set twice: as an attribute at %s and as a block", blk.Type, posOf(a.NameRange))
+		return false
+	}
+	if first, dup := t.AttrPos[blk.Type]; dup {
+		p.errorf(blk.TypeRange, "duplicate %s block; the first is at %s", blk.Type, first)
+		return false
+	}
+	for _, inner := range blk.Body.Blocks {
+		p.errorf(inner.TypeRange, "unexpected block %q in a %s block", inner.Type, blk.Type)
+		return false
+	}
+	obj := &hclsyntax.ObjectConsExpr{SrcRange: blk.Body.SrcRange, OpenRange: blk.OpenBraceRange}
+	for _, a := range sortedAttrs(blk.Body) {
+		key := &hclsyntax.ScopeTraversalExpr{
+			Traversal: hhcl.Traversal{hhcl.TraverseRoot{Name: a.Name, SrcRange: a.NameRange}},
+			SrcRange:  a.NameRange,
+		}
+		obj.Items = append(obj.Items, hclsyntax.ObjectConsItem{
+			KeyExpr:   &hclsyntax.ObjectConsKeyExpr{Wrapped: key},
+			ValueExpr: a.Expr,
+		})
+	}
+	attr := &hclsyntax.Attribute{Name: blk.Type, Expr: obj, SrcRange: blk.Range(), NameRange: blk.TypeRange}
+	return p.decodeAttr(t, k, attr)
 }
 
 // decodeRowExpr keeps an expression over rows for build time: its source

@@ -68,6 +68,9 @@ func convertTo(v cty.Value, ty cty.Type) (cty.Value, error) {
 	if v.Type().Equals(ty) {
 		return v, nil
 	}
+	if ty.Equals(cty.List(cty.String)) && v.Type() == cty.String && v.IsKnown() && !v.IsNull() {
+		return cty.ListVal([]cty.Value{v}), nil // from = "raw.jsonl": a list of one
+	}
 	if ty.Equals(cty.List(cty.String)) && v.Type().IsTupleType() && v.IsKnown() && !v.IsNull() {
 		n := v.LengthInt()
 		if n == 0 {

@@ -3,6 +3,7 @@ package hcl
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/zclconf/go-cty/cty"
@@ -85,5 +86,47 @@ typed "t" {
 	}
 	if !reflect.DeepEqual(tg.Inputs, wantIn) {
 		t.Errorf("inputs =\n%+v\nwant\n%+v", tg.Inputs, wantIn)
+	}
+}
+
+// A block may stand for an object attribute: where_metric { eval = ":x" }.
+func TestAttributeBlocks(t *testing.T) {
+	root := writeWorkspace(t, map[string]string{
+		"BUILD.hcl": `typed "base" {
+}
+typed "t" {
+  obj {
+    lr     = 2e-5
+    epochs = 3
+  }
+  mods {
+    zeta = ":base"
+  }
+}
+`,
+	})
+	tg := find(t, mustLoad(t, root, Options{Rules: registry(t)}), "//:t")
+	want := cty.ObjectVal(map[string]cty.Value{"lr": cty.NumberFloatVal(2e-5), "epochs": cty.NumberIntVal(3)})
+	if got := tg.Attrs["obj"]; !got.Equals(want).True() {
+		t.Errorf("obj = %#v, want %#v", got, want)
+	}
+	wantIn := []target.Input{{Attr: "mods", Key: "zeta", Label: label.Label{Name: "base"}, Pos: posAt("BUILD.hcl", 9, 12)}}
+	if !reflect.DeepEqual(tg.Inputs, wantIn) {
+		t.Errorf("inputs = %+v, want %+v", tg.Inputs, wantIn)
+	}
+	for name, c := range map[string]struct{ body, want string }{
+		"twice":  {"obj = { lr = 1, epochs = 1 }\n  obj {\n    lr = 2\n    epochs = 2\n  }", "obj is set twice"},
+		"dup":    {"obj {\n    lr = 1\n    epochs = 1\n  }\n  obj {\n    lr = 2\n    epochs = 2\n  }", "duplicate obj block"},
+		"label":  {"obj \"x\" {\n    lr = 1\n  }", "a obj block takes no label"},
+		"nested": {"obj {\n    inner {\n    }\n  }", `unexpected block "inner" in a obj block`},
+		"type":   {"obj {\n    lr = \"fast\"\n    epochs = 1\n  }", `attribute "obj": expected object`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			root := writeWorkspace(t, map[string]string{"BUILD.hcl": "typed \"t\" {\n  " + c.body + "\n}\n"})
+			_, err := Load(root, Options{Rules: registry(t)})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+		})
 	}
 }
