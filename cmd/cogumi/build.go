@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -92,6 +93,8 @@ func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error
 		}()
 		obs = append(obs, ev)
 	}
+	spend := newAPISpend(w)
+	obs = append(obs, spend)
 	cfg.Observer = multiObserver(obs)
 	switch f.download {
 	case "minimal":
@@ -128,6 +131,9 @@ func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error
 	prog.finish()
 	if herr := recordMetricsHistory(g, w); herr != nil {
 		fmt.Fprintln(g.stderr, "cogumi: warning: metrics history:", herr)
+	}
+	if line := spend.line(filepath.Join(w.ws.Root, "cogumi-out")); line != "" {
+		fmt.Fprintln(g.stderr, line)
 	}
 	fmt.Fprintln(g.stderr, summaryLine(sum, err))
 	return err
