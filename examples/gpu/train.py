@@ -15,7 +15,11 @@ on torch 2.x with CUDA. It reads cogumi's environment contract:
   COGUMI_PARAMS          optional JSON file: lr, epochs, steps, seed, batch,
                          seq_len, log_every, resume_every, device (auto, cpu,
                          cuda), dtype (of the saved weights: float32,
-                         bfloat16, float16; default: the base's, or float32)
+                         bfloat16, float16; default: the base's, or float32),
+                         config (overrides of the default model config for a
+                         model trained from scratch, e.g. a smaller draft),
+                         keep_sparsity (with a base: its zero weights stay
+                         zero, for a recovery fine-tune after pruning)
   COGUMI_RESUME_DIR      optional directory kept across failed attempts: a
                          resume checkpoint is saved there every resume_every
                          steps and training continues from it
@@ -52,7 +56,8 @@ except ImportError:  # run by hand from a checkout: use the repository's copy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_PARAMS = {"lr": 3e-3, "steps": None, "epochs": None, "seed": 0, "batch": 16, "seq_len": 64,
-                  "log_every": 20, "resume_every": 50, "device": "auto", "dtype": None}
+                  "log_every": 20, "resume_every": 50, "device": "auto", "dtype": None,
+                  "config": None, "keep_sparsity": False}
 SAVE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -205,6 +210,12 @@ def main():
             fail(str(e))
     else:
         config, tok = dict(DEFAULT_CONFIG), ByteTokenizer.default()
+        if params["config"]:
+            # A from-scratch model of another shape (a smaller draft model).
+            config.update(params["config"])
+            config["head_dim"] = config["hidden_size"] // config["num_attention_heads"]
+    if base and params["config"]:
+        fail("params config applies to a model trained from scratch, not to a base's fine-tune")
 
     data_path = os.environ.get("COGUMI_INPUT_DATASET") or os.path.join(HERE, "data", "tiny.jsonl")
     stream = torch.cat([torch.cat([torch.tensor([tok.bos]), tok.encode(t), torch.tensor([tok.eos])])
@@ -229,6 +240,13 @@ def main():
     if base:
         load_base(model, base)
     model.to(device)
+    # A recovery fine-tune after pruning keeps the pruned weights at zero:
+    # the masks of the base's zeros are re-applied after every step.
+    masks = {}
+    if params["keep_sparsity"]:
+        if not base:
+            fail("params keep_sparsity needs a base checkpoint (the pruned model)")
+        masks = {n: (p != 0) for n, p in model.named_parameters() if p.dim() == 2 and "layers." in n and (p == 0).any()}
     opt = torch.optim.AdamW(model.parameters(), lr=float(params["lr"]), weight_decay=0.0)
     n_params = sum(p.numel() for p in model.parameters())
 
@@ -264,6 +282,11 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if masks:
+            with torch.no_grad():
+                for n, p in model.named_parameters():
+                    if n in masks:
+                        p.mul_(masks[n])
         step += 1
         losses.append(loss.item())
         if step % int(params["log_every"]) == 0 or step == steps:
@@ -285,7 +308,8 @@ def main():
     metrics = dict(info, loss=sum(tail) / len(tail), first_loss=losses[0], steps=steps, resumed_from=resumed_from,
                    seconds=end - start, train_seconds=train_seconds, start=start, end=end, parameters=n_params,
                    tokens=len(stream), torch=str(torch.__version__), python=platform.python_version(),
-                   cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"))
+                   cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+                   sparsity_kept=(sum(int((~m).sum()) for m in masks.values()) if masks else None))
     write_json(os.path.join(out, "metrics.json"), metrics)
     print("done: loss %.4f after %d steps in %.1f s" % (metrics["loss"], steps, metrics["seconds"]), flush=True)
 
