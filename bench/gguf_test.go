@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -150,7 +149,7 @@ func TestGGUFBench(t *testing.T) {
 		os.RemoveAll(f16dir)
 	}
 	out := setting("OUT", filepath.Join(tmp, "gguf-results.md"))
-	if err := writeResults(out, rows); err != nil {
+	if err := writeResults(out, rows, config{}, 0); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -187,34 +186,13 @@ func TestGGUFBenchChild(t *testing.T) {
 	}
 }
 
-// ftypeOf returns llama_ftype for the benchmarked types.
-func ftypeOf(typ string) (int, error) {
-	switch typ {
-	case "Q8_0":
-		return 7, nil
-	case "Q4_0":
-		return 2, nil
-	case "Q4_K_S":
-		return 14, nil
-	case "Q4_K_M":
-		return 15, nil
-	}
-	return 0, fmt.Errorf("no llama_ftype for %q here", typ)
-}
-
 // buildLlamaQuant compiles ggufconv/testdata/llamaquant.c and finds
 // node-llama-cpp's libllama.
 func buildLlamaQuant(t *testing.T) (bin, lib string) {
 	t.Helper()
-	libs, _ := filepath.Glob(filepath.Join("..", "testdata", "llama", "node_modules", "@node-llama-cpp", "linux-x64", "bins", "linux-x64", "libllama.*so"))
-	if len(libs) != 1 {
-		t.Fatalf("libllama not found (run `npm ci` in testdata/llama): %v", libs)
-	}
-	lib, _ = filepath.Abs(libs[0])
-	bin = filepath.Join(t.TempDir(), "llamaquant")
-	out, err := exec.Command("gcc", "-O2", "-o", bin, filepath.Join("..", "ggufconv", "testdata", "llamaquant.c"), "-ldl").CombinedOutput()
+	bin, lib, err := llamaQuant("..", t.TempDir())
 	if err != nil {
-		t.Fatalf("building llamaquant.c: %v\n%s", err, out)
+		t.Fatal(err)
 	}
 	return bin, lib
 }

@@ -1,11 +1,22 @@
 // Command bench measures cogumi against the tools its users run today, side
 // by side in one run on the same data, and writes a Markdown table and JSON.
 //
-//	go run ./bench -o bench/results.md             # defaults: 1K and 10K targets
-//	go run ./bench -sizes 1000,10000,100000 -o ...  # the large size too
+//	go run ./bench -o bench/results.md      # defaults: under 15 minutes on 2 cores
+//	go run ./bench -sizes 1000,10000,100000 -hash-size 4GiB -noop-bytes 20GiB \
+//	    -checkpoint 2GiB -s3-size 2GiB -o bench/results-large.md
+//	go run ./bench -only hash,zstd -o /tmp/r.md   # some comparisons only
 //
-// Each comparison alternates the tools over several repetitions and reports
-// the median and the range of wall time, the CPU time and the peak RSS.
+// The comparisons (issue 7): no-op builds of N targets against ninja and
+// make; a no-op over unchanged checkpoints (bytes read) against md5sum's
+// re-hash; cogumi's hasher against b3sum, sha256sum and md5sum; the compress
+// rule against zstd -T2 -3; the gguf rule against llama.cpp's quantiser;
+// cache push and pull against single-stream minio-go; a team cache hit
+// against a build from scratch.
+//
+// Each comparison alternates the tools over several repetitions (one when
+// a run takes over 30 s) and reports the median and the range of wall time,
+// the CPU time and the peak RSS. A comparison whose tool is missing gives a
+// row saying so, and the others go on.
 package main
 
 import (
@@ -19,52 +30,176 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cogumi/cogumi/units"
 )
 
+// config holds the command line.
+type config struct {
+	out             string
+	sizes           []int
+	reps            int
+	keep            bool
+	only            map[string]bool
+	hashSize        int64
+	noopBytes       int64
+	checkpoint      int64
+	s3Size          int64
+	pipeline        string
+	pipelineTargets string
+	tmpDir          string
+	python          string
+}
+
+// sections are the comparisons, in the order they run.
+var sectionNames = []string{"noop", "hash", "ckpt", "zstd", "gguf", "s3", "team"}
+
 func main() {
-	out := flag.String("o", "bench/results.md", "Markdown `FILE` to write (JSON goes beside it)")
-	sizes := flag.String("sizes", "1000,10000", "comma-separated target counts for the no-op benchmark")
-	reps := flag.Int("reps", 5, "repetitions of each measurement")
-	keep := flag.Bool("keep", false, "keep the generated workspaces")
+	var c config
+	var sizes, only, hashSize, noopBytes, ckpt, s3Size string
+	flag.StringVar(&c.out, "o", "bench/results.md", "Markdown `FILE` to write (JSON goes beside it)")
+	flag.StringVar(&sizes, "sizes", "1000,10000", "comma-separated target counts for the no-op benchmark")
+	flag.IntVar(&c.reps, "reps", 5, "repetitions of each measurement (1 when a run takes over 30 s)")
+	flag.BoolVar(&c.keep, "keep", false, "keep the generated workspaces and files")
+	flag.StringVar(&only, "only", "", "comma-separated comparisons to run: "+strings.Join(sectionNames, ","))
+	flag.StringVar(&hashSize, "hash-size", "1GiB", "size of the file hashed")
+	flag.StringVar(&noopBytes, "noop-bytes", "2GiB", "checkpoint bytes under the stat-cached no-op")
+	flag.StringVar(&ckpt, "checkpoint", "256MiB", "checkpoint size for quantisation and zstd")
+	flag.StringVar(&s3Size, "s3-size", "256MiB", "size of the artifact pushed and pulled")
+	flag.StringVar(&c.pipeline, "pipeline", "examples/gpu", "workspace `DIR` of the team cache comparison")
+	flag.StringVar(&c.pipelineTargets, "pipeline-targets", "", "targets built in -pipeline (default: train cpu + prune + gguf for examples/gpu, else //...)")
+	flag.StringVar(&c.python, "python", "/usr/bin/python3", "the interpreter with torch, passed as var.python to a -pipeline that declares it (empty: the pipeline's default)")
+	flag.StringVar(&c.tmpDir, "tmp", "", "where the generated files go (default $TMPDIR)")
 	flag.Parse()
-	if err := run(context.Background(), *out, *sizes, *reps, *keep); err != nil {
+	err := func() error {
+		for _, s := range strings.Split(sizes, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n < 1 {
+				return fmt.Errorf("-sizes: bad size %q", s)
+			}
+			c.sizes = append(c.sizes, n)
+		}
+		if only != "" {
+			c.only = make(map[string]bool)
+			for _, s := range strings.Split(only, ",") {
+				s = strings.TrimSpace(s)
+				if !contains(sectionNames, s) {
+					return fmt.Errorf("-only: unknown comparison %q; have %s", s, strings.Join(sectionNames, ","))
+				}
+				c.only[s] = true
+			}
+		}
+		for _, f := range []struct {
+			name string
+			s    string
+			v    *int64
+		}{{"hash-size", hashSize, &c.hashSize}, {"noop-bytes", noopBytes, &c.noopBytes}, {"checkpoint", ckpt, &c.checkpoint}, {"s3-size", s3Size, &c.s3Size}} {
+			n, err := units.ParseBytes(f.s)
+			if err != nil || n < 1 {
+				return fmt.Errorf("-%s: bad size %q", f.name, f.s)
+			}
+			*f.v = n
+		}
+		return run(context.Background(), c)
+	}()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out, sizeList string, reps int, keep bool) error {
-	var ns []int
-	for _, s := range strings.Split(sizeList, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return fmt.Errorf("-sizes: bad size %q", s)
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
 		}
-		ns = append(ns, n)
 	}
-	tmp, err := os.MkdirTemp("", "cogumi-bench-")
+	return false
+}
+
+// env is what every comparison shares: the binaries and a scratch directory.
+type env struct {
+	config
+	tmp      string
+	bin      string // cogumi
+	hashfile string // bench/cmd/hashfile
+	s3stream string // bench/cmd/s3stream
+	llama    string // internal/tinyllama/cmd/tinyllama
+	repo     string // the repository root
+}
+
+func run(ctx context.Context, c config) error {
+	start := time.Now()
+	tmp, err := os.MkdirTemp(c.tmpDir, "cogumi-bench-")
 	if err != nil {
 		return err
 	}
-	if !keep {
+	if !c.keep {
 		defer os.RemoveAll(tmp)
 	}
-	bin := filepath.Join(tmp, "cogumi")
-	fmt.Fprintln(os.Stderr, "building cogumi")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/cogumi")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building cogumi: %w", err)
+	repo, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	e := &env{config: c, tmp: tmp, repo: repo,
+		bin: filepath.Join(tmp, "bin", "cogumi"), hashfile: filepath.Join(tmp, "bin", "hashfile"),
+		s3stream: filepath.Join(tmp, "bin", "s3stream"), llama: filepath.Join(tmp, "bin", "tinyllama")}
+	fmt.Fprintln(os.Stderr, "building cogumi and the helpers")
+	for bin, pkg := range map[string]string{e.bin: "./cmd/cogumi", e.hashfile: "./bench/cmd/hashfile",
+		e.s3stream: "./bench/cmd/s3stream", e.llama: "./internal/tinyllama/cmd/tinyllama"} {
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building %s: %w", pkg, err)
+		}
+	}
+	sections := map[string]func(context.Context) ([]row, error){
+		"noop": func(ctx context.Context) ([]row, error) {
+			var rows []row
+			for _, n := range c.sizes {
+				r, err := noopRows(ctx, e.bin, tmp, n, c.reps)
+				if err != nil {
+					return rows, err
+				}
+				rows = append(rows, r...)
+			}
+			return rows, nil
+		},
+		"hash": e.hashRows,
+		"ckpt": e.checkpointNoopRows,
+		"zstd": e.zstdRows,
+		"gguf": e.ggufRows,
+		"s3":   e.s3Rows,
+		"team": e.teamRows,
 	}
 	var rows []row
-	for _, n := range ns {
-		r, err := noopRows(ctx, bin, tmp, n, reps)
-		if err != nil {
-			return err
+	for _, name := range sectionNames {
+		if c.only != nil && !c.only[name] {
+			continue
 		}
+		t0 := time.Now()
+		fmt.Fprintf(os.Stderr, "== %s\n", name)
+		r, err := sections[name](ctx)
 		rows = append(rows, r...)
+		if err != nil {
+			// One comparison that cannot run (a tool missing, a rule not
+			// written yet) says so in the table; the others go on.
+			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", name, err)
+			rows = append(rows, row{Benchmark: name, Tool: "-", Note: "not measured: " + oneLine(err.Error())})
+		}
+		fmt.Fprintf(os.Stderr, "== %s done in %s\n", name, time.Since(t0).Round(time.Second))
 	}
-	return writeResults(out, rows)
+	return writeResults(c.out, rows, c, time.Since(start))
+}
+
+// oneLine keeps an error message on one table line.
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "|", "/")
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
 }
 
 // row is one measured line of the results table.
@@ -77,24 +212,49 @@ type row struct {
 	WallMax   float64 `json:"wall_max_s"`
 	CPUMed    float64 `json:"cpu_median_s"`
 	RSSMaxMiB float64 `json:"peak_rss_mib"`
-	Note      string  `json:"note,omitempty"`
+	// ReadBytes and RChar are the largest /proc/<pid>/io read_bytes and
+	// rchar of the measured process over the repetitions.
+	ReadBytes *int64 `json:"read_bytes,omitempty"`
+	RChar     *int64 `json:"rchar,omitempty"`
+	Note      string `json:"note,omitempty"`
 }
 
-func writeResults(out string, rows []row) error {
+// results is the JSON file.
+type results struct {
+	Measured string         `json:"measured"`
+	Host     string         `json:"host"`
+	CPUs     int            `json:"cpus"`
+	Settings map[string]any `json:"settings"`
+	Seconds  float64        `json:"total_s"`
+	Rows     []row          `json:"rows"`
+}
+
+func writeResults(out string, rows []row, c config, total time.Duration) error {
 	var b strings.Builder
 	host, _ := os.Hostname()
-	fmt.Fprintf(&b, "# cogumi benchmarks\n\nMeasured %s on %s (%d CPUs), by `go run ./bench`.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), host, numCPU())
+	now := time.Now().UTC().Format("2006-01-02 15:04 UTC")
+	settings := map[string]any{"sizes": c.sizes, "reps": c.reps, "hash_size": c.hashSize, "noop_bytes": c.noopBytes,
+		"checkpoint": c.checkpoint, "s3_size": c.s3Size, "pipeline": c.pipeline}
+	fmt.Fprintf(&b, "# cogumi benchmarks\n\nMeasured %s on %s (%d CPUs), by `go run ./bench` in %s.\n",
+		now, host, numCPU(), total.Round(time.Second))
+	fmt.Fprintf(&b, "Settings: targets %v, hash input %s, checkpoints under the no-op %s, quantisation and zstd checkpoint %s, S3 artifact %s, pipeline %s; %d repetitions (1 for runs over 30 s).\n\n",
+		c.sizes, units.FormatBytes(c.hashSize), units.FormatBytes(c.noopBytes), units.FormatBytes(c.checkpoint),
+		units.FormatBytes(c.s3Size), c.pipeline, c.reps)
 	b.WriteString("| benchmark | tool | reps | wall median (s) | wall min-max (s) | CPU median (s) | peak RSS (MiB) | note |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
+		if r.Reps == 0 {
+			fmt.Fprintf(&b, "| %s | %s | - | - | - | - | - | %s |\n", r.Benchmark, r.Tool, r.Note)
+			continue
+		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %.3f | %.3f-%.3f | %.3f | %.1f | %s |\n",
 			r.Benchmark, r.Tool, r.Reps, r.WallMed, r.WallMin, r.WallMax, r.CPUMed, r.RSSMaxMiB, r.Note)
 	}
 	if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
 		return err
 	}
-	js, err := json.MarshalIndent(rows, "", "  ")
+	js, err := json.MarshalIndent(results{Measured: now, Host: host, CPUs: numCPU(), Settings: settings,
+		Seconds: total.Seconds(), Rows: rows}, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -158,6 +158,10 @@ func (f *File) readTensorInfos(d *decoder, n uint64) error {
 func (f *File) checkLayout(headerEnd uint64) error {
 	start, _ := alignUp(headerEnd, f.Alignment) // headerEnd <= len(data), no overflow
 	f.dataStart = start
+	if start > uint64(len(f.data)) && len(f.Tensors) > 0 {
+		// Even a tensor of no bytes would be sliced past the end.
+		return fmt.Errorf("gguf: the data section would start at offset %d, past the end of the file (%d bytes)", start, len(f.data))
+	}
 	var dataLen uint64
 	if start <= uint64(len(f.data)) {
 		dataLen = uint64(len(f.data)) - start

@@ -3,7 +3,8 @@
 # the README's second command; .ci/run runs it as it is.
 #
 # Installs (each only when missing):
-#   Debian: ninja-build (generator comparison), zstd (CLI interop), slurm-wlm and
+#   Debian: ninja-build (generator comparison), zstd (CLI interop), b3sum
+#     (hashing comparison and digests in scenarios), slurm-wlm and
 #     munge (the Slurm executor's single-node test cluster), python3-torch,
 #     python3-numpy and libopenblas0-pthread (training scripts on the CPU)
 #   Go: versitygw v1.8.0, the S3 server the remote-cache tests start and stop
@@ -16,6 +17,7 @@ export PATH="/usr/local/go/bin:$(/usr/local/go/bin/go env GOPATH)/bin:$PATH"
 apt_pkgs=()
 command -v ninja >/dev/null || apt_pkgs+=(ninja-build)
 command -v zstd >/dev/null || apt_pkgs+=(zstd)
+command -v b3sum >/dev/null || apt_pkgs+=(b3sum)
 command -v sbatch >/dev/null || apt_pkgs+=(slurm-wlm munge)
 /usr/bin/python3 -c 'import torch' 2>/dev/null || apt_pkgs+=(python3-torch python3-numpy libopenblas0-pthread)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
