@@ -1,0 +1,1 @@
+../../gpu/tiny_llama.py
