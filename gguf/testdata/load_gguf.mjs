@@ -61,12 +61,18 @@ function summarize(fileInfo) {
     };
 }
 
+// writeOut resolves once text is written: on a pipe process.stdout.write is
+// asynchronous, and process.exit right after it could cut the output short.
+function writeOut(text) {
+    return new Promise((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
+}
+
 async function main() {
     const opts = parseArgs(process.argv.slice(2));
     const {getLlama, readGgufFileInfo, LlamaLogLevel} = await importNodeLlamaCpp();
     const info = summarize(await readGgufFileInfo(opts.model, {logWarnings: false}));
     if (opts.info) {
-        process.stdout.write(JSON.stringify({info}) + "\n");
+        await writeOut(JSON.stringify({info}) + "\n");
         return;
     }
     const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error, progressLogs: false});
@@ -87,7 +93,7 @@ async function main() {
             }
         }
         const text = model.detokenize(generated);
-        process.stdout.write(JSON.stringify({tokens, generated, text, info}) + "\n");
+        await writeOut(JSON.stringify({tokens, generated, text, info}) + "\n");
         await context.dispose();
     } finally {
         await model.dispose();
