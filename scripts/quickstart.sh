@@ -27,12 +27,13 @@ go build -o bin/cogumi-teacher ./cmd/cogumi-teacher
 # deterministic). The key is checked by the teacher and never stored.
 export TEACHER_API_KEY=local-teacher-key
 url_file=$(mktemp)
-bin/cogumi-teacher --addr 127.0.0.1:0 --api-key "$TEACHER_API_KEY" --url-file "$url_file" >/dev/null &
+# A fixed port: the endpoint is part of every request's cache key, so a
+# second run on the same address reuses every answer.
+bin/cogumi-teacher --addr 127.0.0.1:18181 --api-key "$TEACHER_API_KEY" --url-file "$url_file" >/dev/null &
 teacher=$!
 trap 'kill $teacher 2>/dev/null; rm -f "$url_file"' EXIT
 for _ in $(seq 50); do [ -s "$url_file" ] && break; sleep 0.1; done
-[ -s "$url_file" ] || { echo "quickstart: cogumi-teacher did not start" >&2; exit 1; }
-export COGUMI_VAR_teacher="$(cat "$url_file")" # any free port: var.teacher of the example
+[ -s "$url_file" ] || { echo "quickstart: cogumi-teacher did not start on 127.0.0.1:18181 (is the port taken?)" >&2; exit 1; }
 
 cd examples/tiny-pipeline
 ../../bin/cogumi build //models:final
