@@ -65,6 +65,9 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler) outcome {
 		return o
 	}
 	nd0 := needOf(t.Resources)
+	if all, ok := nd.rule.(rules.AllCPUs); ok && all.UsesAllCPUs() && t.Resources.CPUs <= 0 {
+		nd0.cpus = s.budget.cpus
+	}
 	gneed := gpu.Need{Count: t.Resources.GPUs, Type: t.Resources.GPUType, Memory: t.Resources.GPUMemory}
 	if ex != nil {
 		nd0 = need{} // the cluster's scheduler places it; here it only takes a job slot

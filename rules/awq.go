@@ -30,7 +30,8 @@ import (
 // the machine.
 type AWQ struct{}
 
-func (AWQ) Kind() string { return "awq" }
+func (AWQ) UsesAllCPUs() bool { return true }
+func (AWQ) Kind() string      { return "awq" }
 
 // Version 1: AutoAWQ's scale search (ratios i/grid, i < grid, with an
 // explicit RTN candidate), errors measured through the repository's ggml

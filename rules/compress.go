@@ -33,8 +33,9 @@ const (
 	zpkSuffix = ".zpk"
 )
 
-func (Compress) Kind() string    { return "compress" }
-func (Compress) Version() string { return "1" }
+func (Compress) UsesAllCPUs() bool { return true }
+func (Compress) Kind() string      { return "compress" }
+func (Compress) Version() string   { return "1" }
 
 func (Compress) Schema() Schema {
 	return Schema{

@@ -26,8 +26,9 @@ import (
 // llama-quantize would choose.
 type GGUF struct{}
 
-func (GGUF) Kind() string    { return "gguf" }
-func (GGUF) Version() string { return "1" }
+func (GGUF) UsesAllCPUs() bool { return true }
+func (GGUF) Kind() string      { return "gguf" }
+func (GGUF) Version() string   { return "1" }
 
 func (GGUF) Schema() Schema {
 	return Schema{

@@ -224,6 +224,14 @@ type LiveLogger interface {
 	LiveLog() bool
 }
 
+// AllCPUs is implemented by rules whose actions run inside cogumi on every
+// core (AWQ's search, quantisation, zstd): unless the target declares
+// resources { cpus = N }, the scheduler counts such an action as taking all
+// of the CPU budget, so it does not run beside other CPU work it would slow.
+type AllCPUs interface {
+	UsesAllCPUs() bool
+}
+
 // DirSource is implemented by source rules whose artifact is every file
 // under a directory (a checkpoint directory), found at build time, not
 // listed in the configuration.
