@@ -125,8 +125,11 @@ type Report struct {
 	TokensIn  int64   `json:"tokens_in"`
 	TokensOut int64   `json:"tokens_out"`
 	Cost      float64 `json:"cost"`
-	// ReusedCost is what the reused answers cost when they were bought.
-	ReusedCost float64 `json:"reused_cost"`
+	// ReusedCost is what the reused answers cost when they were bought,
+	// for ReusedTokensIn and ReusedTokensOut.
+	ReusedCost      float64 `json:"reused_cost"`
+	ReusedTokensIn  int64   `json:"reused_tokens_in"`
+	ReusedTokensOut int64   `json:"reused_tokens_out"`
 	MaxCost    float64 `json:"max_cost,omitempty"`
 	Seconds    float64 `json:"seconds"`
 }
@@ -330,6 +333,8 @@ func (r *run) record(a Answer) {
 	case a.Err == nil && a.Reused:
 		r.rep.Reused++
 		r.rep.ReusedCost += r.cfg.Price.Cost(a.Usage.PromptTokens, a.Usage.CompletionTokens)
+		r.rep.ReusedTokensIn += a.Usage.PromptTokens
+		r.rep.ReusedTokensOut += a.Usage.CompletionTokens
 	case a.Err == nil:
 		r.rep.Sent++
 		r.rep.TokensIn += a.Usage.PromptTokens

@@ -110,7 +110,7 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler) outcome {
 	}
 	e.obs.Started(t.Label.String(), o.reason)
 	start := time.Now()
-	art, tail, err := e.run(ctx, runSpec{n: n, key: key, recs: recs, inputs: inputs, artOf: s.artifactOf, devs: devs, ex: ex})
+	art, tail, err := e.run(ctx, runSpec{n: n, key: key, recs: recs, inputs: inputs, artOf: s.artifactOf, devs: devs, ex: ex, stats: &o.stats})
 	o.seconds = time.Since(start).Seconds()
 	if err != nil {
 		o.result, o.err, o.logTail = Failed, err, tail

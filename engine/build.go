@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"sync"
@@ -27,6 +28,7 @@ type outcome struct {
 	err     error
 	logTail string
 	seconds float64
+	stats   json.RawMessage // what the rule reported about its run
 }
 
 // ErrBuildFailed is returned when at least one target failed.
@@ -150,7 +152,7 @@ func (s *scheduler) isStopped() bool {
 // finish records n's outcome, reports it and releases its dependents.
 func (s *scheduler) finish(n int, o outcome) {
 	t := s.e.nodes[n].t
-	ev := Event{Label: t.Label.String(), Result: o.result, ActionKey: o.key, Seconds: o.seconds, Reason: o.reason}
+	ev := Event{Label: t.Label.String(), Result: o.result, ActionKey: o.key, Seconds: o.seconds, Reason: o.reason, Stats: o.stats}
 	if o.err != nil {
 		ev.Error = o.err.Error()
 	}

@@ -1,5 +1,7 @@
 package engine
 
+import "encoding/json"
+
 // Result says how a target's artifact was obtained in a build.
 type Result string
 
@@ -20,6 +22,8 @@ type Event struct {
 	Seconds   float64 `json:"seconds"`
 	Reason    string  `json:"reason,omitempty"` // why it ran
 	Error     string  `json:"error,omitempty"`
+	// Stats are the figures a rule reported about its run (rules.Action.Stats).
+	Stats json.RawMessage `json:"stats,omitempty"`
 }
 
 // Observer is told what the engine does, for progress display and events.

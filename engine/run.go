@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -31,6 +32,7 @@ type runSpec struct {
 	artOf  func(int) *artifact
 	devs   []gpu.Device // the GPUs it holds on this machine
 	ex     Executor     // nil: this machine
+	stats  *json.RawMessage
 }
 
 func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error) {
@@ -84,6 +86,11 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 		ResumeDir: resume, Toolchains: e.cfg.Toolchains, PythonPath: e.cfg.PythonPath,
 		VisibleDevices: gpu.VisibleDevices(rs.devs),
 		Memo:           &memo{e: e, label: t.Label, kind: t.Kind},
+		Stats: func(v any) {
+			if b, err := json.Marshal(v); err == nil && rs.stats != nil {
+				*rs.stats = b
+			}
+		},
 		Exec: func(ctx context.Context, argv, env []string) error {
 			env = append(append([]string(nil), e.env...), env...)
 			if rs.ex != nil {

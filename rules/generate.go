@@ -45,7 +45,8 @@ import (
 // answer is a cache entry of its own (Action.Memo), stored as it arrives:
 // a failed or interrupted build keeps what it paid for, and the next one
 // sends only the missing requests. Its artifact is <name>.jsonl and
-// report.json (requests sent and reused, tokens, cost).
+// report.json (requests, tokens and what the answers cost in all; what a
+// run sent and reused goes to the build's events and summary).
 type Generate struct{}
 
 // Judge is Generate for scoring rows: it parses a number from each answer
@@ -525,6 +526,9 @@ func genExecute(ctx context.Context, a *Action, judge bool) error {
 	fmt.Fprintf(a.Log, "%d requests to %s at %s (concurrency %d, %s, %s)\n",
 		len(reqs), cfg.Model, cfg.Endpoint, cfg.Concurrency, limit, budget)
 	answers, rep, err := apigen.Run(ctx, cfg, reqs)
+	if a.Stats != nil {
+		a.Stats(rep) // what this run sent, reused and paid, even when it failed
+	}
 	if err != nil {
 		return err
 	}
@@ -564,15 +568,25 @@ func genExecute(ctx context.Context, a *Action, judge bool) error {
 	if err := os.WriteFile(filepath.Join(a.Out, t.Label.Name+".jsonl"), out.Bytes(), 0o644); err != nil {
 		return err
 	}
+	// The artifact's report says what its answers are and what they cost
+	// in all, the same whichever run bought them, so that a re-run that
+	// reuses every answer gives identical bytes (and nothing downstream
+	// re-runs). What this run sent and reused goes to the build's events.
 	report := struct {
-		Version int    `json:"version"`
-		Target  string `json:"target"`
-		Rows    int    `json:"rows"`
-		Field   string `json:"field"`
-		apigen.Report
-		Truncated int  `json:"truncated"`
-		Unparsed  *int `json:"unparsed,omitempty"`
-	}{1, t.Label.String(), len(kept), field, rep, truncated, nil}
+		Version   int     `json:"version"`
+		Target    string  `json:"target"`
+		Endpoint  string  `json:"endpoint"`
+		Model     string  `json:"model"`
+		Rows      int     `json:"rows"`
+		Field     string  `json:"field"`
+		Requests  int     `json:"requests"`
+		TokensIn  int64   `json:"tokens_in"`
+		TokensOut int64   `json:"tokens_out"`
+		Cost      float64 `json:"cost"`
+		Truncated int     `json:"truncated"`
+		Unparsed  *int    `json:"unparsed,omitempty"`
+	}{2, t.Label.String(), rep.Endpoint, rep.Model, len(kept), field, rep.Requests,
+		rep.TokensIn + rep.ReusedTokensIn, rep.TokensOut + rep.ReusedTokensOut, roundCents(rep.Cost + rep.ReusedCost), truncated, nil}
 	if judge {
 		report.Unparsed = &unparsed
 	}
@@ -584,6 +598,10 @@ func genExecute(ctx context.Context, a *Action, judge bool) error {
 		len(kept), t.Label.Name, rep.Sent, rep.Reused, rep.Retries, rep.TokensIn, rep.TokensOut, rep.Cost, rep.ReusedCost)
 	return os.WriteFile(filepath.Join(a.Out, "report.json"), append(b, '\n'), 0o644)
 }
+
+// roundCents keeps a total cost to a millionth of a dollar: a sum of float
+// prices in another order must not change the artifact's bytes.
+func roundCents(c float64) float64 { return math.Round(c*1e6) / 1e6 }
 
 // seedOf is a stable seed for a row: real APIs vary their answers by it,
 // and a deterministic server reproduces them. 31 bits, which every server

@@ -118,6 +118,11 @@ type Action struct {
 	PythonPath string
 	// Log receives the action's output.
 	Log io.Writer
+	// Stats records figures about this run that are not part of the
+	// artifact (requests sent now, what they cost): they reach the build's
+	// events and summary, and never the cache key or the outputs. Called at
+	// most once; JSON-encodable.
+	Stats func(v any)
 	// Memo keeps the results of an action's sub-steps (each paid API
 	// request's response) the moment they exist, shared through the cache
 	// like artifacts: an interrupted or failed action keeps what it paid for.

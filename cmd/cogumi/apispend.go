@@ -21,11 +21,11 @@ import (
 type apiSpend struct {
 	kinds map[string]string // label -> kind, for the API rules only
 	mu    sync.Mutex
-	done  map[string]engine.Result
+	done  map[string]engine.Event
 }
 
 func newAPISpend(w *workspace) *apiSpend {
-	s := &apiSpend{kinds: make(map[string]string), done: make(map[string]engine.Result)}
+	s := &apiSpend{kinds: make(map[string]string), done: make(map[string]engine.Event)}
 	for _, t := range w.ws.Targets {
 		if t.Kind == "generate" || t.Kind == "judge" {
 			s.kinds[t.Label.String()] = t.Kind
@@ -45,7 +45,7 @@ func (s *apiSpend) Done(ev engine.Event, _ string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.done[ev.Label] = ev.Result
+	s.done[ev.Label] = ev
 }
 
 // line reads each finished API target's report.json under outDir and
@@ -64,24 +64,31 @@ func (s *apiSpend) line(outDir string) string {
 	var requests, sent, reused, failed, notSent int
 	var cost, reusedCost float64
 	for _, ls := range labels {
+		ev := s.done[ls]
+		var r apigen.Report
+		if len(ev.Stats) > 0 && json.Unmarshal(ev.Stats, &r) == nil {
+			// It ran now: its own account of what it sent and reused.
+			requests, sent, reused, failed, notSent = requests+r.Requests, sent+r.Sent, reused+r.Reused, failed+r.Failed, notSent+r.NotSent
+			cost, reusedCost = cost+r.Cost, reusedCost+r.ReusedCost
+			continue
+		}
+		if ev.Result != engine.Cached && ev.Result != engine.Remote {
+			continue // failed before sending, or skipped: its log says why
+		}
+		// A cached target sent nothing: every answer it holds is reused.
 		l, err := label.Parse(ls, "")
 		if err != nil {
 			continue
 		}
-		var r apigen.Report
-		b, err := os.ReadFile(filepath.Join(outDir, filepath.FromSlash(l.Pkg), l.Name, "report.json"))
-		if err != nil || json.Unmarshal(b, &r) != nil {
-			continue // failed or not linked: its log says what happened
+		var art struct {
+			Requests int     `json:"requests"`
+			Cost     float64 `json:"cost"`
 		}
-		requests += r.Requests
-		if s.done[ls] == engine.Built {
-			sent, reused, failed, notSent = sent+r.Sent, reused+r.Reused, failed+r.Failed, notSent+r.NotSent
-			cost, reusedCost = cost+r.Cost, reusedCost+r.ReusedCost
+		b, err := os.ReadFile(filepath.Join(outDir, filepath.FromSlash(l.Pkg), l.Name, "report.json"))
+		if err != nil || json.Unmarshal(b, &art) != nil {
 			continue
 		}
-		// A cached target re-sent nothing: every answer it holds is reused.
-		reused += r.Reused + r.Sent
-		reusedCost += r.ReusedCost + r.Cost
+		requests, reused, reusedCost = requests+art.Requests, reused+art.Requests, reusedCost+art.Cost
 	}
 	line := fmt.Sprintf("cogumi: API requests: %d, %d sent ($%.4f), %d reused ($%.4f not paid again)", requests, sent, cost, reused, reusedCost)
 	if failed+notSent > 0 {
