@@ -130,8 +130,8 @@ type Report struct {
 	ReusedCost      float64 `json:"reused_cost"`
 	ReusedTokensIn  int64   `json:"reused_tokens_in"`
 	ReusedTokensOut int64   `json:"reused_tokens_out"`
-	MaxCost    float64 `json:"max_cost,omitempty"`
-	Seconds    float64 `json:"seconds"`
+	MaxCost         float64 `json:"max_cost,omitempty"`
+	Seconds         float64 `json:"seconds"`
 }
 
 // Key is the memo key of a request: a canonical JSON of everything the
@@ -146,7 +146,7 @@ func (c *Config) Key(r Request) string {
 		Params   map[string]any `json:"params"`
 		ID       string         `json:"id"`
 		Seed     int64          `json:"seed"`
-	}{1, strings.TrimRight(c.Endpoint, "/"), c.Model, r.Messages, c.Params, r.ID, r.Seed})
+	}{2, strings.TrimRight(c.Endpoint, "/"), c.Model, r.Messages, c.Params, r.ID, r.Seed})
 	if err != nil {
 		// Params came from JSON-compatible values; this cannot happen.
 		panic(fmt.Sprintf("apigen: encoding a request key: %v", err))
@@ -208,7 +208,10 @@ func (c *Config) defaults() {
 		c.Timeout = 5 * time.Minute
 	}
 	if c.HTTP == nil {
-		c.HTTP = &http.Client{}
+		// No redirects: Go would resend the Authorization header to the
+		// new address (even https -> http on the same host); a redirect is
+		// answered as an error instead.
+		c.HTTP = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if c.Log == nil {
 		c.Log = io.Discard

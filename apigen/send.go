@@ -112,7 +112,13 @@ func (r *run) attempt(ctx context.Context, url string, body []byte) (Answer, []b
 		return Answer{}, nil, 0, fmt.Errorf("POST %s: reading the response: %w", url, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		err := fmt.Errorf("POST %s: %s%s", url, resp.Status, apiMessage(raw))
+		msg := apiMessage(raw)
+		if r.cfg.APIKey != "" {
+			// A proxy echoing the request's headers must not put the key
+			// into errors, logs and events.
+			msg = strings.ReplaceAll(msg, r.cfg.APIKey, "[API key]")
+		}
+		err := fmt.Errorf("POST %s: %s%s", url, resp.Status, msg)
 		switch {
 		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout ||
 			resp.StatusCode == http.StatusConflict || resp.StatusCode >= 500:

@@ -5,6 +5,16 @@ import "golang.org/x/sys/cpu"
 // hasFMA says whether dot4x2FMA can run here (AVX2 and FMA3).
 var hasFMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
+// Kernel names the arithmetic that computes the search's errors here: the
+// AVX2/FMA kernel and plain Go round differently, so a near-tie may pick
+// another ratio. The awq rule puts it into its version (and so the key).
+func Kernel() string {
+	if hasFMA {
+		return "amd64-avx2fma"
+	}
+	return "amd64-go"
+}
+
 //go:noescape
 func dot4x2FMA(x0, x1, x2, x3, e0, e1 *float32, n int, out *[8]float32)
 

@@ -44,6 +44,11 @@ func keyRecords(t *target.Target, rule rules.Rule, inputs []inputDigest, tools .
 		record("rule", fmt.Sprintf("%q", rule.Kind())),
 		record("rule-version", fmt.Sprintf("%q", rule.Version())),
 	}
+	if n, ok := rule.(rules.NameUser); ok && n.UsesName() {
+		// Its outputs hold the target's name (file names, ids): two targets
+		// with the same recipe and other names make different artifacts.
+		recs = append(recs, record("target", fmt.Sprintf("%q", t.Label.String())))
+	}
 	recs = append(recs, tools...)
 	schema := rule.Schema()
 	names := make([]string, 0, len(t.Attrs))

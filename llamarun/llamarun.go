@@ -125,7 +125,10 @@ func ReadResult(path string, n int) (Result, error) {
 		return r, fmt.Errorf("%s: %d scores for %d texts", path, len(r.Results), n)
 	}
 	for i, s := range r.Results {
-		if s.Tokens < 0 || s.NLL < 0 || s.NLL != s.NLL {
+		// An NLL of exactly 0 over predicted tokens means every probability
+		// was 1, which does not happen: it is a null (an infinite NLL the
+		// runner could not write), never a perfect score.
+		if s.Tokens < 0 || s.NLL < 0 || s.NLL != s.NLL || (s.Tokens > 0 && s.NLL == 0) {
 			return r, fmt.Errorf("%s: score %d is not valid (tokens %d, nll %v)", path, i, s.Tokens, s.NLL)
 		}
 	}

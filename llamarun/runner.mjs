@@ -143,7 +143,10 @@ async function main() {
             const probs = out[i]?.next?.probabilities;
             if (probs == null) throw new Error(`llama.cpp gave no probabilities for token ${i}`);
             if (vocab != null && probs.size !== vocab) throw new Error(`llama.cpp gave ${probs.size} probabilities, not the whole vocabulary of ${vocab}`);
-            const p = probs.get(tokens[i + 1]) ?? 0;
+            const p = probs.get(tokens[i + 1]);
+            // A probability of 0 (underflow) makes the NLL infinite, which
+            // JSON cannot hold: say so rather than let it read as 0.
+            if (!(p > 0)) throw new Error(`example ${results.length}: token ${i + 1} has probability ${p}: its perplexity is infinite`);
             nll -= Math.log(p);
         }
         results.push({tokens: tokens.length - 1, nll, ms: performance.now() - started});

@@ -194,6 +194,12 @@ func readConfig(path string) (Config, error) {
 			return bad("%s is true; cogumi handles plain LoRA", k)
 		}
 	}
+	for _, k := range []string{"alpha_pattern", "rank_pattern"} {
+		var pat map[string]json.RawMessage
+		if v, ok := raw[k]; ok && json.Unmarshal(v, &pat) == nil && len(pat) > 0 {
+			return bad("%s gives some modules their own %s; cogumi merges (and llama.cpp's adapter stores) one alpha and rank for all", k, strings.TrimSuffix(k, "_pattern"))
+		}
+	}
 	var mts []string
 	if v, ok := raw["modules_to_save"]; ok && json.Unmarshal(v, &mts) == nil && len(mts) > 0 {
 		return bad("modules_to_save %v: the adapter replaces whole modules, which a LoRA merge cannot express", mts)

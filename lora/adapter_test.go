@@ -37,6 +37,7 @@ func TestOpenRejectsBadAdapters(t *testing.T) {
 		{"alpha", with("lora_alpha", -1), qPair(2, safetensors.F32), "lora_alpha is -1; it must be a positive number"},
 		{"fan in fan out", with("fan_in_fan_out", true), qPair(2, safetensors.F32), "fan_in_fan_out is true"},
 		{"dora", with("use_dora", true), qPair(2, safetensors.F32), "use_dora is true"},
+		{"alpha pattern", with("alpha_pattern", map[string]any{"q_proj": 8}), qPair(2, safetensors.F32), "alpha_pattern gives some modules their own alpha"},
 		{"regex", with("target_modules", ".*proj"), qPair(2, safetensors.F32), "target_modules is a regular expression"},
 		{"unknown module", with("target_modules", []string{"lm_head"}), qPair(2, safetensors.F32), `target module "lm_head"`},
 		{"rank mismatch", peftConfig(4, 8, q), qPair(2, safetensors.F32), "lora_A is [r, in] and r is 4"},

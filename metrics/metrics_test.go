@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"image/png"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -163,7 +164,7 @@ func TestReadScores(t *testing.T) {
 	if err != nil || len(s) != 2 || s[1].Group != "math" || s[0].Perplexity != 8.71 {
 		t.Fatalf("ReadScores = %+v, %v", s, err)
 	}
-	if err := writeFileAtomic(path, []byte(good+`{"index":2,"perplexity":0}`+"\n")); err != nil {
+	if err := writeFileAtomic(path, []byte(good+`{"index":2,"tokens":5,"perplexity":0}`+"\n")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ReadScores(path); err == nil || !strings.Contains(err.Error(), ":3: perplexity") {
@@ -313,5 +314,31 @@ func TestFormat(t *testing.T) {
 	}
 	if got := FormatSize(912_345_678, false); got != "912.3 MB" {
 		t.Errorf("FormatSize = %q", got)
+	}
+}
+
+// An example too short to score (eval writes tokens 0 and no perplexity)
+// stays on the base model instead of failing the router.
+func TestReadScoresShortExample(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scores.jsonl")
+	body := `{"index":0,"file":"val.jsonl","line":1,"row_sha256":"aa","group":"coding","tokens":0}
+{"index":1,"file":"val.jsonl","line":2,"row_sha256":"bb","group":"coding","tokens":9,"nll":30,"perplexity":28.03}
+`
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	scores, err := ReadScores(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Route(scores, 12.4, []string{"coding"})
+	if r.Examples != 2 || r.Routed != 1 || r.Counts["coding"] != 1 {
+		t.Errorf("routing = %+v, want 2 examples, 1 routed to coding", r)
+	}
+	if err := os.WriteFile(path, []byte(`{"index":0,"tokens":3,"nll":0}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadScores(path); err == nil {
+		t.Error("a scored example without a perplexity was accepted")
 	}
 }

@@ -44,6 +44,12 @@ func ReadScores(path string) ([]Score, error) {
 		if err := json.Unmarshal(line, &s); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
 		}
+		if s.Tokens == 0 && s.Perplexity == 0 {
+			// Too short to score (one token or none): eval writes no
+			// perplexity. It stays on the base model (0 is below any threshold).
+			out = append(out, s)
+			continue
+		}
 		if math.IsNaN(s.Perplexity) || math.IsInf(s.Perplexity, 0) || s.Perplexity <= 0 {
 			return nil, fmt.Errorf("%s:%d: perplexity %v is not a positive number", path, n, s.Perplexity)
 		}

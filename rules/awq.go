@@ -37,7 +37,9 @@ func (AWQ) Kind() string      { return "awq" }
 // explicit RTN candidate), errors measured through the repository's ggml
 // quantisers, scaled weights rounded to the checkpoint's dtype before
 // quantising.
-func (AWQ) Version() string { return "1" }
+// Version includes the kernel: machines whose arithmetic rounds differently
+// may choose other scales, so they do not share results.
+func (AWQ) Version() string { return "1/" + awq.Kernel() }
 
 func (AWQ) Schema() Schema {
 	return Schema{

@@ -39,6 +39,7 @@ import (
 // dataset.
 type Dataset struct{}
 
+func (Dataset) UsesName() bool  { return true }
 func (Dataset) Kind() string    { return "dataset" }
 func (Dataset) Version() string { return "1" }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -53,6 +54,7 @@ type Generate struct{}
 // into field (default "score"); an answer without one gives null.
 type Judge struct{}
 
+func (Generate) UsesName() bool                     { return true }
 func (Generate) Kind() string                       { return "generate" }
 func (Generate) Version() string                    { return "1" }
 func (Generate) LiveLog() bool                      { return true }
@@ -63,6 +65,7 @@ func (Generate) Execute(ctx context.Context, a *Action) error {
 	return genExecute(ctx, a, false)
 }
 
+func (Judge) UsesName() bool                     { return true }
 func (Judge) Kind() string                       { return "judge" }
 func (Judge) Version() string                    { return "1" }
 func (Judge) LiveLog() bool                      { return true }
@@ -113,7 +116,7 @@ var forbiddenParams = map[string]string{
 }
 
 // reservedFields are row fields the rule writes.
-var reservedFields = []string{"index", "prompt_id", "model"}
+var reservedFields = []string{"index", "prompt_id", "model", "judge_model"}
 
 func genCheck(t *target.Target) []AttrError {
 	var errs []AttrError
@@ -133,6 +136,8 @@ func genCheck(t *target.Target) []AttrError {
 		add("endpoint", "endpoint %q: give the API's base URL, e.g. \"https://api.openai.com/v1\"", t.String("endpoint"))
 	} else if u.User != nil || u.RawQuery != "" {
 		add("endpoint", "endpoint: put no credentials in the URL; name the variable holding the key with api_key_env")
+	} else if u.Scheme == "http" && t.String("api_key_env") != "" && !isLoopback(u.Hostname()) {
+		add("endpoint", "endpoint %q: the API key would cross the network in clear text over http://; use https:// (http is for 127.0.0.1 and localhost)", t.String("endpoint"))
 	}
 	if env := t.String("api_key_env"); env != "" && !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(env) {
 		add("api_key_env", "api_key_env %q: give the name of an environment variable (not the key itself)", env)
@@ -551,7 +556,11 @@ func genExecute(ctx context.Context, a *Action, judge bool) error {
 		} else {
 			row[field] = ans.Content
 		}
-		row["model"] = cfg.Model
+		if judge {
+			row["judge_model"] = cfg.Model // "model" stays the model that wrote the row
+		} else {
+			row["model"] = cfg.Model
+		}
 		b, err := json.Marshal(row)
 		if err != nil {
 			return fmt.Errorf("encoding row %s: %w", r.id, err)
@@ -599,6 +608,15 @@ func genExecute(ctx context.Context, a *Action, judge bool) error {
 	return os.WriteFile(filepath.Join(a.Out, "report.json"), append(b, '\n'), 0o644)
 }
 
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // roundCents keeps a total cost to a millionth of a dollar: a sum of float
 // prices in another order must not change the artifact's bytes.
 func roundCents(c float64) float64 { return math.Round(c*1e6) / 1e6 }
@@ -626,14 +644,16 @@ func forEachRows(t *target.Target) ([]genRow, error) {
 	combo := make([]int, len(dims))
 	for {
 		vals := make(map[string]string, len(dims))
-		path := []string{t.Label.Name}
+		// The row's identity (memo key and seed) leaves the target's name
+		// out: renaming or moving the target must not re-buy its answers.
+		var path []string
 		for i, d := range dims {
 			vals[d.name] = d.values[combo[i]]
 			path = append(path, d.values[combo[i]])
 		}
 		for idx := 0; idx < cnt.of(vals); idx++ {
 			id := strings.Join(append(path, strconv.Itoa(idx)), "/")
-			f := map[string]any{"index": json.Number(strconv.Itoa(idx)), "prompt_id": id}
+			f := map[string]any{"index": json.Number(strconv.Itoa(idx)), "prompt_id": t.Label.Name + "/" + id}
 			for k, v := range vals {
 				f[k] = v
 			}
@@ -706,6 +726,9 @@ func fromRows(a *Action) ([]genRow, error) {
 			return nil, fmt.Errorf("%s:%d: not a JSON object: %v", name, line, err)
 		}
 		id, _ := m["prompt_id"].(string)
+		if _, rest, ok := strings.Cut(id, "/"); ok && rest != "" {
+			id = rest // without the generating target's name: see forEachRows
+		}
 		if id == "" {
 			// The content, canonically encoded (sorted keys), names the row.
 			canon, _ := json.Marshal(m)

@@ -209,6 +209,10 @@ func TestGenerateCheck(t *testing.T) {
 		"key":      {func(m map[string]cty.Value) { m["api_key_env"] = cty.StringVal("sk-abc-123") }, "not the key itself"},
 		"endpoint": {func(m map[string]cty.Value) { m["endpoint"] = cty.StringVal("api.example.com") }, "give the API's base URL"},
 		"field":    {func(m map[string]cty.Value) { m["field"] = cty.StringVal("domain") }, `field "domain" is also a for_each dimension`},
+		"clear text": {func(m map[string]cty.Value) {
+			m["endpoint"] = cty.StringVal("http://api.example.com/v1")
+			m["api_key_env"] = cty.StringVal("API_KEY")
+		}, "the API key would cross the network in clear text"},
 	} {
 		m := base()
 		tc.edit(m)

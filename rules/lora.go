@@ -38,6 +38,7 @@ import (
 // (adapter.gguf, written here in Go), and metrics.json from training.
 type Lora struct{}
 
+func (Lora) UsesName() bool       { return true }
 func (Lora) Kind() string         { return "lora" }
 func (Lora) Version() string      { return "1" }
 func (Lora) Toolchains() []string { return []string{"python"} }

@@ -229,6 +229,14 @@ type LiveLogger interface {
 	LiveLog() bool
 }
 
+// NameUser is implemented by rules whose outputs contain the target's own
+// label or name (generate's <name>.jsonl and prompt ids): the label joins
+// their action keys. Other rules' identical recipes share one action
+// whatever their targets are called.
+type NameUser interface {
+	UsesName() bool
+}
+
 // AllCPUs is implemented by rules whose actions run inside cogumi on every
 // core (AWQ's search, quantisation, zstd): unless the target declares
 // resources { cpus = N }, the scheduler counts such an action as taking all
