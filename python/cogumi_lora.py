@@ -18,9 +18,8 @@ and it writes into $COGUMI_OUT the PEFT adapter (adapter_config.json,
 adapter_model.safetensors with PEFT's tensor names, F32) and metrics.json.
 The rule then writes adapter.gguf from them, in Go.
 
-The model is a self-contained Llama forward that matches transformers'
-LlamaForCausalLM (RMSNorm, RoPE with rope_theta, grouped-query attention,
-SwiGLU). Every base weight is frozen; each target linear gets A (r x in,
+The model and tokenizer are cogumi_llama's (the forward eval and calibrate
+use, matching transformers' LlamaForCausalLM). Every base weight is frozen; each target linear gets A (r x in,
 PEFT's kaiming-uniform init) and B (out x r, zeros), and only A and B train.
 On a CPU the result is deterministic for a seed (same torch, same machine).
 """
@@ -36,6 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import cogumi_llama
 import cogumi_safetensors as safetensors
 
 ATTN = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -104,62 +104,16 @@ def read_texts(path):
     return texts
 
 
-def bytes_to_unicode():
-    """GPT-2's byte-level alphabet (byte -> the character standing for it)."""
-    order = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
-    chars = list(order)
-    n = 0
-    for b in range(256):
-        if b not in order:
-            order.append(b)
-            chars.append(256 + n)
-            n += 1
-    return dict(zip(order, map(chr, chars)))
-
-
-class ByteTokenizer:
-    """Bytes mapped to ids through a byte-level BPE vocabulary (tokenizer.json),
-    without merges: what the tiny models use."""
-
-    def __init__(self, base, config):
-        path = os.path.join(base, "tokenizer.json")
-        if not os.path.exists(path):
-            fail("base %s has no tokenizer.json; lora trains models with a byte-level BPE tokenizer" % base)
-        with open(path, encoding="utf-8") as f:
-            tok = json.load(f)
-        model = tok.get("model") or {}
-        if model.get("type") != "BPE":
-            fail("%s: not a byte-level BPE tokenizer" % path)
-        vocab = model.get("vocab") or {}
-        table = [0] * 256
-        for b, ch in bytes_to_unicode().items():
-            if ch not in vocab:
-                fail("%s: the vocabulary lacks the byte token %r" % (path, ch))
-            table[b] = vocab[ch]
-        self.table = torch.tensor(table, dtype=torch.long)
-        eos = config.get("eos_token_id")
-        self.eos = eos[0] if isinstance(eos, list) else eos
-        self.bos = config.get("bos_token_id")
-        if self.bos is None or self.eos is None:
-            fail("base %s: config.json needs bos_token_id and eos_token_id" % base)
-
-    def encode(self, text):
-        raw = torch.tensor(list(text.encode("utf-8")), dtype=torch.long)
-        return self.table[raw] if len(raw) else raw
-
-
-# ----------------------------------------------------------------- model
-
-
 class LoraLinear(nn.Module):
-    """A frozen linear (weight [out, in], no bias) plus scaling * B A."""
+    """A frozen linear (the base's weight [out, in] and bias) plus scaling * B A."""
 
-    def __init__(self, weight, rank, scaling, generator):
+    def __init__(self, base, rank, scaling, generator):
         super().__init__()
-        self.register_buffer("weight", weight)
+        self.register_buffer("weight", base.weight.detach())
+        self.register_buffer("bias", None if base.bias is None else base.bias.detach())
         self.rank, self.scaling = rank, scaling
         if rank:
-            out_f, in_f = weight.shape
+            out_f, in_f = self.weight.shape
             # PEFT: kaiming_uniform_(A, a=sqrt(5)), whose bound is
             # gain * sqrt(3 / fan_in) with gain = sqrt(2 / (1 + 5)):
             # 1 / sqrt(in). Drawn from our generator (torch 1.13's init
@@ -170,100 +124,25 @@ class LoraLinear(nn.Module):
             self.lora_B = nn.Parameter(torch.zeros(out_f, rank))
 
     def forward(self, x):
-        y = F.linear(x, self.weight)
+        y = F.linear(x, self.weight, self.bias)
         if self.rank:
             y = y + F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scaling
         return y
 
 
-def rms_norm(x, w, eps):
-    h = x.float()
-    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
-    return w * h.to(x.dtype)
-
-
-def rotate_half(x):
-    a, b = x.chunk(2, dim=-1)
-    return torch.cat((-b, a), dim=-1)
-
-
-class Llama(nn.Module):
-    """transformers' LlamaForCausalLM forward, on frozen weights."""
-
-    def __init__(self, config, weights, targets, rank, scaling, generator):
-        super().__init__()
-        c = config
-        self.heads, self.kv_heads = c["num_attention_heads"], c.get("num_key_value_heads") or c["num_attention_heads"]
-        self.head_dim = c.get("head_dim") or c["hidden_size"] // self.heads
-        self.eps = float(c.get("rms_norm_eps", 1e-6))
-        self.n_layers = c["num_hidden_layers"]
-        self.register_buffer("embed", weights["model.embed_tokens.weight"])
-        self.register_buffer("norm", weights["model.norm.weight"])
-        lm = weights.get("lm_head.weight")
-        if lm is None or c.get("tie_word_embeddings"):
-            lm = weights["model.embed_tokens.weight"]
-        self.register_buffer("lm_head", lm)
-        self.layers = nn.ModuleList()
-        self.lora = {}  # PEFT module name -> LoraLinear with adapters
-        for i in range(self.n_layers):
-            p = "model.layers.%d." % i
-            layer = nn.Module()
-            for name in ATTN + MLP:
-                sub = "self_attn." if name in ATTN else "mlp."
-                r = rank if name in targets else 0
-                lin = LoraLinear(weights[p + sub + name + ".weight"], r, scaling, generator)
-                setattr(layer, name, lin)
-                if r:
-                    self.lora[p + sub + name] = lin
-            layer.register_buffer("attn_norm", weights[p + "input_layernorm.weight"])
-            layer.register_buffer("mlp_norm", weights[p + "post_attention_layernorm.weight"])
-            self.layers.append(layer)
-        theta = float(c.get("rope_theta", 10000.0))
-        inv_freq = 1.0 / (theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32) / self.head_dim))
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
-
-    def attention(self, l, x, cos, sin, mask):
-        b, t, _ = x.shape
-        q = l.q_proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
-        k = l.k_proj(x).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
-        v = l.v_proj(x).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
-        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
-        rep = self.heads // self.kv_heads  # kv head j serves query heads j*rep .. j*rep+rep-1
-        k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim) + mask
-        y = F.softmax(att.float(), dim=-1).to(q.dtype) @ v
-        return l.o_proj(y.transpose(1, 2).reshape(b, t, -1))
-
-    def forward(self, ids):
-        t = ids.shape[1]
-        pos = torch.arange(t, device=ids.device, dtype=torch.float32)
-        freqs = torch.outer(pos, self.inv_freq)
-        emb = torch.cat((freqs, freqs), dim=-1)
-        cos, sin = emb.cos()[None, None], emb.sin()[None, None]
-        mask = torch.full((t, t), float("-inf"), device=ids.device).triu(1)
-        x = F.embedding(ids, self.embed)
-        for l in self.layers:
-            x = x + self.attention(l, rms_norm(x, l.attn_norm, self.eps), cos, sin, mask)
-            h = rms_norm(x, l.mlp_norm, self.eps)
-            x = x + l.down_proj(F.silu(l.gate_proj(h)) * l.up_proj(h))
-        return F.linear(rms_norm(x, self.norm, self.eps), self.lm_head)
-
-
-def load_weights(base):
-    index = os.path.join(base, "model.safetensors.index.json")
-    if os.path.exists(index):
-        with open(index, encoding="utf-8") as f:
-            shards = sorted(set(json.load(f)["weight_map"].values()))
-    else:
-        shards = ["model.safetensors"]
-    weights = {}
-    for shard in shards:
-        for name, t in safetensors.load_file(os.path.join(base, shard)).items():
-            if not t.is_floating_point():
-                fail("base %s: tensor %s has dtype %s; lora trains on a float checkpoint (before quantisation)"
-                     % (base, name, t.dtype))
-            weights[name] = t.float()
-    return weights
+def add_lora(model, targets, rank, scaling, generator):
+    """Wraps the target linears of every decoder layer in place; returns them
+    by their PEFT module name, in layer order."""
+    lora = {}
+    for i, layer in enumerate(model.model.layers):
+        for name in ATTN + MLP:
+            if name not in targets:
+                continue
+            parent, sub = (layer.self_attn, "self_attn.") if name in ATTN else (layer.mlp, "mlp.")
+            lin = LoraLinear(getattr(parent, name), rank, scaling, generator)
+            setattr(parent, name, lin)
+            lora["model.layers.%d.%s%s" % (i, sub, name)] = lin
+    return lora
 
 
 # -------------------------------------------------------------- training
@@ -314,17 +193,21 @@ def main():
         fail("target_modules %s: use names among %s" % (bad, ", ".join(ATTN + MLP)))
 
     base = job["base_dir"]
-    with open(os.path.join(base, "config.json"), encoding="utf-8") as f:
-        config = json.load(f)
-    if config.get("attention_bias") or config.get("mlp_bias") or config.get("rope_scaling"):
-        fail("base %s uses biases or scaled RoPE, which lora does not implement" % base)
-    tok = ByteTokenizer(base, config)
+    try:
+        # The model and tokenizer eval and calibrate use: one Llama forward.
+        model, config, tok = cogumi_llama.load_model(base, torch.device("cpu"))
+    except cogumi_llama.CheckpointError as e:
+        fail(str(e))
+    eos = config.get("eos_token_id")
+    eos = eos[0] if isinstance(eos, list) else eos
+    if tok.bos is None or eos is None:
+        fail("base %s: config.json names no bos_token_id or eos_token_id" % base)
 
     texts = read_texts(job["dataset"])
     if not texts:
         fail("dataset %s holds no examples: lora needs at least one row with text (%s)"
              % (job.get("dataset_label") or job["dataset"], job["dataset"]))
-    stream = torch.cat([torch.cat([torch.tensor([tok.bos]), tok.encode(t), torch.tensor([tok.eos])]) for t in texts])
+    stream = torch.tensor([i for t in texts for i in [tok.bos] + tok.encode(t) + [eos]], dtype=torch.long)
     seq, batch, steps = int(params["seq_len"]), int(params["batch"]), int(params["steps"])
     if steps <= 0 or batch <= 0 or seq <= 0:
         fail("params steps, batch and seq_len must be positive (got %d, %d, %d)" % (steps, batch, seq))
@@ -342,13 +225,16 @@ def main():
         torch.use_deterministic_algorithms(True)
     gen = torch.Generator().manual_seed(seed)
     scaling = alpha / rank
-    model = Llama(config, load_weights(base), set(targets), rank, scaling, gen).to(device)
-    trainable = [p for p in model.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    lora = add_lora(model, set(targets), rank, scaling, gen)
+    model = model.to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
     n_train = sum(p.numel() for p in trainable)
     opt = torch.optim.AdamW(trainable, lr=float(params["lr"]), weight_decay=0.0)
     info = device_info(device)
     print("training %d LoRA parameters (rank %d, alpha %g, %d modules) on %s for %d steps, %d examples, %d tokens, batch %d x %d"
-          % (n_train, rank, alpha, len(model.lora), info["device_name"], steps, len(texts), len(stream), batch, seq),
+          % (n_train, rank, alpha, len(lora), info["device_name"], steps, len(texts), len(stream), batch, seq),
           flush=True)
 
     losses = []
@@ -369,7 +255,7 @@ def main():
     train_seconds = time.time() - t0
 
     tensors = {}
-    for name, lin in model.lora.items():
+    for name, lin in lora.items():
         tensors[PREFIX + name + ".lora_A.weight"] = lin.lora_A.detach().cpu().float().contiguous()
         tensors[PREFIX + name + ".lora_B.weight"] = lin.lora_B.detach().cpu().float().contiguous()
     safetensors.save_file(tensors, os.path.join(out, "adapter_model.safetensors"), metadata={"format": "pt"})
