@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"lukechampine.com/blake3"
+
+	"github.com/cogumi/cogumi/internal/atomicfile"
 )
 
 // racyMargin is how long after a file's last change (mtime or ctime) its
@@ -170,24 +172,8 @@ func (s *StatCache) Save() error {
 		return nil
 	}
 	data := encodeStatCache(s.entries)
-	dir := filepath.Dir(s.path)
-	if err := os.MkdirAll(dir, dirMode); err != nil {
+	if err := atomicfile.WriteFile(s.path, data, 0o644); err != nil {
 		return fmt.Errorf("saving stat cache: %w", err)
-	}
-	f, err := os.CreateTemp(dir, ".srcstat-*")
-	if err != nil {
-		return fmt.Errorf("saving stat cache: %w", err)
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), s.path)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-		return fmt.Errorf("saving stat cache %s: %w", s.path, err)
 	}
 	s.dirty = false
 	return nil

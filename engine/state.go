@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/cogumi/cogumi/cache"
+	"github.com/cogumi/cogumi/internal/atomicfile"
 	"github.com/cogumi/cogumi/label"
 )
 
@@ -132,39 +133,15 @@ func (s *state) logPath(l label.Label) string {
 	return filepath.Join(s.dir, "logs", filepath.FromSlash(l.Pkg), l.Name+".log")
 }
 
-// writeFileAtomic writes b to path through a temporary file and a rename,
-// so readers see the old content or the new, never a part.
-func writeFileAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(b)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}
+// writeFileAtomic writes b to path, readers seeing the old content or the new.
+func writeFileAtomic(path string, b []byte) error { return atomicfile.WriteFile(path, b, 0o644) }
 
 // copyFileAtomic copies src to dst atomically; a missing src is not an error.
 func copyFileAtomic(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	if err := atomicfile.CopyFile(src, dst, 0o644); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return writeFileAtomic(dst, b)
+	return nil
 }
 
 // readAllLimited reads at most max bytes.

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cogumi/cogumi/internal/atomicfile"
 	"github.com/cogumi/cogumi/rules"
 )
 
@@ -138,25 +139,8 @@ func writeCache(file string, key [32]byte, results []pkgResult) error {
 			buf = append(buf, r.entry...)
 		}
 	}
-	dir := filepath.Dir(file)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := atomicfile.WriteFile(file, buf, 0o644); err != nil {
 		return fmt.Errorf("writing the load cache: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".load-cache-*")
-	if err != nil {
-		return fmt.Errorf("writing the load cache: %w", err)
-	}
-	_, werr := tmp.Write(buf)
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), file)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing the load cache: %w", werr)
 	}
 	return nil
 }

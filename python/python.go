@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/cogumi/cogumi/internal/atomicfile"
 )
 
 // SafetensorsFile is the module's file name; it is imported as
@@ -67,20 +69,5 @@ func Stage(dir string) error {
 }
 
 func stageFile(dir, name string, b []byte) error {
-	tmp, err := os.CreateTemp(dir, ".cogumi-*.py.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, name))
+	return atomicfile.WriteFile(filepath.Join(dir, name), b, 0o644)
 }

@@ -2,12 +2,12 @@ package toolchain
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
+
+	"github.com/cogumi/cogumi/internal/atomicfile"
 )
 
 // cacheVersion changes whenever the meaning of an entry changes; a file of
@@ -117,27 +117,8 @@ func storeCache(path, key string, e entry) error {
 	if err != nil {
 		return fmt.Errorf("toolchain cache: %w", err)
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("toolchain cache: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".toolchains-*.tmp")
-	if err != nil {
-		return fmt.Errorf("toolchain cache: %w", err)
-	}
-	_, werr := tmp.Write(append(data, '\n'))
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("toolchain cache %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("toolchain cache %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("toolchain cache %s: %w", path, err)
 	}
 	return nil
 }

@@ -18,10 +18,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/cogumi/cogumi/internal/atomicfile"
 	"github.com/cogumi/cogumi/teacher"
 )
 
@@ -59,11 +59,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	go func() { errc <- srv.Serve(ln) }()
 	if *urlFile != "" {
 		// Written by rename, so a script polling for it never reads half a URL.
-		tmp := filepath.Join(filepath.Dir(*urlFile), "."+filepath.Base(*urlFile)+".tmp")
-		if err := os.WriteFile(tmp, []byte(url+"\n"), 0o644); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, *urlFile); err != nil {
+		if err := atomicfile.WriteFile(*urlFile, []byte(url+"\n"), 0o644); err != nil {
 			return err
 		}
 	}
