@@ -73,6 +73,9 @@ type Expr struct {
 	tmpl     hhcl.Expression
 	vars     map[string]cty.Value
 	funcs    map[string]function.Function // read-only after FromValue
+	// fields are the row's fields the expression reads (row.x, row["x"]);
+	// only they are converted for each row. nil: it reads the whole row.
+	fields []string
 }
 
 // FromTarget returns the row expression of attribute attr of t, nil when
@@ -104,6 +107,7 @@ func FromValue(attr string, v cty.Value) (*Expr, error) {
 					return nil, fmt.Errorf("template: %s", diagText(diags))
 				}
 				e.tmpl = tmpl
+				e.fields = fieldsRead(tmpl)
 			}
 		}
 		return e, nil
@@ -114,6 +118,7 @@ func FromValue(attr string, v cty.Value) (*Expr, error) {
 		return nil, fmt.Errorf("expression %q: %s", e.src, diagText(diags))
 	}
 	e.expr = x
+	e.fields = fieldsRead(x)
 	e.vars[varAttr] = v.GetAttr(varAttr)
 	e.vars[localAttr] = v.GetAttr(localAttr)
 	return e, nil
@@ -132,7 +137,7 @@ func (e *Expr) Value(row map[string]any) (cty.Value, error) {
 	if x == nil {
 		return e.constant, nil
 	}
-	rv, err := RowValue(row)
+	rv, err := e.rowValue(row)
 	if err != nil {
 		return cty.NilVal, err
 	}
@@ -171,6 +176,67 @@ func (e *Expr) String(row map[string]any) (string, error) {
 		return "", fmt.Errorf("%s = %s: want a string, got %s", e.attr, oneLine(e.src), describe(v))
 	}
 	return s.AsString(), nil
+}
+
+// rowValue converts the fields of row the expression reads (a field the
+// row lacks stays absent, so the expression's error names it).
+func (e *Expr) rowValue(row map[string]any) (cty.Value, error) {
+	if e.fields == nil {
+		return RowValue(row)
+	}
+	attrs := make(map[string]cty.Value, len(e.fields))
+	for _, f := range e.fields {
+		x, ok := row[f]
+		if !ok {
+			continue
+		}
+		v, err := jsonValue(x)
+		if err != nil {
+			return cty.NilVal, err
+		}
+		attrs[f] = v
+	}
+	return cty.ObjectVal(attrs), nil
+}
+
+// fieldsRead returns the row fields x reads, or nil when it reads row as
+// a whole (row itself, or row[expr]) and every field must be converted.
+func fieldsRead(x hhcl.Expression) []string {
+	seen := map[string]bool{}
+	var fields []string
+	for _, tr := range x.Variables() {
+		if tr.RootName() != "row" {
+			continue
+		}
+		if len(tr) < 2 {
+			return nil
+		}
+		name, ok := traverseName(tr[1])
+		if !ok {
+			return nil
+		}
+		if !seen[name] {
+			seen[name] = true
+			fields = append(fields, name)
+		}
+	}
+	if fields == nil {
+		return []string{} // reads no field: nothing to convert
+	}
+	return fields
+}
+
+// traverseName returns the attribute name of step: .name or ["name"].
+func traverseName(step hhcl.Traverser) (string, bool) {
+	switch s := step.(type) {
+	case hhcl.TraverseAttr:
+		return s.Name, true
+	case hhcl.TraverseIndex:
+		if s.Key.Type() == cty.String && s.Key.IsKnown() && !s.Key.IsNull() {
+			return s.Key.AsString(), true
+		}
+	}
+	return "", false
 }
 
 // RowValue converts a decoded JSON object to the cty value row stands for.

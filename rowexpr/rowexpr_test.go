@@ -123,3 +123,26 @@ func TestConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Only the fields an expression reads are converted, but expressions that
+// read the row as a whole still see all of it.
+func TestFieldsRead(t *testing.T) {
+	row := map[string]any{"a": 1.0, "b": "x", "big": []any{1.0, 2.0, 3.0}}
+	for src, want := range map[string]bool{
+		`row.a == 1 && row["b"] == "x"`: true,
+		`length(keys(row)) == 3`:        true,
+		`contains(keys(row), "big")`:    true,
+		`row.a == 2`:                    false,
+	} {
+		e := deferred(t, src, nil)
+		if got, err := e.Bool(row); err != nil || got != want {
+			t.Errorf("%s: %v, %v; want %v", src, got, err, want)
+		}
+	}
+	if got := fieldsRead(deferred(t, `row.a + row.a > row["b"]`, nil).expr); len(got) != 2 {
+		t.Errorf("fields of row.a, row.a, row[\"b\"] = %v", got)
+	}
+	if got := fieldsRead(deferred(t, `length(row) > 0`, nil).expr); got != nil {
+		t.Errorf("fields of length(row) = %v, want nil (the whole row)", got)
+	}
+}
