@@ -154,6 +154,13 @@ func (p *pkgLoader) decodeAttr(t *target.Target, k kindInfo, a *hclsyntax.Attrib
 		return false
 	}
 	t.Attrs[a.Name] = conv
+	if spec.Row && conv.Type() == cty.String {
+		// A template read with file() is checked now, not mid-build.
+		if _, err := rowexpr.FromValue(a.Name, conv); err != nil {
+			p.errorf(a.Expr.Range(), "attribute %q: %v", a.Name, err)
+			return false
+		}
+	}
 	switch spec.Input {
 	case rules.SourcesInput:
 		p.sourceInputs(t, a, conv)

@@ -116,3 +116,34 @@ func TestRowExpressionErrors(t *testing.T) {
 		})
 	}
 }
+
+// A template read from a file is checked when the configuration loads.
+func TestRowTemplateErrors(t *testing.T) {
+	for name, c := range map[string]struct{ tmpl, want string }{
+		"js literal": {"const s = `${name}`;\nAnswer about ${row.domain}.", `template line 1: ${name...} reads "name"`},
+		"broken":     {"Answer ${row.", "a literal ${ is written $${"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			root := writeWorkspace(t, map[string]string{
+				"BUILD.hcl": "typed \"t\" {\n  prompt = file(\"p.tmpl\")\n}\n",
+				"p.tmpl":    c.tmpl,
+			})
+			_, err := Load(root, Options{Rules: registry(t)})
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "BUILD.hcl:2:") {
+				t.Fatalf("err = %v, want %q at BUILD.hcl:2", err, c.want)
+			}
+		})
+	}
+	// $${ is a literal.
+	root := writeWorkspace(t, map[string]string{
+		"BUILD.hcl": "typed \"t\" {\n  prompt = file(\"p.tmpl\")\n}\n",
+		"p.tmpl":    "const s = `$${name}`; about ${row.domain}",
+	})
+	e, err := rowexpr.FromTarget(find(t, mustLoad(t, root, Options{Rules: registry(t)}), "//:t"), "prompt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.String(map[string]any{"domain": "coding"}); err != nil || got != "const s = `${name}`; about coding" {
+		t.Errorf("got %q, %v", got, err)
+	}
+}

@@ -104,7 +104,14 @@ func FromValue(attr string, v cty.Value) (*Expr, error) {
 			if strings.Contains(s, "${") || strings.Contains(s, "%{") {
 				tmpl, diags := hclsyntax.ParseTemplate([]byte(s), attr, hhcl.InitialPos)
 				if diags.HasErrors() {
-					return nil, fmt.Errorf("template: %s", diagText(diags))
+					return nil, fmt.Errorf("template: %s (a literal ${ is written $${, a literal %%{ is written %%%%{)", diagText(diags))
+				}
+				for _, tr := range tmpl.Variables() {
+					if tr.RootName() != "row" {
+						r := tr.SourceRange()
+						return nil, fmt.Errorf("template line %d: ${%s...} reads %q; a template over rows reads only row.<field> (a literal ${ is written $${)",
+							r.Start.Line, tr.RootName(), tr.RootName())
+					}
 				}
 				e.tmpl = tmpl
 				e.fields = fieldsRead(tmpl)
