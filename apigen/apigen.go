@@ -318,6 +318,12 @@ func (r *run) err(ctx context.Context) error {
 	case r.fatalErr != nil:
 		return fmt.Errorf("%w; %s", r.fatalErr, kept)
 	case stopped:
+		if spent > rep.Cost+1e-12 {
+			// Attempts that may have been billed without an answer count at
+			// their worst case: say how much of spent is that.
+			return fmt.Errorf("max_cost $%.4f reached: spent $%.4f on answers and up to $%.4f on attempts that got none (dropped or timed out), %d requests not sent; %s",
+				r.cfg.MaxCost, rep.Cost, spent-rep.Cost, rep.NotSent, kept)
+		}
 		return fmt.Errorf("max_cost $%.4f reached: spent $%.4f, %d requests not sent (sending them could overspend: each may cost up to $%.4f with max_tokens %d); %s",
 			r.cfg.MaxCost, spent, rep.NotSent, r.cfg.Price.Cost(0, r.cfg.maxOut()), r.cfg.maxOut(), kept)
 	case ctx.Err() != nil && got < rep.Requests:
@@ -396,7 +402,7 @@ func (r *run) one(ctx context.Context, req Request) Answer {
 	if !r.budget.reserve(worst) {
 		return Answer{Err: errNotSent}
 	}
-	a, body, retries := r.send(ctx, req)
+	a, body, retries := r.send(ctx, req, worst)
 	r.mu.Lock()
 	r.rep.Retries += retries
 	r.mu.Unlock()

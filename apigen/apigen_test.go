@@ -375,3 +375,28 @@ func TestParseRate(t *testing.T) {
 		}
 	}
 }
+
+// An attempt that may have been billed without an answer (the connection
+// dropped after the request went out) is charged at its worst case, and a
+// retry needs budget of its own: max_cost holds even against an API that
+// bills what it did not deliver.
+func TestBudgetCountsMaybeBilledAttempts(t *testing.T) {
+	s, url := teacherServer(t, teacher.Options{Drop: 1})
+	c := cfgFor(url, newMemo())
+	c.Price = Price{InputPerMTok: 1000, OutputPerMTok: 1000}
+	c.MaxAttempts = 6
+	c.MinBackoff, c.MaxBackoff = time.Millisecond, time.Millisecond
+	reqs := questions(1)
+	worst := c.worst(reqs[0])
+	c.MaxCost = 2.5 * worst
+	_, rep, err := Run(context.Background(), c, reqs)
+	if err == nil || !strings.Contains(err.Error(), "max_cost") {
+		t.Fatalf("err = %v, want the budget to stop the retries", err)
+	}
+	if got := s.Stats().ByStatus["dropped"]; got != 2 {
+		t.Errorf("%d attempts reached the server, want 2 (each may have cost %g of %g)", got, worst, c.MaxCost)
+	}
+	if rep.Sent != 0 || rep.NotSent != 1 {
+		t.Errorf("report %+v", rep)
+	}
+}

@@ -135,6 +135,20 @@ func (b *budget) settle(worst, cost float64) {
 	b.mu.Unlock()
 }
 
+// recharge counts an attempt that may have been billed at worst, and keeps
+// the reservation for the next attempt if that still fits (settle releases
+// it either way). False: the next attempt could overspend; stop sending.
+func (b *budget) recharge(worst float64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.spent += worst
+	if b.max > 0 && (b.stopped || b.spent+b.reserved > b.max) {
+		b.stopped = true
+		return false
+	}
+	return true
+}
+
 func (b *budget) get() (spent float64, stopped bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -20,7 +21,13 @@ const maxBody = 16 << 20
 // send posts req until it is answered, fails for good, or runs out of
 // attempts. It returns the answer, the raw response body (what the memo
 // keeps) and the number of retries.
-func (r *run) send(ctx context.Context, req Request) (Answer, []byte, int) {
+//
+// worst is reserved in the budget for the first attempt. An attempt that
+// may have been billed without an answer (a timeout or a connection lost
+// after the request went out, a 200 that is not a completion) is charged at
+// worst, and the next attempt needs a reservation of its own: max_cost then
+// holds even against an API that bills what it could not deliver.
+func (r *run) send(ctx context.Context, req Request, worst float64) (Answer, []byte, int) {
 	body, err := r.body(req)
 	if err != nil {
 		return Answer{Err: err}, nil, 0
@@ -35,6 +42,11 @@ func (r *run) send(ctx context.Context, req Request) (Answer, []byte, int) {
 		a, raw, wait, err := r.attempt(ctx, url, body)
 		if err == nil {
 			return a, raw, attempt - 1
+		}
+		if attempt < r.cfg.MaxAttempts && maybeBilled(err) && ctx.Err() == nil {
+			if !r.budget.recharge(worst) {
+				return Answer{Err: errNotSent}, nil, attempt - 1
+			}
 		}
 		if ctx.Err() != nil {
 			return Answer{Err: ctx.Err()}, nil, attempt - 1
@@ -76,6 +88,17 @@ func (r *run) body(req Request) ([]byte, error) {
 	return b, nil
 }
 
+// billedUnknown marks an attempt's error when the request may have reached
+// the API and been billed although no answer came back.
+type billedUnknown struct{ error }
+
+func (e billedUnknown) Unwrap() error { return e.error }
+
+func maybeBilled(err error) bool {
+	var b billedUnknown
+	return errors.As(err, &b)
+}
+
 // backoff is the exponential delay before attempt+1, with jitter: a random
 // point in its upper half, so that clients failing together spread out.
 func (r *run) backoff(attempt int) time.Duration {
@@ -102,14 +125,19 @@ func (r *run) attempt(ctx context.Context, url string, body []byte) (Answer, []b
 	}
 	resp, err := r.cfg.HTTP.Do(hreq)
 	if err != nil {
-		// Connection refused or reset, a dropped connection, a timeout:
-		// the request may not have reached the API; try again.
-		return Answer{}, nil, 0, fmt.Errorf("POST %s: %w", url, err)
+		// Connection refused or reset, a dropped connection, a timeout: the
+		// request may not have reached the API; try again. Unless the
+		// connection was refused, it may also have been billed.
+		err = fmt.Errorf("POST %s: %w", url, err)
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			err = billedUnknown{err}
+		}
+		return Answer{}, nil, 0, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return Answer{}, nil, 0, fmt.Errorf("POST %s: reading the response: %w", url, err)
+		return Answer{}, nil, 0, billedUnknown{fmt.Errorf("POST %s: reading the response: %w", url, err)}
 	}
 	if resp.StatusCode != http.StatusOK {
 		msg := apiMessage(raw)
@@ -133,8 +161,8 @@ func (r *run) attempt(ctx context.Context, url string, body []byte) (Answer, []b
 	a, err := parseResponse(raw)
 	if err != nil {
 		// A 200 that is not a chat completion: a proxy's error page, a cut
-		// body. Not an answer; ask again.
-		return Answer{}, nil, 0, fmt.Errorf("POST %s: %w", url, err)
+		// body. Not an answer; ask again (it may have been billed).
+		return Answer{}, nil, 0, billedUnknown{fmt.Errorf("POST %s: %w", url, err)}
 	}
 	return a, raw, 0, nil
 }
