@@ -118,7 +118,12 @@ func (Router) Execute(ctx context.Context, a *Action) error {
 	if eval.File.By == "" || len(eval.File.Groups) == 0 {
 		return fmt.Errorf("base_eval: %s has no groups: evaluate with by = \"domain\" so examples have a domain", eval.Label)
 	}
-	scores, err := metrics.ReadScores(filepath.Join(a.InputDirs["base_eval"], metrics.ScoresName))
+	evalDir := a.InputDirs["base_eval"]
+	if info, err := os.Stat(evalDir); err == nil && !info.IsDir() {
+		// Only the named file is staged, and the router needs scores.jsonl.
+		return fmt.Errorf("base_eval: %s names one file; name the evaluation target itself so that its %s comes too", eval.Label, metrics.ScoresName)
+	}
+	scores, err := metrics.ReadScores(filepath.Join(evalDir, metrics.ScoresName))
 	if err != nil {
 		return fmt.Errorf("base_eval: %s: %w", eval.Label, err)
 	}
