@@ -72,7 +72,7 @@ func (m *memo) Get(ctx context.Context, k string) ([]byte, bool, error) {
 }
 
 // Put stores v under k in the local cache (and pushes it when the build
-// uploads). It returns once the entry is durable.
+// uploads). It returns once the entry is in the cache.
 func (m *memo) Put(ctx context.Context, k string, v []byte) error {
 	if len(v) > maxMemoValue {
 		return fmt.Errorf("memo value of %d bytes is over the limit of %d", len(v), maxMemoValue)

@@ -133,12 +133,15 @@ type Action struct {
 	Exec func(ctx context.Context, argv []string, env []string) error
 }
 
-// Memo is a durable key-value store for an action's sub-steps. Keys are
+// Memo is a persistent key-value store for an action's sub-steps. Keys are
 // scoped to the rule kind; a key must say everything its value depends on.
 type Memo interface {
 	// Get returns the value stored under key, if any.
 	Get(ctx context.Context, key string) ([]byte, bool, error)
-	// Put stores value under key; the entry is durable when Put returns.
+	// Put stores value under key. When it returns, the entry is in the
+	// cache (renamed into place): it survives the build failing, being
+	// interrupted or killed; like every cache entry it is not fsynced, so a
+	// power loss may take the last ones.
 	Put(ctx context.Context, key string, value []byte) error
 }
 
