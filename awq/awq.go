@@ -35,12 +35,21 @@ type Options struct {
 	Bits       int    // must be 4: every target is a 4-bit format
 	DuoScaling bool   // scales from activations and weights (AutoAWQ's duo_scaling)
 	Grid       int    // ratios i/Grid, i = 0 .. Grid-1 (default 20, as AutoAWQ)
-	Workers    int    // default: GOMAXPROCS
-	Log        io.Writer
+	// SearchStride > 1 scores the ratios on every SearchStride-th block of
+	// 16 weight rows only; the chosen scales are then checked on all rows
+	// (and dropped for plain RTN if they are not better there). 0 or 1:
+	// every row, as AutoAWQ.
+	SearchStride int
+	Workers      int // default: GOMAXPROCS
+	Log          io.Writer
 }
 
 // DefaultGrid is AutoAWQ's n_grid.
 const DefaultGrid = 20
+
+// MaxSearchStride bounds SearchStride: a group scored on fewer rows than
+// that would choose its scales from noise.
+const MaxSearchStride = 16
 
 // MaxGrid bounds the search: beyond it the steps are far finer than the
 // error differences they could resolve.
@@ -57,6 +66,9 @@ func (o Options) Validate() error {
 	if o.Grid < 1 || o.Grid > MaxGrid {
 		return fmt.Errorf("awq: grid = %d: want between 1 and %d steps", o.Grid, MaxGrid)
 	}
+	if o.SearchStride < 0 || o.SearchStride > MaxSearchStride {
+		return fmt.Errorf("awq: search_stride = %d: want between 1 and %d", o.SearchStride, MaxSearchStride)
+	}
 	return nil
 }
 
@@ -67,6 +79,7 @@ type Report struct {
 	Bits          int           `json:"bits"`
 	DuoScaling    bool          `json:"duo_scaling"`
 	Grid          int           `json:"grid"`
+	SearchStride  int           `json:"search_stride,omitempty"` // > 1: exponents scored on every Nth block of rows
 	Calibration   string        `json:"calibration"`
 	Groups        []GroupReport `json:"groups"`
 	Totals        Totals        `json:"totals"`
@@ -154,8 +167,8 @@ func Run(ctx context.Context, src *checkpoint.Model, cal *Calibration, dstDir st
 			cal.Path(), cal.Layers, src.Dir(), cfg.NumHiddenLayers)
 	}
 	qref, _ := src.Tensor("model.layers.0.self_attn.q_proj.weight")
-	s := &searcher{q: q, dtype: qref.DType, duo: opts.DuoScaling, grid: opts.Grid, workers: opts.Workers}
-	rep := Report{Version: 1, Target: opts.Target, Bits: opts.Bits, DuoScaling: opts.DuoScaling, Grid: opts.Grid,
+	s := &searcher{q: q, dtype: qref.DType, duo: opts.DuoScaling, grid: opts.Grid, workers: opts.Workers, stride: max(1, opts.SearchStride)}
+	rep := Report{Version: 1, Target: opts.Target, Bits: opts.Bits, DuoScaling: opts.DuoScaling, Grid: opts.Grid, SearchStride: opts.SearchStride,
 		Calibration: filepath.Base(cal.Path())}
 	fold := make(map[string]folding) // tensor name -> how it changes
 	start := time.Now()

@@ -25,6 +25,7 @@ type searcher struct {
 	duo     bool
 	grid    int
 	workers int
+	stride  int // score the ratios on every stride-th unit of rows (1: all)
 }
 
 // result is the outcome of one group's search.
@@ -64,23 +65,48 @@ func (s *searcher) search(ctx context.Context, x *input, lins []linear) (result,
 	for i := range ones {
 		ones[i] = 1
 	}
-	rtn, err := s.groupError(ctx, x, lins, ones)
+	stride := max(1, s.stride)
+	rtn, err := s.groupError(ctx, x, lins, ones, 1)
 	if err != nil {
 		return result{}, err
 	}
 	res.rtnErr, res.awqErr, res.scales = rtn/res.outElems, rtn/res.outElems, ones
+	best := rtn // on the rows the search scores
+	if stride > 1 {
+		if best, err = s.groupError(ctx, x, lins, ones, stride); err != nil {
+			return result{}, err
+		}
+	}
 	for i := 0; i < s.grid; i++ {
 		ratio := float64(i) / float64(s.grid)
 		sc := scalesFor(xMean, wMean, ratio)
 		if i == 0 && !s.duo {
 			continue // s = 1: the RTN error measured above
 		}
-		e, err := s.groupError(ctx, x, lins, sc)
+		e, err := s.groupError(ctx, x, lins, sc, stride)
 		if err != nil {
 			return result{}, err
 		}
-		if e /= res.outElems; e < res.awqErr {
-			res.ratio, res.scaled, res.scales, res.awqErr = ratio, true, sc, e
+		if e < best {
+			best = e
+			res.ratio, res.scaled, res.scales = ratio, true, sc
+		}
+	}
+	switch {
+	case !res.scaled:
+	case stride == 1:
+		res.awqErr = best / res.outElems
+	default:
+		// Chosen on a sample of rows: measured on all of them, and kept only
+		// if it beats plain RTN there too.
+		full, err := s.groupError(ctx, x, lins, res.scales, 1)
+		if err != nil {
+			return result{}, err
+		}
+		if full < rtn {
+			res.awqErr = full / res.outElems
+		} else {
+			res.ratio, res.scaled, res.scales = 0, false, ones
 		}
 	}
 	return res, nil
@@ -145,12 +171,17 @@ func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) 
 // groupError is sum over the group's linears of ||X W^T - (X/s) Q(W diag(s))^T||^2,
 // computed as ||X (W - Q(W diag(s)) diag(1/s))^T||^2, with the rows of the
 // linears shared among workers in units of rowsPerUnit.
-func (s *searcher) groupError(ctx context.Context, x *input, lins []linear, sc []float32) (float64, error) {
+// With stride > 1 only every stride-th unit is scored.
+func (s *searcher) groupError(ctx context.Context, x *input, lins []linear, sc []float32, stride int) (float64, error) {
 	type unit struct{ lin, row0 int }
 	var units []unit
+	n := 0
 	for li, l := range lins {
 		for r := 0; r < l.out; r += rowsPerUnit {
-			units = append(units, unit{li, r})
+			if n%stride == 0 {
+				units = append(units, unit{li, r})
+			}
+			n++
 		}
 	}
 	in := x.in

@@ -3,6 +3,7 @@ package awq
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,15 +99,22 @@ func TestTrainedModel(t *testing.T) {
 	}
 	cal := openCal(t, calPath)
 	for _, target := range Targets() {
-		for _, duo := range []bool{false, true} {
+		for _, v := range []struct {
+			duo    bool
+			stride int
+		}{{false, 1}, {true, 1}, {false, 4}} {
+			duo := v.duo
 			name := target
 			if duo {
 				name += "+duo"
 			}
+			if v.stride > 1 {
+				name += fmt.Sprintf("+stride%d", v.stride)
+			}
 			t.Run(name, func(t *testing.T) {
 				var log strings.Builder
 				rep, err := Run(context.Background(), m, cal, filepath.Join(t.TempDir(), "out"),
-					Options{Target: target, Bits: 4, DuoScaling: duo, Log: &log})
+					Options{Target: target, Bits: 4, DuoScaling: duo, SearchStride: v.stride, Log: &log})
 				if err != nil {
 					t.Fatal(err)
 				}

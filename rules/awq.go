@@ -56,6 +56,8 @@ func (AWQ) Schema() Schema {
 				Doc: "scales from activation and weight statistics (mean|x|^a / mean|w|^(1-a)), as AutoAWQ's duo_scaling; default false"},
 			{Name: "grid", Type: cty.Number, Key: InKey,
 				Doc: fmt.Sprintf("number of exponents a = i/grid (i = 0 .. grid-1) tried per group; default %d, at most %d", awq.DefaultGrid, awq.MaxGrid)},
+			{Name: "search_stride", Type: cty.Number, Key: InKey,
+				Doc: fmt.Sprintf("score the exponents on every Nth block of 16 weight rows (N = 2 .. %d: about N times faster); the chosen scales are checked on all rows and kept only if they beat plain rounding there; default 1, every row", awq.MaxSearchStride)},
 		},
 	}
 }
@@ -74,6 +76,9 @@ func awqOptions(t *target.Target) awq.Options {
 	}
 	if v, ok := t.Attrs["duo_scaling"]; ok && !v.IsNull() {
 		o.DuoScaling = v.True()
+	}
+	if v, ok := t.Attrs["search_stride"]; ok && !v.IsNull() {
+		o.SearchStride = intAttr(v)
 	}
 	return o
 }
@@ -106,6 +111,10 @@ func (AWQ) Check(t *target.Target) []AttrError {
 	if v, ok := t.Attrs["grid"]; ok && (o.Grid < 1 || o.Grid > awq.MaxGrid) {
 		errs = append(errs, AttrError{Attr: "grid", Msg: fmt.Sprintf("grid = %s: want a whole number of steps from 1 to %d",
 			v.AsBigFloat().Text('g', -1), awq.MaxGrid)})
+	}
+	if v, ok := t.Attrs["search_stride"]; ok && (o.SearchStride < 1 || o.SearchStride > awq.MaxSearchStride) {
+		errs = append(errs, AttrError{Attr: "search_stride", Msg: fmt.Sprintf("search_stride = %s: want a whole number from 1 to %d",
+			v.AsBigFloat().Text('g', -1), awq.MaxSearchStride)})
 	}
 	return errs
 }
