@@ -172,13 +172,14 @@ func (c *Config) maxOut() int64 {
 	return 0
 }
 
-// EstimateInput over-estimates a request's input tokens: two bytes per
-// token (English runs about four with every common tokenizer), plus the
-// framing chat APIs add per message, so a budget holds even for code.
+// EstimateInput bounds a request's input tokens from above: one token per
+// byte (byte-level BPE and byte-fallback tokenizers never make a token of
+// less than one byte; English runs about four bytes a token), plus the
+// framing chat APIs add per message, so a budget holds for any text.
 func EstimateInput(msgs []Message) int64 {
 	n := int64(3)
 	for _, m := range msgs {
-		n += 4 + int64(len(m.Content)+1)/2
+		n += 4 + int64(len(m.Content))
 	}
 	return n
 }
