@@ -154,6 +154,17 @@ func (p *pkgLoader) decodeAttr(t *target.Target, k kindInfo, a *hclsyntax.Attrib
 		return false
 	}
 	t.Attrs[a.Name] = conv
+	if obj, ok := a.Expr.(*hclsyntax.ObjectConsExpr); ok && spec.Ordered {
+		var keys []cty.Value
+		for _, item := range obj.Items {
+			if k, ds := item.KeyExpr.Value(p.ctx); !ds.HasErrors() && k.Type() == cty.String && k.IsKnown() && !k.IsNull() {
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) > 0 {
+			t.Attrs[rules.OrderOf(a.Name)] = cty.ListVal(keys)
+		}
+	}
 	if spec.Row && conv.Type() == cty.String {
 		// A template read with file() is checked now, not mid-build.
 		if _, err := rowexpr.FromValue(a.Name, conv); err != nil {

@@ -125,7 +125,9 @@ func Load(root string, opts Options) (*Workspace, error) {
 		rule, _ := opts.Rules.Lookup(k)
 		info := kindInfo{rule: rule, schema: rule.Schema()}
 		for _, a := range info.schema.Attrs {
-			info.attrs = append(info.attrs, a.Name)
+			if !strings.Contains(a.Name, ".") { // set by the loader (OrderOf), not written
+				info.attrs = append(info.attrs, a.Name)
+			}
 		}
 		if info.schema.Resources {
 			info.attrs = append(info.attrs, "executor")

@@ -30,6 +30,8 @@ func (typed) Schema() rules.Schema {
 		{Name: "mods", Type: cty.Map(cty.String), Input: rules.LabelMapInput, Key: rules.InKey},
 		{Name: "where", Type: cty.Bool, Row: true, Key: rules.InKey},
 		{Name: "prompt", Type: cty.String, Row: true, Key: rules.InKey},
+		{Name: "ord", Type: cty.DynamicPseudoType, Ordered: true, Key: rules.InKey},
+		{Name: rules.OrderOf("ord"), Type: cty.List(cty.String), Key: rules.InKey},
 	}}
 }
 func (typed) Check(*target.Target) []rules.AttrError       { return nil }
@@ -128,5 +130,24 @@ typed "t" {
 				t.Fatalf("err = %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+// An Ordered attribute written as an object literal keeps its keys' order
+// beside it; the order attribute is not something users write or see.
+func TestOrderedAttribute(t *testing.T) {
+	root := writeWorkspace(t, map[string]string{
+		"BUILD.hcl": "typed \"t\" {\n  ord = { zeta = [1], alpha = [2], mid = [3] }\n}\n",
+	})
+	tg := find(t, mustLoad(t, root, Options{Rules: registry(t)}), "//:t")
+	got := tg.Attrs[rules.OrderOf("ord")]
+	want := cty.ListVal([]cty.Value{cty.StringVal("zeta"), cty.StringVal("alpha"), cty.StringVal("mid")})
+	if !got.RawEquals(want) {
+		t.Errorf("order = %#v, want %#v", got, want)
+	}
+	root = writeWorkspace(t, map[string]string{"BUILD.hcl": "typed \"t\" {\n  nope = 1\n}\n"})
+	_, err := Load(root, Options{Rules: registry(t)})
+	if err == nil || strings.Contains(err.Error(), ".order") || !strings.Contains(err.Error(), " ord)") {
+		t.Errorf("unknown attribute: %v (want the accepted list without ord.order)", err)
 	}
 }

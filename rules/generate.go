@@ -89,8 +89,10 @@ func genSchema(field string) Schema {
 		{Name: "from", Type: cty.String, Input: LabelInput, Key: InKey,
 			Doc: "a JSONL file, or a target whose artifact holds one .jsonl file: one request per row"},
 		{Name: "where", Type: cty.Bool, Row: true, Key: InKey, Doc: "only rows for which this is true (row.difficulty == \"hard\")"},
-		{Name: "for_each", Type: cty.DynamicPseudoType, Key: InKey,
-			Doc: "rows from value lists: { domain = [\"coding\", \"math\"], difficulty = [\"easy\", \"hard\"] }, every combination"},
+		{Name: "for_each", Type: cty.DynamicPseudoType, Key: InKey, Ordered: true,
+			Doc: "rows from value lists: { domain = [\"coding\", \"math\"], difficulty = [\"easy\", \"hard\"] }, every combination, the first dimension slowest"},
+		{Name: OrderOf("for_each"), Type: cty.List(cty.String), Key: InKey,
+			Doc: "set by the loader: for_each's dimensions in the order written (they order the rows and prompt ids)"},
 		{Name: "count", Type: cty.DynamicPseudoType, Key: InKey,
 			Doc: "rows per for_each combination: a number, or a map keyed by the values of one dimension ({ easy = 40, hard = 60 })"},
 		{Name: "params", Type: cty.DynamicPseudoType, Key: InKey,
@@ -261,7 +263,32 @@ func forEachDims(t *target.Target) ([]dim, error) {
 		}
 		dims = append(dims, d)
 	}
-	return dims, nil
+	return inWrittenOrder(t, dims), nil
+}
+
+// inWrittenOrder orders dims as for_each was written (the loader records
+// it; cty objects iterate by name), so rows and prompt ids follow the
+// configuration: { domain = ..., difficulty = ... } gives coding/hard/17.
+func inWrittenOrder(t *target.Target, dims []dim) []dim {
+	order, ok := t.Attrs[OrderOf("for_each")]
+	if !ok || order.IsNull() || !order.CanIterateElements() || order.LengthInt() != len(dims) {
+		return dims
+	}
+	pos := make(map[string]int, len(dims))
+	i := 0
+	for it := order.ElementIterator(); it.Next(); i++ {
+		_, k := it.Element()
+		pos[k.AsString()] = i
+	}
+	out := make([]dim, len(dims))
+	for _, d := range dims {
+		j, ok := pos[d.name]
+		if !ok {
+			return dims
+		}
+		out[j] = d
+	}
+	return out
 }
 
 func scalarString(v cty.Value) (string, error) {

@@ -55,12 +55,22 @@ type Attr struct {
 	Required bool
 	Input    InputKind
 	Key      KeyUse
+	// Ordered: an object whose keys' written order matters (for_each). When
+	// it is written as an object literal, the loader also sets the
+	// attribute OrderOf(Name) to its keys in that order; the schema must
+	// declare that attribute (a list of strings, in the key). cty objects
+	// themselves have no order.
+	Ordered bool
 	// Row: the expression may read row, the JSONL row being processed
 	// (where = row.score >= 7); it is kept and evaluated per row at build
 	// time (package rowexpr). A plain string value is a template over row.
 	Row bool
 	Doc string
 }
+
+// OrderOf names the attribute holding an Ordered attribute's keys in the
+// order written. The dot keeps it out of what users can write.
+func OrderOf(attr string) string { return attr + ".order" }
 
 // Schema is what a rule kind accepts.
 type Schema struct {
