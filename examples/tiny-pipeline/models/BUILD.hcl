@@ -4,18 +4,20 @@
 # CPU in seconds; the same targets take resources { gpus = 1 } on a GPU.
 
 # Stage 2: base and draft train at the same time (no dependency between them).
+# Windows of 512 bytes, the model's whole context: the examples are up to
+# ~600 bytes, and positions a model never trained on score badly.
 train "base" {
   script  = "train.py"
   srcs    = ["tiny_llama.py"]
   dataset = "//data:splits/train.jsonl"
-  params  = { steps = 200, seed = 1 }
+  params  = { steps = 200, seed = 1, seq_len = 512, batch = 4 }
 }
 
 train "draft" {
   script  = "train.py"
   srcs    = ["tiny_llama.py"]
   dataset = "//data:splits/train.jsonl"
-  params  = { steps = 120, seed = 2, config = { num_hidden_layers = 1 } }
+  params  = { steps = 120, seed = 2, seq_len = 512, batch = 4, config = { num_hidden_layers = 1 } }
 }
 
 # Stage 4, in the order it can run: prune, then a recovery fine-tune on the
@@ -30,14 +32,14 @@ train "recovered" {
   srcs    = ["tiny_llama.py"]
   base    = ":sparse"
   dataset = "//data:splits/train.jsonl"
-  params  = { steps = 60, lr = 1e-3, seed = 3, keep_sparsity = true }
+  params  = { steps = 60, lr = 1e-3, seed = 3, seq_len = 512, batch = 4, keep_sparsity = true }
 }
 
 calibrate "calib" {
   model   = ":recovered"
   dataset = "//data:splits/train.jsonl"
   samples = 16
-  seq_len = 64
+  seq_len = 256
 }
 
 awq "q4" {
@@ -123,7 +125,7 @@ lora "coding" {
   dataset = ":failures_coding"
   rank    = 8
   alpha   = 16
-  params  = { steps = 40, seed = 1 }
+  params  = { steps = 40, seed = 1, seq_len = 512, batch = 4 }
 }
 
 lora "math" {
@@ -131,7 +133,7 @@ lora "math" {
   dataset = ":failures_math"
   rank    = 8
   alpha   = 16
-  params  = { steps = 40, seed = 1 }
+  params  = { steps = 40, seed = 1, seq_len = 512, batch = 4 }
 }
 
 lora "tool_use" {
@@ -139,7 +141,7 @@ lora "tool_use" {
   dataset = ":failures_tool_use"
   rank    = 8
   alpha   = 16
-  params  = { steps = 40, seed = 1 }
+  params  = { steps = 40, seed = 1, seq_len = 512, batch = 4 }
 }
 
 merge_lora "coding_merged" {
