@@ -260,7 +260,7 @@ func (p *pkgLoader) decodeRowExpr(t *target.Target, a *hclsyntax.Attribute, ty c
 		if refs[root] == nil || len(tr) < 2 {
 			continue
 		}
-		if name, ok := traverseName(tr[1]); ok {
+		if name, ok := rowexpr.TraverseName(tr[1]); ok {
 			refs[root][name] = lookupVar(p.ctx, root).GetAttr(name)
 		}
 	}

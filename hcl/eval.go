@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cogumi/cogumi/rowexpr"
 	hhcl "github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
@@ -98,7 +99,7 @@ func unknownNames(expr hhcl.Expression, ctx *hhcl.EvalContext) Diagnostics {
 		if what == "" || len(tr) < 2 {
 			continue
 		}
-		name, ok := traverseName(tr[1])
+		name, ok := rowexpr.TraverseName(tr[1])
 		if !ok {
 			continue
 		}
@@ -126,19 +127,6 @@ func unknownNames(expr hhcl.Expression, ctx *hhcl.EvalContext) Diagnostics {
 		ds = append(ds, d)
 	}
 	return ds
-}
-
-// traverseName returns the attribute name of step: .name or ["name"].
-func traverseName(step hhcl.Traverser) (string, bool) {
-	switch s := step.(type) {
-	case hhcl.TraverseAttr:
-		return s.Name, true
-	case hhcl.TraverseIndex:
-		if s.Key.Type() == cty.String && s.Key.IsKnown() && !s.Key.IsNull() {
-			return s.Key.AsString(), true
-		}
-	}
-	return "", false
 }
 
 // lookupVar finds a variable of the context chain, as HCL does.

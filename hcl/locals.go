@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cogumi/cogumi/rowexpr"
 	"github.com/cogumi/cogumi/target"
 )
 
@@ -106,7 +107,7 @@ func (e *localsEval) visit(name string) {
 		if tr.RootName() != "local" || len(tr) < 2 {
 			continue
 		}
-		dep, named := traverseName(tr[1])
+		dep, named := rowexpr.TraverseName(tr[1])
 		if !named {
 			continue
 		}

@@ -218,7 +218,7 @@ func fieldsRead(x hhcl.Expression) []string {
 		if len(tr) < 2 {
 			return nil
 		}
-		name, ok := traverseName(tr[1])
+		name, ok := TraverseName(tr[1])
 		if !ok {
 			return nil
 		}
@@ -233,8 +233,9 @@ func fieldsRead(x hhcl.Expression) []string {
 	return fields
 }
 
-// traverseName returns the attribute name of step: .name or ["name"].
-func traverseName(step hhcl.Traverser) (string, bool) {
+// TraverseName returns the attribute name of a traversal step: .name or
+// ["name"] (the loader uses it for var.x and local.y too).
+func TraverseName(step hhcl.Traverser) (string, bool) {
 	switch s := step.(type) {
 	case hhcl.TraverseAttr:
 		return s.Name, true

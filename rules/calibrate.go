@@ -129,10 +129,5 @@ func (Calibrate) Execute(ctx context.Context, a *Action) error {
 	if err := os.WriteFile(paramsPath, b, 0o644); err != nil {
 		return err
 	}
-	python := a.Toolchains["python"]
-	if python == "" {
-		python = "python3"
-	}
-	argv := []string{python, filepath.Join(a.PythonPath, "cogumi_calibrate.py"), model, input, a.Out, paramsPath}
-	return a.Exec(ctx, argv, append(ContractEnv(a), "PYTHONUNBUFFERED=1"))
+	return runPython(ctx, a, []string{filepath.Join(a.PythonPath, "cogumi_calibrate.py"), model, input, a.Out, paramsPath})
 }

@@ -173,12 +173,7 @@ func datasetScores(ctx context.Context, a *Action, m *dataset.MetricFilter) erro
 	if st, err := os.Stat(dir); err == nil && st.IsDir() {
 		path = filepath.Join(dir, "scores.jsonl")
 	}
-	var eval string
-	for _, in := range a.Target.Inputs {
-		if in.Attr == "where_metric" && in.Key == "eval" {
-			eval = in.Label.String()
-		}
-	}
+	eval := inputLabel(a.Target, "where_metric", "eval")
 	display := eval + "/scores.jsonl"
 	if path == dir { // the label names the file itself
 		display = eval

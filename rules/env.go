@@ -1,9 +1,13 @@
 package rules
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/target"
 )
 
 // ContractEnv is the environment every action gets, whatever its rule:
@@ -64,4 +68,34 @@ func declaredEnv(m map[string]string) []string {
 		out = append(out, k+"="+m[k])
 	}
 	return out
+}
+
+// runPython runs args (a script and its arguments) with the python
+// toolchain on the action's executor, with the environment contract, output
+// unbuffered (it is followed live), and env.
+func runPython(ctx context.Context, a *Action, args []string, env ...string) error {
+	python := a.Toolchains["python"]
+	if python == "" {
+		python = "python3"
+	}
+	env = append(append(ContractEnv(a), "PYTHONUNBUFFERED=1"), env...)
+	return a.Exec(ctx, append([]string{python}, args...), env)
+}
+
+// inputLabel is the canonical label of a label-valued attribute (and, for
+// a map of labels, of its key), for messages and reports.
+func inputLabel(t *target.Target, attr, key string) string {
+	for _, in := range t.Inputs {
+		if in.Attr == attr && in.Key == key && !in.IsFile() {
+			return in.Label.String()
+		}
+	}
+	s := key
+	if s == "" {
+		s = t.String(attr)
+	}
+	if l, err := label.Parse(s, t.Label.Pkg); err == nil {
+		return l.String()
+	}
+	return s
 }

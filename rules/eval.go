@@ -13,7 +13,6 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cogumi/cogumi/evalset"
-	"github.com/cogumi/cogumi/label"
 	"github.com/cogumi/cogumi/llamarun"
 	"github.com/cogumi/cogumi/target"
 	"github.com/cogumi/cogumi/toolchain"
@@ -125,7 +124,7 @@ func (Eval) Execute(ctx context.Context, a *Action) error {
 	if err != nil {
 		return fmt.Errorf("dataset %s: %w", t.String("dataset"), err)
 	}
-	info := evalset.Info{Model: evalLabel(t, "model"), Dataset: evalLabel(t, "dataset"), By: t.String("by")}
+	info := evalset.Info{Model: inputLabel(t, "model", ""), Dataset: inputLabel(t, "dataset", ""), By: t.String("by")}
 	var scores []evalset.Score
 	var runtimes []string
 	if slices.Contains(metrics, "perplexity") {
@@ -199,12 +198,7 @@ func scoreModel(ctx context.Context, a *Action, exs []evalset.Example) (llamarun
 			return llamarun.Result{}, err
 		}
 	} else {
-		python := a.Toolchains["python"]
-		if python == "" {
-			python = "python3"
-		}
-		argv := []string{python, filepath.Join(a.PythonPath, "cogumi_eval.py"), dir, input, output}
-		if err := a.Exec(ctx, argv, append(ContractEnv(a), "PYTHONUNBUFFERED=1")); err != nil {
+		if err := runPython(ctx, a, []string{filepath.Join(a.PythonPath, "cogumi_eval.py"), dir, input, output}); err != nil {
 			return llamarun.Result{}, err
 		}
 	}
@@ -274,14 +268,9 @@ func runMetricScript(ctx context.Context, a *Action) (map[string]float64, error)
 	if err := writeParams(params, a.Target); err != nil {
 		return nil, err
 	}
-	python := a.Toolchains["python"]
-	if python == "" {
-		python = "python3"
-	}
 	path := filepath.Join(a.Out, "metrics.json")
 	_ = os.Remove(path)
-	env := append(ContractEnv(a), "COGUMI_PARAMS="+params, "PYTHONUNBUFFERED=1")
-	if err := a.Exec(ctx, []string{python, script}, env); err != nil {
+	if err := runPython(ctx, a, []string{script}, "COGUMI_PARAMS="+params); err != nil {
 		return nil, err
 	}
 	m, err := evalset.ReadScriptMetrics(path)
@@ -289,19 +278,6 @@ func runMetricScript(ctx context.Context, a *Action) (map[string]float64, error)
 		return nil, fmt.Errorf("script %s: %w", a.Target.String("script"), err)
 	}
 	return m, os.Remove(path)
-}
-
-// evalLabel is the canonical label of a label-valued attribute.
-func evalLabel(t *target.Target, attr string) string {
-	for _, in := range t.Inputs {
-		if in.Attr == attr && !in.IsFile() {
-			return in.Label.String()
-		}
-	}
-	if l, err := label.Parse(t.String(attr), t.Label.Pkg); err == nil {
-		return l.String()
-	}
-	return t.String(attr)
 }
 
 // wholeNumber returns a whole-number attribute.

@@ -144,7 +144,7 @@ func (Gate) Execute(ctx context.Context, a *Action) error {
 		if err != nil {
 			return fmt.Errorf("max_bytes: %s: %w", k, err)
 		}
-		th.MaxBytes = append(th.MaxBytes, metrics.SizeLimit{Label: gateInputLabel(t, "max_bytes", k), Limit: limit, Written: sizes[k], Size: size})
+		th.MaxBytes = append(th.MaxBytes, metrics.SizeLimit{Label: inputLabel(t, "max_bytes", k), Limit: limit, Written: sizes[k], Size: size})
 	}
 	checks, err := metrics.Evaluate(th, cur, base)
 	if err != nil {
@@ -189,7 +189,7 @@ func writeJSONFile(path string, v any) error {
 
 // gateEvalInput reads the metrics.json of the evaluation named by attr.
 func gateEvalInput(a *Action, attr string) (metrics.Subject, error) {
-	l := gateInputLabel(a.Target, attr, "")
+	l := inputLabel(a.Target, attr, "")
 	dir, ok := a.InputDirs[attr]
 	if !ok {
 		return metrics.Subject{}, fmt.Errorf("%s: no input staged", attr)
@@ -210,19 +210,6 @@ func gateEvalInput(a *Action, attr string) (metrics.Subject, error) {
 		return metrics.Subject{}, fmt.Errorf("%s: %w", attr, err)
 	}
 	return metrics.Subject{Label: l, File: f}, nil
-}
-
-// gateInputLabel is the canonical label of an input attribute (and map key).
-func gateInputLabel(t *target.Target, attr, key string) string {
-	for _, in := range t.Inputs {
-		if in.Attr == attr && in.Key == key && !in.IsFile() {
-			return in.Label.String()
-		}
-	}
-	if key != "" {
-		return key
-	}
-	return t.String(attr)
 }
 
 // gateNumbers returns a map of numbers as Go floats.

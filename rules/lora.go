@@ -13,7 +13,6 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
-	"github.com/cogumi/cogumi/label"
 	"github.com/cogumi/cogumi/lora"
 	"github.com/cogumi/cogumi/target"
 )
@@ -136,20 +135,6 @@ func loraSettings(t *target.Target) (rank int, alpha float64, modules []string) 
 	return rank, alpha, modules
 }
 
-// labelOf returns the canonical label an input attribute names, for
-// adapter_config.json's base_model_name_or_path and for messages.
-func labelOf(t *target.Target, attr string) string {
-	for _, in := range t.Inputs {
-		if in.Attr == attr && !in.IsFile() {
-			return in.Label.String()
-		}
-	}
-	if l, err := label.Parse(t.String(attr), t.Label.Pkg); err == nil {
-		return l.String()
-	}
-	return t.String(attr)
-}
-
 func (Lora) Execute(ctx context.Context, a *Action) error {
 	t := a.Target
 	rank, alpha, modules := loraSettings(t)
@@ -167,12 +152,12 @@ func (Lora) Execute(ctx context.Context, a *Action) error {
 	for _, tr := range base.Tensors() {
 		if !tr.DType.IsFloat() {
 			return fmt.Errorf("base %s: tensor %s has dtype %s; lora trains on a float checkpoint (F32, F16, BF16), before quantisation",
-				labelOf(t, "base"), tr.Name, tr.DType)
+				inputLabel(t, "base", ""), tr.Name, tr.DType)
 		}
 	}
 	cfg := base.Config()
 	if cfg.AttentionBias || cfg.MLPBias || cfg.RopeScaling != nil {
-		return fmt.Errorf("base %s uses attention/MLP biases or scaled RoPE, which lora's trainer does not implement", labelOf(t, "base"))
+		return fmt.Errorf("base %s uses attention/MLP biases or scaled RoPE, which lora's trainer does not implement", inputLabel(t, "base", ""))
 	}
 	dataset, ok := a.InputDirs["dataset"]
 	if !ok {
@@ -185,7 +170,7 @@ func (Lora) Execute(ctx context.Context, a *Action) error {
 		}
 	}
 	job := map[string]any{
-		"base_dir": base.Dir(), "base_label": labelOf(t, "base"), "dataset": dataset, "dataset_label": labelOf(t, "dataset"),
+		"base_dir": base.Dir(), "base_label": inputLabel(t, "base", ""), "dataset": dataset, "dataset_label": inputLabel(t, "dataset", ""),
 		"rank": rank, "alpha": alpha, "target_modules": modules, "params": params,
 	}
 	b, err := json.MarshalIndent(job, "", "  ")
@@ -196,12 +181,7 @@ func (Lora) Execute(ctx context.Context, a *Action) error {
 	if err := os.WriteFile(jobPath, b, 0o644); err != nil {
 		return err
 	}
-	python := a.Toolchains["python"]
-	if python == "" {
-		python = "python3"
-	}
-	env := append(ContractEnv(a), "COGUMI_LORA_CONFIG="+jobPath, "PYTHONUNBUFFERED=1")
-	if err := a.Exec(ctx, []string{python, filepath.Join(a.PythonPath, "cogumi_lora.py")}, env); err != nil {
+	if err := runPython(ctx, a, []string{filepath.Join(a.PythonPath, "cogumi_lora.py")}, "COGUMI_LORA_CONFIG="+jobPath); err != nil {
 		return err
 	}
 

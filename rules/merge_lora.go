@@ -54,23 +54,23 @@ func (MergeLora) Execute(ctx context.Context, a *Action) error {
 	}
 	adDir, err := lora.Find(dir)
 	if err != nil {
-		return fmt.Errorf("adapter %s: %w", labelOf(t, "adapter"), err)
+		return fmt.Errorf("adapter %s: %w", inputLabel(t, "adapter", ""), err)
 	}
 	ad, err := lora.Open(adDir)
 	if err != nil {
-		return fmt.Errorf("adapter %s: %w", labelOf(t, "adapter"), err)
+		return fmt.Errorf("adapter %s: %w", inputLabel(t, "adapter", ""), err)
 	}
 	defer ad.Close()
-	if trained, given := ad.Config().BaseModel, labelOf(t, "base"); trained != "" && trained != given {
+	if trained, given := ad.Config().BaseModel, inputLabel(t, "base", ""); trained != "" && trained != given {
 		// A label names a target, not its content: the adapter may well fit
 		// (CheckBase verifies the shapes), but the user should know.
-		fmt.Fprintf(a.Log, "warning: adapter %s was trained on %s, merged here into %s\n", labelOf(t, "adapter"), trained, given)
+		fmt.Fprintf(a.Log, "warning: adapter %s was trained on %s, merged here into %s\n", inputLabel(t, "adapter", ""), trained, given)
 	}
 	rep, err := lora.Merge(ctx, base, ad, a.Out)
 	if err != nil {
-		return fmt.Errorf("adapter %s: %w", labelOf(t, "adapter"), err)
+		return fmt.Errorf("adapter %s: %w", inputLabel(t, "adapter", ""), err)
 	}
 	fmt.Fprintf(a.Log, "merged %s into %s: %d weights + %g·B·A (rank %d), largest |change| %.3g\n",
-		labelOf(t, "adapter"), labelOf(t, "base"), len(rep.Modules), rep.Scale, rep.Rank, rep.MaxAbsDelta)
+		inputLabel(t, "adapter", ""), inputLabel(t, "base", ""), len(rep.Modules), rep.Scale, rep.Rank, rep.MaxAbsDelta)
 	return nil
 }

@@ -111,7 +111,7 @@ func (Router) Execute(ctx context.Context, a *Action) error {
 	if err != nil {
 		return err
 	}
-	modelLabel := gateInputLabel(t, "model", "")
+	modelLabel := inputLabel(t, "model", "")
 	if eval.File.Model != "" && eval.File.Model != modelLabel {
 		return fmt.Errorf("base_eval: %s evaluated %s, not model %s: route with the model that was evaluated", eval.Label, eval.File.Model, modelLabel)
 	}
@@ -162,7 +162,7 @@ func (Router) Execute(ctx context.Context, a *Action) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		l := gateInputLabel(t, "modifiers", dom)
+		l := inputLabel(t, "modifiers", dom)
 		path := filepath.Join(a.InputDirs["modifiers."+dom], adapterFile)
 		if _, err := os.Stat(path); err != nil {
 			return fmt.Errorf("modifiers: %s: %s has no %s in its artifact: name a LoRA target", dom, l, adapterFile)

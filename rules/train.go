@@ -72,13 +72,8 @@ func (Train) Execute(ctx context.Context, a *Action) error {
 	if err := writeParams(params, a.Target); err != nil {
 		return err
 	}
-	python := a.Toolchains["python"]
-	if python == "" {
-		python = "python3"
-	}
-	env := append(ContractEnv(a), "COGUMI_PARAMS="+params, "PYTHONUNBUFFERED=1")
-	env = append(env, declaredEnv(a.Target.StringMap("env"))...)
-	return a.Exec(ctx, []string{python, script}, env)
+	env := append([]string{"COGUMI_PARAMS=" + params}, declaredEnv(a.Target.StringMap("env"))...)
+	return runPython(ctx, a, []string{script}, env...)
 }
 
 // scriptPath is where the script is staged, relative to the scratch directory.
