@@ -10,6 +10,7 @@
 package python
 
 import (
+	"bytes"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -54,13 +55,18 @@ func Contents() []byte {
 
 // Stage writes the support modules into dir (created if missing), each
 // through a temporary file renamed into place, so that a concurrent reader
-// never imports half a module.
+// never imports half a module. A module already there with the same bytes
+// is left alone: every command stages them, and reading is cheaper than
+// rewriting.
 func Stage(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("staging python modules: %w", err)
 	}
 	for _, name := range Files() {
 		b, _ := modules.ReadFile(name)
+		if old, err := os.ReadFile(filepath.Join(dir, name)); err == nil && bytes.Equal(old, b) {
+			continue
+		}
 		if err := stageFile(dir, name, b); err != nil {
 			return fmt.Errorf("staging %s in %s: %w", name, dir, err)
 		}

@@ -194,3 +194,37 @@ func readJSON(t *testing.T, path string, v any) {
 		t.Fatalf("%s: %v", path, err)
 	}
 }
+
+// A staged module that was changed is written again; intact ones are left
+// as they are.
+func TestStageRepairs(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "py")
+	if err := Stage(dir); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, SafetensorsFile)
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("import os; os.system('evil')\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, Files()[0])
+	if other == path {
+		other = filepath.Join(dir, Files()[1])
+	}
+	before, err := os.Stat(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Stage(dir); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != SafetensorsModule() {
+		t.Errorf("the changed module was not restored (%v)", err)
+	}
+	after, err := os.Stat(other)
+	if err != nil || !os.SameFile(before, after) {
+		t.Errorf("an intact module was rewritten (%v)", err)
+	}
+}

@@ -50,12 +50,13 @@ func (g *globals) machine(ctx context.Context, w *workspace, c *cache.Local, cfg
 		cfg.Toolchains[name] = cmd
 	}
 	cfg.ToolchainVersion = toolchainVersions(w.ws.Toolchains, cfg.Toolchains, filepath.Join(c.Dir(), "toolchains.json"))
-	dir := filepath.Join(c.Dir(), "python", cache.DigestBytes(python.Contents()).String()[:16])
+	digest := cache.DigestBytes(python.Contents()).String()
+	dir := filepath.Join(c.Dir(), "python", digest[:16])
 	if err := python.Stage(dir); err != nil {
 		return err
 	}
 	cfg.PythonPath = dir
-	cfg.PythonPathDigest = cache.DigestBytes(python.Contents()).String()
+	cfg.PythonPathDigest = digest
 	return nil
 }
 
