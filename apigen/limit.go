@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cogumi/cogumi/internal/retry"
 )
 
 // Rate is a number of requests per period; the zero Rate is no limit.
@@ -91,14 +93,7 @@ func (b *bucket) wait(ctx context.Context) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return retry.Sleep(ctx, d)
 }
 
 // budget tracks money: what was spent, and the worst case of every request

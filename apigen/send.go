@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cogumi/cogumi/internal/retry"
 )
 
 // maxBody bounds a response read into memory.
@@ -60,13 +62,9 @@ func (r *run) send(ctx context.Context, req Request, worst float64) (Answer, []b
 			break
 		}
 		if wait == 0 {
-			wait = r.backoff(attempt)
+			wait = retry.Backoff(attempt, r.cfg.MinBackoff, r.cfg.MaxBackoff)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if err := retry.Sleep(ctx, wait); err != nil {
 			return Answer{Err: ctx.Err()}, nil, attempt - 1
 		}
 	}
@@ -97,16 +95,6 @@ func (e billedUnknown) Unwrap() error { return e.error }
 func maybeBilled(err error) bool {
 	var b billedUnknown
 	return errors.As(err, &b)
-}
-
-// backoff is the exponential delay before attempt+1, with jitter: a random
-// point in its upper half, so that clients failing together spread out.
-func (r *run) backoff(attempt int) time.Duration {
-	d := r.cfg.MinBackoff << (attempt - 1)
-	if d > r.cfg.MaxBackoff || d <= 0 {
-		d = r.cfg.MaxBackoff
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // attempt makes one HTTP request. On failure, wait says what to do: < 0

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/cogumi/cogumi/cache"
+	"github.com/cogumi/cogumi/internal/retry"
 )
 
 // ErrUnavailable is in every error that says the remote cache cannot be used
@@ -268,28 +268,9 @@ func (s *Store) do(ctx context.Context, op, key string, idle time.Duration, fn f
 			return e
 		}
 		s.stats.retries.Add(1)
-		if err := sleep(ctx, backoff(attempt)); err != nil {
+		if err := retry.Sleep(ctx, retry.Backoff(attempt, backoffBase, backoffCap)); err != nil {
 			return &Error{Endpoint: s.endpoint, Bucket: s.bucket, Op: op, Key: key, Reason: err.Error(), kind: kindCanceled, err: err}
 		}
-	}
-}
-
-// backoff returns the wait before attempt+1: exponential, capped, with
-// jitter in [d/2, d) so that many clients do not retry in step.
-func backoff(attempt int) time.Duration {
-	d := min(backoffCap, backoffBase<<(attempt-1))
-	return d/2 + rand.N(d/2)
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
 	}
 }
 
