@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cogumi/cogumi/units"
+	"github.com/cogumi/cogumi/internal/units"
 )
 
 // bf16Checkpoint writes (once) the random BF16 checkpoint of about

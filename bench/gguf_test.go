@@ -14,10 +14,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/checkpoint"
-	"github.com/cogumi/cogumi/ggufconv"
 	"github.com/cogumi/cogumi/internal/tinyllama"
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/ggufconv"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 // TestGGUFBench compares cogumi's GGUF conversion with llama.cpp's own
@@ -186,7 +186,7 @@ func TestGGUFBenchChild(t *testing.T) {
 	}
 }
 
-// buildLlamaQuant compiles ggufconv/testdata/llamaquant.c and finds
+// buildLlamaQuant compiles model/ggufconv/testdata/llamaquant.c and finds
 // node-llama-cpp's libllama.
 func buildLlamaQuant(t *testing.T) (bin, lib string) {
 	t.Helper()

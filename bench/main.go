@@ -31,7 +31,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cogumi/cogumi/units"
+	"github.com/cogumi/cogumi/internal/units"
 )
 
 // config holds the command line.

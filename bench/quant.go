@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cogumi/cogumi/units"
+	"github.com/cogumi/cogumi/internal/units"
 )
 
 // quantTypes are the compared GGUF types: the gguf rule's name and
@@ -34,7 +34,7 @@ func ftypeOf(typ string) (int, error) {
 	return 0, fmt.Errorf("no llama_ftype for %q here", typ)
 }
 
-// llamaQuant compiles ggufconv/testdata/llamaquant.c into dir and finds
+// llamaQuant compiles model/ggufconv/testdata/llamaquant.c into dir and finds
 // node-llama-cpp's libllama under repo.
 func llamaQuant(repo, dir string) (bin, lib string, err error) {
 	libs, _ := filepath.Glob(filepath.Join(repo, "testdata", "llama", "node_modules", "@node-llama-cpp", "linux-x64", "bins", "linux-x64", "libllama.*so"))
@@ -46,7 +46,7 @@ func llamaQuant(repo, dir string) (bin, lib string, err error) {
 		return "", "", err
 	}
 	bin = filepath.Join(dir, "llamaquant")
-	out, err := exec.Command("gcc", "-O2", "-o", bin, filepath.Join(repo, "ggufconv", "testdata", "llamaquant.c"), "-ldl").CombinedOutput()
+	out, err := exec.Command("gcc", "-O2", "-o", bin, filepath.Join(repo, "model", "ggufconv", "testdata", "llamaquant.c"), "-ldl").CombinedOutput()
 	if err != nil {
 		return "", "", fmt.Errorf("building llamaquant.c: %v\n%s", err, out)
 	}

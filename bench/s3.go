@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/cogumi/cogumi/internal/s3test"
-	"github.com/cogumi/cogumi/units"
+	"github.com/cogumi/cogumi/internal/units"
 )
 
 // s3Rows pushes and pulls one artifact of e.s3Size random bytes with

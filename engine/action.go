@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/cogumi/cogumi/cache"
-	"github.com/cogumi/cogumi/gpu"
-	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/executor/gpu"
 	"github.com/cogumi/cogumi/rules"
-	"github.com/cogumi/cogumi/target"
 )
 
 // process brings one target up to date: a source group is hashed, an

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/cogumi/cogumi/cache"
-	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/engine/label"
 )
 
 // artifact is a target's output once known: a manifest of files stored in

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/cogumi/cogumi/target"
-	"github.com/cogumi/cogumi/units"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/internal/units"
 )
 
 // budget hands out the machine's capacity to actions: a job slot (-j) plus

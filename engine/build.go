@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/engine/label"
 )
 
 // Summary counts what a build did.

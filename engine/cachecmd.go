@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/cogumi/cogumi/cache"
-	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/engine/label"
 )
 
 // LinkedKeys returns the action results that cogumi-out directories of

@@ -16,11 +16,11 @@ import (
 	"syscall"
 
 	"github.com/cogumi/cogumi/cache"
-	"github.com/cogumi/cogumi/dag"
-	"github.com/cogumi/cogumi/gpu"
-	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/engine/dag"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/executor/gpu"
 	"github.com/cogumi/cogumi/rules"
-	"github.com/cogumi/cogumi/target"
 )
 
 // Config is what an Engine works on.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 // Executor runs the commands of actions elsewhere than this machine (a

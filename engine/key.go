@@ -11,8 +11,8 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/cogumi/cogumi/cache"
+	"github.com/cogumi/cogumi/engine/target"
 	"github.com/cogumi/cogumi/rules"
-	"github.com/cogumi/cogumi/target"
 )
 
 // A record is one labelled line of an action key: "name = value". The name

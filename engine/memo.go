@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cogumi/cogumi/cache"
-	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/engine/label"
 )
 
 // memoVersion changes whenever the meaning of a memo entry changes.

@@ -10,9 +10,9 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cogumi/cogumi/cache"
-	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/engine/target"
 	"github.com/cogumi/cogumi/rules"
-	"github.com/cogumi/cogumi/target"
 )
 
 // memoRule stores three values in its memo, counting how many it had to

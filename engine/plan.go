@@ -7,7 +7,7 @@ import (
 	"os"
 
 	"github.com/cogumi/cogumi/cache"
-	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/engine/label"
 )
 
 // PlanItem says whether one target is up to date and, if not, why.

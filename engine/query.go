@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/engine/label"
 )
 
 // Query evaluates a query expression over the target graph:

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/cogumi/cogumi/cache"
-	"github.com/cogumi/cogumi/gpu"
-	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/executor/gpu"
 	"github.com/cogumi/cogumi/rules"
 )
 

@@ -11,8 +11,8 @@ import (
 	"sync"
 
 	"github.com/cogumi/cogumi/cache"
+	"github.com/cogumi/cogumi/engine/label"
 	"github.com/cogumi/cogumi/internal/atomicfile"
-	"github.com/cogumi/cogumi/label"
 )
 
 // state is what cogumi remembers about one workspace between builds: the

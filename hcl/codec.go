@@ -10,8 +10,8 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/label"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 // The load cache stores evaluated targets in a small binary format: JSON

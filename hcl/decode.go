@@ -10,11 +10,11 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
-	"github.com/cogumi/cogumi/label"
-	"github.com/cogumi/cogumi/rowexpr"
+	"github.com/cogumi/cogumi/data/rowexpr"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/internal/units"
 	"github.com/cogumi/cogumi/rules"
-	"github.com/cogumi/cogumi/target"
-	"github.com/cogumi/cogumi/units"
 )
 
 // resourceAttrNames are the attributes of a resources block.

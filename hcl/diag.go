@@ -8,7 +8,7 @@ import (
 
 	hhcl "github.com/hashicorp/hcl/v2"
 
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 // Diagnostic is one problem with the configuration, at a position.

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/cogumi/cogumi/rowexpr"
+	"github.com/cogumi/cogumi/data/rowexpr"
 	hhcl "github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"

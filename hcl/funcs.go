@@ -15,7 +15,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 
-	"github.com/cogumi/cogumi/rowexpr"
+	"github.com/cogumi/cogumi/data/rowexpr"
 )
 
 // maxFileSize bounds what file() reads: its value is part of an attribute,

@@ -9,8 +9,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/label"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 // sourceInputs records the inputs of a list of files and labels

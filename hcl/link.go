@@ -4,9 +4,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/cogumi/cogumi/dag"
-	"github.com/cogumi/cogumi/label"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/dag"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 // link sorts the targets of every package into ws, resolves every label

@@ -12,10 +12,10 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/cogumi/cogumi/dag"
-	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/engine/dag"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/engine/target"
 	"github.com/cogumi/cogumi/rules"
-	"github.com/cogumi/cogumi/target"
 )
 
 // Options are what the command line adds to the configuration.

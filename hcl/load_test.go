@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cogumi/cogumi/label"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 func posAt(file string, line, col int) target.Pos {

@@ -8,8 +8,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/rowexpr"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/data/rowexpr"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 // localDefs are the local values of one scope (cogumi.hcl or one BUILD.hcl).

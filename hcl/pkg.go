@@ -12,9 +12,9 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/engine/target"
 	"github.com/cogumi/cogumi/rules"
-	"github.com/cogumi/cogumi/target"
 )
 
 // BuildFile is the file that makes a directory a package.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/rowexpr"
+	"github.com/cogumi/cogumi/data/rowexpr"
 )
 
 func TestRowExpressions(t *testing.T) {

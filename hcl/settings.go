@@ -13,7 +13,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 // SettingsFile is the file that marks a workspace root.

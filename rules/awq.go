@@ -8,8 +8,8 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/awq"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/model/awq"
 )
 
 // AWQ applies activation-aware weight quantisation's scaling to a

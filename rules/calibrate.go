@@ -9,9 +9,9 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/evalset"
-	"github.com/cogumi/cogumi/llamarun"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/data/evalset"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/executor/llamarun"
 )
 
 // Calibrate records a checkpoint's activation statistics on calibration

@@ -11,8 +11,8 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/target"
-	"github.com/cogumi/cogumi/zpack"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/model/zpack"
 )
 
 // Compress zstd-compresses every file of its input's artifact:

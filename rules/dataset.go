@@ -16,9 +16,9 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
-	"github.com/cogumi/cogumi/dataset"
-	"github.com/cogumi/cogumi/rowexpr"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/data/dataset"
+	"github.com/cogumi/cogumi/data/rowexpr"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 // Dataset builds JSONL datasets from JSONL files and other datasets:

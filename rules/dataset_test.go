@@ -9,9 +9,9 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/dataset"
-	"github.com/cogumi/cogumi/label"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/data/dataset"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 func dsNum(f float64) cty.Value { return cty.NumberFloatVal(f) }

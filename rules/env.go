@@ -6,8 +6,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/cogumi/cogumi/label"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 // ContractEnv is the environment every action gets, whatever its rule:

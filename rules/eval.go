@@ -12,10 +12,10 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/evalset"
-	"github.com/cogumi/cogumi/llamarun"
-	"github.com/cogumi/cogumi/target"
-	"github.com/cogumi/cogumi/toolchain"
+	"github.com/cogumi/cogumi/data/evalset"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/executor/llamarun"
+	"github.com/cogumi/cogumi/executor/toolchain"
 )
 
 // Eval measures a model on a dataset:

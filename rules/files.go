@@ -6,7 +6,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 // Files is a group of source files (files "x" { srcs = glob("data/*") }).

@@ -14,9 +14,9 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/metrics"
-	"github.com/cogumi/cogumi/target"
-	"github.com/cogumi/cogumi/units"
+	"github.com/cogumi/cogumi/data/metrics"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/internal/units"
 )
 
 // Gate checks thresholds on an evaluation's metrics and on artifact sizes:

@@ -16,9 +16,9 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
-	"github.com/cogumi/cogumi/apigen"
-	"github.com/cogumi/cogumi/rowexpr"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/data/apigen"
+	"github.com/cogumi/cogumi/data/rowexpr"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 // Generate asks an OpenAI-compatible chat-completions API for one answer

@@ -14,10 +14,10 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/label"
-	"github.com/cogumi/cogumi/rowexpr"
-	"github.com/cogumi/cogumi/target"
-	"github.com/cogumi/cogumi/teacher"
+	"github.com/cogumi/cogumi/data/rowexpr"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/internal/teacher"
 )
 
 type mapMemo struct {

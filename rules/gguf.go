@@ -7,9 +7,9 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/ggufconv"
-	"github.com/cogumi/cogumi/label"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/model/ggufconv"
 )
 
 // GGUF converts a checkpoint to one GGUF file for llama.cpp:

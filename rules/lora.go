@@ -13,8 +13,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
-	"github.com/cogumi/cogumi/lora"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/model/lora"
 )
 
 // Lora trains LoRA adapters on a frozen float checkpoint with the python

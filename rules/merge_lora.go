@@ -6,8 +6,8 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/lora"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/model/lora"
 )
 
 // MergeLora merges a LoRA adapter into its base checkpoint:

@@ -7,8 +7,8 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/checkpoint"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/model/checkpoint"
 )
 
 // Model is a Hugging Face Llama-family checkpoint directory of the

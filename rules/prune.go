@@ -6,8 +6,8 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/prune"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/model/prune"
 )
 
 // Prune zeroes the smallest-magnitude weights of a checkpoint:

@@ -11,8 +11,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cogumi/cogumi/cache"
-	"github.com/cogumi/cogumi/metrics"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/data/metrics"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 // Router writes the configuration of perplexity routing between a base

@@ -11,7 +11,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 // InputKind says whether, and how, an attribute names inputs.

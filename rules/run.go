@@ -10,7 +10,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 // Run runs a shell command, like Bazel's genrule.

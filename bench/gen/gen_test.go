@@ -15,7 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
-	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/engine/label"
 )
 
 const n = 200

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/cogumi/cogumi/internal/atomicfile"
-	"github.com/cogumi/cogumi/teacher"
+	"github.com/cogumi/cogumi/internal/teacher"
 )
 
 func main() {

@@ -8,9 +8,9 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/cogumi/cogumi/apigen"
+	"github.com/cogumi/cogumi/data/apigen"
 	"github.com/cogumi/cogumi/engine"
-	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/engine/label"
 )
 
 // apiSpend adds up, after a build, what the API-calling targets of the

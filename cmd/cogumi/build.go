@@ -9,8 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cogumi/cogumi/engine"
-	"github.com/cogumi/cogumi/label"
-	"github.com/cogumi/cogumi/units"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/internal/units"
 )
 
 type buildFlags struct {

@@ -11,9 +11,9 @@ import (
 
 	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/engine"
+	"github.com/cogumi/cogumi/engine/label"
 	"github.com/cogumi/cogumi/hcl"
-	"github.com/cogumi/cogumi/label"
-	"github.com/cogumi/cogumi/units"
+	"github.com/cogumi/cogumi/internal/units"
 )
 
 func newCacheCmd(g *globals) *cobra.Command {

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cogumi/cogumi/engine"
-	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/engine/label"
 )
 
 func newQueryCmd(g *globals) *cobra.Command {

@@ -11,12 +11,13 @@ import (
 
 	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/engine"
-	"github.com/cogumi/cogumi/gpu"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/executor/gpu"
+	"github.com/cogumi/cogumi/executor/python"
+	"github.com/cogumi/cogumi/executor/remoteexec"
+	"github.com/cogumi/cogumi/executor/slurm"
+	"github.com/cogumi/cogumi/executor/toolchain"
 	"github.com/cogumi/cogumi/hcl"
-	"github.com/cogumi/cogumi/python"
-	"github.com/cogumi/cogumi/slurm"
-	"github.com/cogumi/cogumi/target"
-	"github.com/cogumi/cogumi/toolchain"
 )
 
 // machine fills in what the engine needs to know about where actions run:
@@ -114,15 +115,15 @@ func toolchainVersions(declared map[string]hcl.Toolchain, commands map[string]st
 
 // slurmExecutor runs actions as Slurm batch jobs. Their files travel
 // through shared_dir (or this machine's file system, on a single node) or,
-// with transit, through the remote cache (see execaction.go).
+// with transit, through the remote cache (package remoteexec).
 type slurmExecutor struct {
 	cfg     slurm.Config
-	transit *cacheTransit
+	transit *remoteexec.Transit
 	// submit replaces cfg.Submit in tests of the remote cache's path.
 	submit func(context.Context, slurm.Job) (*slurm.Result, error)
 }
 
-func newSlurmExecutor(s *hcl.SlurmSettings, transit *cacheTransit) *slurmExecutor {
+func newSlurmExecutor(s *hcl.SlurmSettings, transit *remoteexec.Transit) *slurmExecutor {
 	return &slurmExecutor{cfg: slurm.Config{
 		Partition: s.Partition, Account: s.Account, ExtraArgs: s.ExtraArgs,
 		Constraints: s.Constraints, SharedDir: s.SharedDir,
@@ -138,7 +139,7 @@ func (x *slurmExecutor) ScratchRoot() string {
 
 func (x *slurmExecutor) Exec(ctx context.Context, t *target.Target, dir string, argv, env []string, log io.Writer) error {
 	if x.transit != nil {
-		return x.execThroughCache(ctx, t, dir, argv, env, log)
+		return x.transit.Exec(ctx, t, dir, argv, env, log, x.submitJob)
 	}
 	jobEnv := make(map[string]string)
 	for _, kv := range env {

@@ -14,10 +14,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cogumi/cogumi/cache"
+	"github.com/cogumi/cogumi/data/metrics"
 	"github.com/cogumi/cogumi/engine"
-	"github.com/cogumi/cogumi/label"
-	"github.com/cogumi/cogumi/metrics"
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 func newMetricsCmd(g *globals) *cobra.Command {

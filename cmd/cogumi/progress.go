@@ -15,7 +15,7 @@ import (
 	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/cache/s3"
 	"github.com/cogumi/cogumi/engine"
-	"github.com/cogumi/cogumi/units"
+	"github.com/cogumi/cogumi/internal/units"
 )
 
 // progress shows a build to a person. On a terminal one status line at the

@@ -13,7 +13,7 @@ import (
 	"github.com/cogumi/cogumi/cache/s3"
 	"github.com/cogumi/cogumi/engine"
 	"github.com/cogumi/cogumi/hcl"
-	"github.com/cogumi/cogumi/units"
+	"github.com/cogumi/cogumi/internal/units"
 )
 
 // s3Remote adapts the S3 store to the engine's RemoteCache.

@@ -16,10 +16,10 @@ import (
 
 	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/engine"
-	"github.com/cogumi/cogumi/label"
-	"github.com/cogumi/cogumi/llamarun"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/executor/llamarun"
+	"github.com/cogumi/cogumi/executor/toolchain"
 	"github.com/cogumi/cogumi/rules"
-	"github.com/cogumi/cogumi/toolchain"
 )
 
 type routeFlags struct {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/cogumi/cogumi/teacher"
+	"github.com/cogumi/cogumi/internal/teacher"
 )
 
 // teacherHolder is a scenario's local teacher API.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/cogumi/cogumi/internal/s3test"
 	"github.com/cogumi/cogumi/internal/tinyllama"
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 func TestMain(m *testing.M) {

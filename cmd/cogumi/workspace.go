@@ -13,8 +13,8 @@ import (
 
 	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/engine"
+	"github.com/cogumi/cogumi/engine/label"
 	"github.com/cogumi/cogumi/hcl"
-	"github.com/cogumi/cogumi/label"
 	"github.com/cogumi/cogumi/rules"
 )
 

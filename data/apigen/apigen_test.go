@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cogumi/cogumi/teacher"
+	"github.com/cogumi/cogumi/internal/teacher"
 )
 
 // memMemo is an in-memory Memo.

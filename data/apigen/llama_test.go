@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cogumi/cogumi/checkpoint"
-	"github.com/cogumi/cogumi/ggufconv"
 	"github.com/cogumi/cogumi/internal/tinyllama"
+	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/ggufconv"
 )
 
 // TestRealModelOutput points the client at testdata/llama/serve_openai.mjs:
@@ -32,7 +32,7 @@ func TestRealModelOutput(t *testing.T) {
 	}
 	dir := os.Getenv("COGUMI_NODE_LLAMA")
 	if dir == "" {
-		dir, _ = filepath.Abs(filepath.Join("..", "testdata", "llama"))
+		dir, _ = filepath.Abs(filepath.Join("..", "..", "testdata", "llama"))
 	}
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "node-llama-cpp", "package.json")); err != nil {
 		missing("node-llama-cpp not installed under " + dir)
@@ -51,7 +51,7 @@ func TestRealModelOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, _ := filepath.Abs(filepath.Join("..", "testdata", "llama", "serve_openai.mjs"))
+	server, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "llama", "serve_openai.mjs"))
 	cmd := exec.Command(node, server, filepath.Join(work, rep.File))
 	cmd.Env = append(os.Environ(), "COGUMI_NODE_LLAMA="+dir)
 	cmd.Stderr = os.Stderr

@@ -11,7 +11,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/rowexpr"
+	"github.com/cogumi/cogumi/data/rowexpr"
 )
 
 // benchRows writes n generated rows (about 300 bytes each, like a

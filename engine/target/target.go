@@ -8,7 +8,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cogumi/cogumi/label"
+	"github.com/cogumi/cogumi/engine/label"
 )
 
 // Pos is a position in a configuration file, for messages.

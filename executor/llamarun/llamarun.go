@@ -20,7 +20,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cogumi/cogumi/toolchain"
+	"github.com/cogumi/cogumi/executor/toolchain"
 )
 
 //go:embed runner.mjs

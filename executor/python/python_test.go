@@ -87,11 +87,11 @@ func TestTrainExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	train := func(out string) {
-		cmd := exec.Command(py, filepath.Join("..", "examples", "gpu", "train.py"))
+		cmd := exec.Command(py, filepath.Join("..", "..", "examples", "gpu", "train.py"))
 		cmd.Env = append(os.Environ(),
 			"PYTHONPATH="+staged, "PYTHONDONTWRITEBYTECODE=1", "CUDA_VISIBLE_DEVICES=",
 			"COGUMI_OUT="+out, "COGUMI_PARAMS="+params,
-			"COGUMI_INPUT_DATASET="+filepath.Join("..", "examples", "gpu", "data", "tiny.jsonl"))
+			"COGUMI_INPUT_DATASET="+filepath.Join("..", "..", "examples", "gpu", "data", "tiny.jsonl"))
 		b, err := cmd.CombinedOutput()
 		t.Logf("train.py:\n%s", b)
 		if err != nil {

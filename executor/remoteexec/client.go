@@ -1,4 +1,4 @@
-package main
+package remoteexec
 
 import (
 	"bytes"
@@ -20,15 +20,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/cache/s3"
-	"github.com/cogumi/cogumi/engine"
-	"github.com/cogumi/cogumi/hcl"
-	"github.com/cogumi/cogumi/slurm"
-	"github.com/cogumi/cogumi/target"
-	"github.com/cogumi/cogumi/units"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/executor/slurm"
+	"github.com/cogumi/cogumi/internal/units"
 )
 
 // localFile is a file of the client's scratch directory (or of a directory
@@ -41,7 +37,7 @@ type localFile struct {
 
 // specLayout is what the client sends for one action, before hashing.
 type specLayout struct {
-	spec   *execSpec
+	spec   *Spec
 	files  []localFile
 	resume string // this machine's COGUMI_RESUME_DIR, when staged
 }
@@ -58,7 +54,7 @@ func buildSpec(dir string, argv, env []string) (*specLayout, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &specLayout{spec: &execSpec{Version: execSpecVersion, WorkDir: filepath.ToSlash(work), OutDir: "out"}}
+	l := &specLayout{spec: &Spec{Version: SpecVersion, WorkDir: filepath.ToSlash(work), OutDir: "out"}}
 	extra := map[string]string{} // directory here -> its path in the spec
 	var extraOrder []string
 	stage := func(local, rel string) string {
@@ -84,14 +80,14 @@ func buildSpec(dir string, argv, env []string) (*specLayout, error) {
 				if info, err := os.Stat(p); err != nil || !info.IsDir() {
 					continue
 				}
-				rel := stage(filepath.Clean(p), fmt.Sprintf("%s/pythonpath/%d", execExtraDir, len(extraOrder)))
+				rel := stage(filepath.Clean(p), fmt.Sprintf("%s/pythonpath/%d", extraDir, len(extraOrder)))
 				parts[i] = filepath.Join(scratch, filepath.FromSlash(rel))
 			}
 			v = strings.Join(parts, ":")
 		case "COGUMI_RESUME_DIR":
 			if filepath.IsAbs(v) && !within(scratch, v) {
 				l.resume = filepath.Clean(v)
-				v = filepath.Join(scratch, filepath.FromSlash(stage(l.resume, execExtraDir+"/resume")))
+				v = filepath.Join(scratch, filepath.FromSlash(stage(l.resume, extraDir+"/resume")))
 			}
 			if within(scratch, v) {
 				rel, _ := filepath.Rel(scratch, v)
@@ -184,7 +180,7 @@ func walkFollow(abs, rel string, skip map[string]bool, files *[]localFile, dirs 
 	return nil
 }
 
-// parallel calls fn(i) for i in [0, n) on up to execTransfers goroutines
+// parallel calls fn(i) for i in [0, n) on up to transfers goroutines
 // and returns the errors joined; it stops starting new calls after the
 // first error.
 func parallel(n int, fn func(i int) error) error {
@@ -195,7 +191,7 @@ func parallel(n int, fn func(i int) error) error {
 		errs   []error
 		wg     sync.WaitGroup
 	)
-	for range min(n, execTransfers) {
+	for range min(n, transfers) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -244,48 +240,21 @@ func uploadFiles(ctx context.Context, st *s3.Store, files []localFile) ([]cache.
 	return entries, err
 }
 
-// cacheTransit is how a Slurm executor without shared_dir moves files: the
-// S3 remote cache, and how its jobs find it.
-type cacheTransit struct {
-	store *s3.Store
-	// url, endpoint and region go on the job's command line (never a
+// Transit is how a Slurm executor without shared_dir moves files: the S3
+// remote cache, and how its jobs find it.
+type Transit struct {
+	Store *s3.Store
+	// URL, Endpoint and Region go on the job's command line (never a
 	// credential: the job takes those from the standard AWS sources).
-	url, endpoint, region string
+	URL, Endpoint, Region string
 }
 
-// slurmTransit returns the remote cache through which the jobs of executor
-// name exchange files, or nil when they use the file system: shared_dir is
-// set, or there is no writable remote cache.
-func (g *globals) slurmTransit(name string, s *hcl.SlurmSettings, w *workspace, cfg *engine.Config) *cacheTransit {
-	if s.SharedDir != "" || cfg.Remote == nil {
-		return nil
-	}
-	r, ok := cfg.Remote.(*s3Remote)
-	if !ok {
-		return nil
-	}
-	if !r.s.CanUpload() {
-		for _, t := range w.ws.Targets {
-			if t.Executor == name {
-				fmt.Fprintf(g.stderr, "cogumi: warning: executor %q has no shared_dir and the remote cache %s is read-only, so its jobs cannot get their files through it: they use this machine's scratch directories, which only works where the nodes share its file system\n", name, r)
-				break
-			}
-		}
-		return nil
-	}
-	// The flags and the environment are read again; --remote-upload, the
-	// only setting that needs the parsed flag set, is known to be true.
-	rc := g.remoteSettings(pflag.NewFlagSet("exec-action", pflag.ContinueOnError), w)
-	if rc == nil {
-		return nil
-	}
-	return &cacheTransit{store: r.s, url: rc.URL, endpoint: rc.Endpoint, region: rc.Region}
-}
+// Submit runs a job on the cluster and follows it to its end.
+type Submit func(ctx context.Context, job slurm.Job) (*slurm.Result, error)
 
-// execThroughCache runs an action as a Slurm job that gets its files
-// through the remote cache (see the top of this file).
-func (x *slurmExecutor) execThroughCache(ctx context.Context, t *target.Target, dir string, argv, env []string, log io.Writer) error {
-	tr := x.transit
+// Exec runs an action as a Slurm job, submitted by submit, that gets its
+// files through the remote cache (see the package documentation).
+func (tr *Transit) Exec(ctx context.Context, t *target.Target, dir string, argv, env []string, log io.Writer, submit Submit) error {
 	name := t.Label.String()
 	scratch := filepath.Dir(dir)
 	l, err := buildSpec(dir, argv, env)
@@ -298,28 +267,28 @@ func (x *slurmExecutor) execThroughCache(ctx context.Context, t *target.Target, 
 	}
 	spec := l.spec
 	spec.Token, spec.Label = hex.EncodeToString(tok[:]), name
-	if spec.Files, err = uploadFiles(ctx, tr.store, l.files); err != nil {
-		return fmt.Errorf("sending the inputs through the remote cache %s: %w", tr.store, err)
+	if spec.Files, err = uploadFiles(ctx, tr.Store, l.files); err != nil {
+		return fmt.Errorf("sending the inputs through the remote cache %s: %w", tr.Store, err)
 	}
 	data, err := json.Marshal(spec)
 	if err != nil {
 		return fmt.Errorf("encoding the job's spec: %w", err)
 	}
 	specDigest := cache.DigestBytes(data)
-	if err := tr.store.PutBlobContext(ctx, specDigest, int64(len(data)), bytes.NewReader(data)); err != nil {
-		return fmt.Errorf("sending the job's spec through the remote cache %s: %w", tr.store, err)
+	if err := tr.Store.PutBlobContext(ctx, specDigest, int64(len(data)), bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("sending the job's spec through the remote cache %s: %w", tr.Store, err)
 	}
 	var total int64
 	for _, f := range spec.Files {
 		total += f.Size
 	}
-	fmt.Fprintf(log, "cogumi: slurm: %d input files (%s) and spec %s in %s\n", len(spec.Files), units.FormatBytes(total), specDigest.Short(), tr.store)
-	key := execResultKey(specDigest)
+	fmt.Fprintf(log, "cogumi: slurm: %d input files (%s) and spec %s in %s\n", len(spec.Files), units.FormatBytes(total), specDigest.Short(), tr.Store)
+	key := ResultKey(specDigest)
 	defer func() {
 		// The result was only a message to this process.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		_ = tr.store.DeleteAction(dctx, key)
+		_ = tr.Store.DeleteAction(dctx, key)
 	}()
 
 	// The job writes its log where every node can: /tmp, under a name of
@@ -327,7 +296,7 @@ func (x *slurmExecutor) execThroughCache(ctx context.Context, t *target.Target, 
 	// or where /tmp is shared, it is followed live; otherwise the log
 	// comes with the result.
 	seen := &countingWriter{w: log}
-	res, jobErr := x.submitJob(ctx, slurm.Job{
+	res, jobErr := submit(ctx, slurm.Job{
 		Name: name, Script: tr.script(specDigest), WorkDir: "/tmp", Resources: slurm.Resources(t.Resources),
 		LogPath: fmt.Sprintf("/tmp/cogumi-%d-%s-%%j.log", os.Getuid(), spec.Token[:12]), Log: seen,
 	})
@@ -343,10 +312,10 @@ func (x *slurmExecutor) execThroughCache(ctx context.Context, t *target.Target, 
 	if ctx.Err() != nil {
 		// Cancelled: the resume directory is still worth a short wait.
 		var cancel context.CancelFunc
-		fctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), execFetchAfterCancel)
+		fctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), fetchAfterCancel)
 		defer cancel()
 	}
-	result, err := tr.store.GetActionContext(fctx, key)
+	result, err := tr.Store.GetActionContext(fctx, key)
 	var corrupt *cache.CorruptError
 	switch {
 	case errors.As(err, &corrupt) && jobErr == nil:
@@ -357,41 +326,41 @@ func (x *slurmExecutor) execThroughCache(ctx context.Context, t *target.Target, 
 		}
 		return jobErr
 	case errors.Is(err, cache.ErrNotFound):
-		return fmt.Errorf("slurm job %s (%s) completed but left no result in %s: did `cogumi exec-action` run? (see the job's log)", res.JobID, name, tr.store)
+		return fmt.Errorf("slurm job %s (%s) completed but left no result in %s: did `cogumi exec-action` run? (see the job's log)", res.JobID, name, tr.Store)
 	case err != nil:
 		return fmt.Errorf("reading the result of slurm job %s (%s): %w", res.JobID, name, err)
 	}
 	if seen.n.Load() == 0 && !result.Log.IsZero() {
-		if err := copyBlob(fctx, tr.store, result.Log, log); err != nil {
+		if err := copyBlob(fctx, tr.Store, result.Log, log); err != nil {
 			fmt.Fprintf(log, "cogumi: slurm: fetching the job's log: %v\n", err)
 		}
 	}
 	if jobErr != nil {
-		if l.resume != "" && hasRecord(result, execResumeOK) {
-			if err := restoreResume(fctx, tr.store, result, spec.ResumeDir, l.resume); err != nil {
+		if l.resume != "" && hasRecord(result, resumeOK) {
+			if err := restoreResume(fctx, tr.Store, result, spec.ResumeDir, l.resume); err != nil {
 				fmt.Fprintf(log, "cogumi: slurm: restoring the resume directory: %v\n", err)
 			}
 		}
 		return jobErr
 	}
-	if !hasRecord(result, execStatusOK) {
+	if !hasRecord(result, statusOK) {
 		return fmt.Errorf("slurm job %s (%s) completed, but its result says it failed (see the job's log)", res.JobID, name)
 	}
-	if err := fetchOutputs(ctx, tr.store, result, spec.OutDir, scratch); err != nil {
-		return fmt.Errorf("fetching the outputs of slurm job %s (%s) from %s: %w", res.JobID, name, tr.store, err)
+	if err := fetchOutputs(ctx, tr.Store, result, spec.OutDir, scratch); err != nil {
+		return fmt.Errorf("fetching the outputs of slurm job %s (%s) from %s: %w", res.JobID, name, tr.Store, err)
 	}
 	return nil
 }
 
 // script is the job's batch script: this cogumi binary where the node has
 // it at the same path, else the cogumi on the job's PATH.
-func (tr *cacheTransit) script(spec cache.Digest) string {
-	args := []string{"exec-action", "--remote-cache", tr.url}
-	if tr.endpoint != "" {
-		args = append(args, "--remote-endpoint", tr.endpoint)
+func (tr *Transit) script(spec cache.Digest) string {
+	args := []string{"exec-action", "--remote-cache", tr.URL}
+	if tr.Endpoint != "" {
+		args = append(args, "--remote-endpoint", tr.Endpoint)
 	}
-	if tr.region != "" {
-		args = append(args, "--remote-region", tr.region)
+	if tr.Region != "" {
+		args = append(args, "--remote-region", tr.Region)
 	}
 	args = append(args, spec.String())
 	q := make([]string, len(args))
@@ -407,13 +376,6 @@ func (tr *cacheTransit) script(spec cache.Digest) string {
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
-func (x *slurmExecutor) submitJob(ctx context.Context, job slurm.Job) (*slurm.Result, error) {
-	if x.submit != nil {
-		return x.submit(ctx, job)
-	}
-	return x.cfg.Submit(ctx, job)
-}
 
 // countingWriter counts what passes through it.
 type countingWriter struct {

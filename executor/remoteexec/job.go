@@ -1,4 +1,4 @@
-package main
+package remoteexec
 
 import (
 	"context"
@@ -15,62 +15,16 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/cache/s3"
 )
 
-// newExecActionCmd is the command a Slurm job runs when its files travel
-// through the remote cache.
-func newExecActionCmd(g *globals) *cobra.Command {
-	var region string
-	cmd := &cobra.Command{
-		Use:   "exec-action --remote-cache s3://BUCKET/PREFIX [--remote-endpoint URL] SPEC",
-		Short: "Run one action whose files are in the remote cache (run by Slurm jobs)",
-		Long: `exec-action is what a Slurm job runs for an executor without shared_dir when
-a remote cache is configured; people do not need to run it.
-
-SPEC is the digest of a blob in the remote cache that describes the action:
-its command, environment and input files. exec-action downloads the inputs
-(verified against their digests) into a fresh directory under $TMPDIR, runs
-the command there, uploads the outputs (after a failure: the resume
-directory) and the command's output, and records what it did for the
-cogumi that submitted the job. It exits with the command's status.
-
-Credentials come from the standard AWS sources, as for every remote cache
-access (the job inherits them from the submitting environment by default).`,
-		Hidden: true,
-		Args:   cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			spec, err := cache.ParseDigest(args[0])
-			if err != nil {
-				return &exitError{code: exitConfig, err: fmt.Errorf("spec %q: %w", args[0], err)}
-			}
-			url := g.remote.url
-			if url == "" {
-				url = os.Getenv("COGUMI_REMOTE_CACHE")
-			}
-			if url == "" {
-				return &exitError{code: exitConfig, err: fmt.Errorf("exec-action needs --remote-cache s3://bucket/prefix")}
-			}
-			st, err := s3.Open(cmd.Context(), s3.Config{URL: url, Endpoint: g.remote.endpoint, Region: region, Upload: true})
-			if err != nil {
-				return &exitError{code: exitConfig, err: err}
-			}
-			return execAction(cmd.Context(), st, spec, g.stdout)
-		},
-	}
-	cmd.Flags().StringVar(&region, "remote-region", "", "the remote cache's `REGION`")
-	return cmd
-}
-
-// execAction runs the action of spec and records what it did (see the top
-// of this file); whatever fails after the spec's digest is known is
+// RunJob runs the action of spec and records what it did (see the package
+// documentation); whatever fails after the spec's digest is known is
 // recorded too, with the log, for a client that cannot see the job's
 // output. The command's output goes to stdout and to the log. When the
-// command fails, the error is an *exitError with its exit status.
-func execAction(ctx context.Context, st *s3.Store, specDigest cache.Digest, stdout io.Writer) error {
+// command fails, the error is a *CommandError with its exit status.
+func RunJob(ctx context.Context, st *s3.Store, specDigest cache.Digest, stdout io.Writer) error {
 	base, err := os.MkdirTemp("", "cogumi-exec-")
 	if err != nil && os.TempDir() != "/tmp" {
 		base, err = os.MkdirTemp("/tmp", "cogumi-exec-")
@@ -87,7 +41,7 @@ func execAction(ctx context.Context, st *s3.Store, specDigest cache.Digest, stdo
 	defer logf.Close()
 	host, _ := os.Hostname()
 	started := time.Now()
-	res := &cache.ActionResult{Key: execResultKey(specDigest), Host: host, Started: started.UTC()}
+	res := &cache.ActionResult{Key: ResultKey(specDigest), Host: host, Started: started.UTC()}
 
 	root := filepath.Join(base, "s")
 	spec, runErr := readSpec(ctx, st, specDigest)
@@ -105,10 +59,10 @@ func execAction(ctx context.Context, st *s3.Store, specDigest cache.Digest, stdo
 
 	// What the command did is recorded even when the job is being
 	// cancelled (the command may well have died of Slurm's SIGTERM before
-	// this process saw its own), within execFinishTimeout of the signal.
+	// this process saw its own), within finishTimeout of the signal.
 	uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(execFinishTimeout, cancel) })
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(finishTimeout, cancel) })
 	defer stop()
 	if runErr == nil {
 		if res.Outputs.Files, err = uploadTree(uctx, st, root, spec.OutDir, res); err != nil {
@@ -117,7 +71,7 @@ func execAction(ctx context.Context, st *s3.Store, specDigest cache.Digest, stdo
 	}
 	if runErr != nil {
 		res.Outputs.Files = nil
-		res.Records = []string{execStatusErr + runErr.Error()}
+		res.Records = []string{statusErr + runErr.Error()}
 		// For a client that sees only the log; stderr (the job's log)
 		// gets it from main.
 		fmt.Fprintf(logf, "cogumi exec-action: %v\n", runErr)
@@ -129,11 +83,11 @@ func execAction(ctx context.Context, st *s3.Store, specDigest cache.Digest, stdo
 				fmt.Fprintf(io.MultiWriter(stdout, logf), "cogumi exec-action: saving the resume directory: %v\n", err)
 			} else {
 				res.Outputs.Files = files
-				res.Records = append(res.Records, execResumeOK)
+				res.Records = append(res.Records, resumeOK)
 			}
 		}
 	} else {
-		res.Records = append([]string{execStatusOK}, res.Records...)
+		res.Records = append([]string{statusOK}, res.Records...)
 	}
 	if err := logf.Close(); err != nil {
 		return fmt.Errorf("writing the log: %w", err)
@@ -147,13 +101,13 @@ func execAction(ctx context.Context, st *s3.Store, specDigest cache.Digest, stdo
 		return errors.Join(runErr, fmt.Errorf("recording the result in %s: %w", st, err))
 	}
 	if runErr != nil {
-		return &exitError{code: commandExitCode(runErr), err: runErr}
+		return runErr
 	}
 	return nil
 }
 
 // readSpec fetches and checks a spec.
-func readSpec(ctx context.Context, st *s3.Store, d cache.Digest) (*execSpec, error) {
+func readSpec(ctx context.Context, st *s3.Store, d cache.Digest) (*Spec, error) {
 	rc, err := st.ReadBlobContext(ctx, d)
 	if err != nil {
 		return nil, fmt.Errorf("reading spec %s from %s: %w", d.Short(), st, err)
@@ -166,7 +120,7 @@ func readSpec(ctx context.Context, st *s3.Store, d cache.Digest) (*execSpec, err
 	if len(data) > maxSpecSize {
 		return nil, fmt.Errorf("spec %s: more than %d bytes", d.Short(), maxSpecSize)
 	}
-	var spec execSpec
+	var spec Spec
 	if err := json.Unmarshal(data, &spec); err != nil {
 		return nil, fmt.Errorf("spec %s: %w", d.Short(), err)
 	}
@@ -178,7 +132,7 @@ func readSpec(ctx context.Context, st *s3.Store, d cache.Digest) (*execSpec, err
 
 // layOut makes the spec's directories and downloads its files under root:
 // inputs read-only, the resume directory's files writable.
-func layOut(ctx context.Context, st *s3.Store, spec *execSpec, root string) error {
+func layOut(ctx context.Context, st *s3.Store, spec *Spec, root string) error {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
 	}
@@ -201,13 +155,13 @@ func layOut(ctx context.Context, st *s3.Store, spec *execSpec, root string) erro
 	return downloadFiles(ctx, st, resume, root, 0o644)
 }
 
-// execPassEnv are the variables of the job's own environment that the
+// passEnv are the variables of the job's own environment that the
 // command sees besides the spec's: what Slurm says about the allocation.
-var execPassEnv = []string{"CUDA_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"}
+var passEnv = []string{"CUDA_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"}
 
 // runSpec runs the spec's command in root, in a process group of its own
 // that gets SIGTERM, then SIGKILL, when ctx is cancelled.
-func runSpec(ctx context.Context, spec *execSpec, root, tmp string, w io.Writer) error {
+func runSpec(ctx context.Context, spec *Spec, root, tmp string, w io.Writer) error {
 	argv := make([]string, len(spec.Argv))
 	for i, a := range spec.Argv {
 		var err error
@@ -225,7 +179,7 @@ func runSpec(ctx context.Context, spec *execSpec, root, tmp string, w io.Writer)
 	}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "SLURM_") || contains(execPassEnv, k) {
+		if strings.HasPrefix(k, "SLURM_") || contains(passEnv, k) {
 			env = append(env, kv)
 		}
 	}
@@ -252,7 +206,7 @@ func runSpec(ctx context.Context, spec *execSpec, root, tmp string, w io.Writer)
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
 		select {
 		case err = <-done:
-		case <-time.After(execKillGrace):
+		case <-time.After(killGrace):
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			err = <-done
 		}
@@ -261,28 +215,21 @@ func runSpec(ctx context.Context, spec *execSpec, root, tmp string, w io.Writer)
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return &commandError{code: 128 + int(ws.Signal()), msg: fmt.Sprintf("command killed by signal %s", ws.Signal())}
+			return &CommandError{Code: 128 + int(ws.Signal()), msg: fmt.Sprintf("command killed by signal %s", ws.Signal())}
 		}
-		return &commandError{code: ee.ExitCode(), msg: fmt.Sprintf("command exited with status %d", ee.ExitCode())}
+		return &CommandError{Code: ee.ExitCode(), msg: fmt.Sprintf("command exited with status %d", ee.ExitCode())}
 	}
 	return err
 }
 
-// commandError is how the command ended; its code becomes exec-action's.
-type commandError struct {
-	code int
+// CommandError is how the job's command ended: Code is its exit status
+// (128 + the signal when it was killed), which exec-action exits with.
+type CommandError struct {
+	Code int
 	msg  string
 }
 
-func (e *commandError) Error() string { return e.msg }
-
-func commandExitCode(err error) int {
-	var ce *commandError
-	if errors.As(err, &ce) && ce.code > 0 && ce.code < 256 {
-		return ce.code
-	}
-	return exitFailed
-}
+func (e *CommandError) Error() string { return e.msg }
 
 func contains(xs []string, s string) bool {
 	for _, x := range xs {

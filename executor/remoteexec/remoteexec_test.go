@@ -1,4 +1,4 @@
-package main
+package remoteexec
 
 import (
 	"bytes"
@@ -16,11 +16,10 @@ import (
 
 	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/cache/s3"
-	"github.com/cogumi/cogumi/hcl"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/executor/slurm"
 	"github.com/cogumi/cogumi/internal/s3test"
-	"github.com/cogumi/cogumi/label"
-	"github.com/cogumi/cogumi/slurm"
-	"github.com/cogumi/cogumi/target"
 )
 
 func TestScratchPlaceholder(t *testing.T) {
@@ -52,10 +51,10 @@ func TestScratchPlaceholder(t *testing.T) {
 	}
 }
 
-func validSpec() *execSpec {
+func validSpec() *Spec {
 	d := cache.DigestBytes([]byte("x"))
-	return &execSpec{
-		Version: execSpecVersion, Label: "//:x", Argv: []string{"/bin/sh", "-c", "true"}, Env: []string{"A=b"},
+	return &Spec{
+		Version: SpecVersion, Label: "//:x", Argv: []string{"/bin/sh", "-c", "true"}, Env: []string{"A=b"},
 		WorkDir: "ws", OutDir: "out", ResumeDir: ".cogumi-exec/resume", Dirs: []string{"out", "ws", "ws/a"},
 		Files: []cache.FileEntry{{Path: "ws/a/b.txt", Digest: d, Size: 1}},
 	}
@@ -65,17 +64,17 @@ func TestSpecValidate(t *testing.T) {
 	if err := validSpec().validate(); err != nil {
 		t.Fatal(err)
 	}
-	for name, edit := range map[string]func(*execSpec){
-		"version":     func(s *execSpec) { s.Version = 2 },
-		"no argv":     func(s *execSpec) { s.Argv = nil },
-		"env":         func(s *execSpec) { s.Env = []string{"novalue"} },
-		"workdir up":  func(s *execSpec) { s.WorkDir = "../ws" },
-		"workdir abs": func(s *execSpec) { s.WorkDir = "/ws" },
-		"out dot":     func(s *execSpec) { s.OutDir = "." },
-		"resume":      func(s *execSpec) { s.ResumeDir = "a/../../b" },
-		"dir":         func(s *execSpec) { s.Dirs = append(s.Dirs, "../etc") },
-		"file":        func(s *execSpec) { s.Files[0].Path = "../x" },
-		"unsorted": func(s *execSpec) {
+	for name, edit := range map[string]func(*Spec){
+		"version":     func(s *Spec) { s.Version = 2 },
+		"no argv":     func(s *Spec) { s.Argv = nil },
+		"env":         func(s *Spec) { s.Env = []string{"novalue"} },
+		"workdir up":  func(s *Spec) { s.WorkDir = "../ws" },
+		"workdir abs": func(s *Spec) { s.WorkDir = "/ws" },
+		"out dot":     func(s *Spec) { s.OutDir = "." },
+		"resume":      func(s *Spec) { s.ResumeDir = "a/../../b" },
+		"dir":         func(s *Spec) { s.Dirs = append(s.Dirs, "../etc") },
+		"file":        func(s *Spec) { s.Files[0].Path = "../x" },
+		"unsorted": func(s *Spec) {
 			s.Files = append(s.Files, cache.FileEntry{Path: "ws/a", Digest: s.Files[0].Digest, Size: 1})
 		},
 	} {
@@ -171,18 +170,18 @@ func TestExecThroughCache(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.Env(t)
 	ctx := context.Background()
-	rc := &hcl.RemoteCache{URL: "s3://" + srv.Bucket + "/team", Endpoint: srv.Endpoint, Upload: true}
-	client, err := openRemote(ctx, rc)
+	rc := s3.Config{URL: "s3://" + srv.Bucket + "/team", Endpoint: srv.Endpoint, Upload: true}
+	client, err := s3.Open(ctx, rc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobStore, err := s3.Open(ctx, s3.Config{URL: rc.URL, Endpoint: rc.Endpoint, Upload: true})
+	jobStore, err := s3.Open(ctx, rc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var jobOut bytes.Buffer
-	x := newSlurmExecutor(&hcl.SlurmSettings{Partition: "gpu"}, &cacheTransit{store: client.s, url: rc.URL, endpoint: rc.Endpoint})
-	x.submit = func(ctx context.Context, job slurm.Job) (*slurm.Result, error) {
+	tr := &Transit{Store: client, URL: rc.URL, Endpoint: rc.Endpoint}
+	submit := func(ctx context.Context, job slurm.Job) (*slurm.Result, error) {
 		m := specArg.FindStringSubmatch(job.Script)
 		if m == nil {
 			t.Fatalf("no spec in the script:\n%s", job.Script)
@@ -195,12 +194,12 @@ func TestExecThroughCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		res := &slurm.Result{Status: slurm.Status{JobID: "7", State: "COMPLETED"}}
-		if err := execAction(ctx, jobStore, d, &jobOut); err != nil {
-			var ee *exitError
-			if !errors.As(err, &ee) {
+		if err := RunJob(ctx, jobStore, d, &jobOut); err != nil {
+			var ce *CommandError
+			if !errors.As(err, &ce) {
 				t.Fatalf("exec-action: %v", err)
 			}
-			res.State, res.ExitCode = "FAILED", ee.code
+			res.State, res.ExitCode = "FAILED", ce.Code
 			return res, &slurm.JobError{Name: job.Name, Result: res}
 		}
 		return res, nil
@@ -232,7 +231,7 @@ func TestExecThroughCache(t *testing.T) {
 		if [ -f $COGUMI_RESUME_DIR/ckpt ]; then echo resumed; else echo saved > $COGUMI_RESUME_DIR/ckpt; echo failing; exit 5; fi`
 
 	var log bytes.Buffer
-	err = x.Exec(ctx, tg, ws, []string{"/bin/sh", "-c", cmd}, env, &log)
+	err = tr.Exec(ctx, tg, ws, []string{"/bin/sh", "-c", cmd}, env, &log, submit)
 	var je *slurm.JobError
 	if !errors.As(err, &je) || je.Result.ExitCode != 5 {
 		t.Fatalf("first attempt: %v", err)
@@ -245,7 +244,7 @@ func TestExecThroughCache(t *testing.T) {
 	}
 
 	log.Reset()
-	if err := x.Exec(ctx, tg, ws, []string{"/bin/sh", "-c", cmd}, env, &log); err != nil {
+	if err := tr.Exec(ctx, tg, ws, []string{"/bin/sh", "-c", cmd}, env, &log, submit); err != nil {
 		t.Fatalf("second attempt: %v\nlog:\n%s", err, log.String())
 	}
 	if !strings.Contains(log.String(), "resumed\n") {
@@ -279,7 +278,7 @@ func TestExecThroughCache(t *testing.T) {
 	}
 	// The spec the job read is plain JSON naming the scratch directory by
 	// its placeholder.
-	var spec execSpec
+	var spec Spec
 	l2, err := buildSpec(ws, []string{"true"}, env)
 	if err != nil {
 		t.Fatal(err)

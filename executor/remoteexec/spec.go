@@ -1,29 +1,4 @@
-package main
-
-// The Slurm executor's data path through the S3 remote cache, and the
-// hidden `cogumi exec-action` command its jobs run.
-//
-// A cluster that shares no directory with this machine (an executor
-// without shared_dir, in a workspace with a writable remote cache) gets
-// the inputs of an action and returns its outputs through the bucket:
-//
-//  1. The client hashes every file of the action's scratch directory (the
-//     inputs staged under ws/, files a rule wrote beside them such as
-//     params.json) and of the directories that the environment names
-//     outside it (PYTHONPATH, COGUMI_RESUME_DIR), and uploads the blobs
-//     the bucket lacks.
-//  2. It uploads a spec (execSpec, JSON, itself a blob): the files with
-//     their digests, every directory, and argv and env with the scratch
-//     directory replaced by ${COGUMI_SCRATCH}; a random token makes each
-//     run's spec, and so its result, unique.
-//  3. The job runs `cogumi exec-action SPEC`, which lays the files out in a
-//     scratch directory of its own, runs the command there, uploads the
-//     outputs (or, after a failure, the resume directory) and the
-//     command's output, and records all that as an action result under
-//     execResultKey(SPEC), written last.
-//  4. The client reads that result, downloads the outputs into out/ (the
-//     engine then stores and records them as for any action) or, after a
-//     failure, the resume directory, and deletes the result.
+package remoteexec
 
 import (
 	"fmt"
@@ -36,31 +11,31 @@ import (
 )
 
 const (
-	// execSpecVersion is the spec format; exec-action refuses others.
-	execSpecVersion = 1
+	// SpecVersion is the spec format; exec-action refuses others.
+	SpecVersion = 1
 	// scratchPlaceholder stands for the scratch directory in a spec's argv
 	// and env; a literal "$" is written "$$".
 	scratchPlaceholder = "${COGUMI_SCRATCH}"
-	// execExtraDir is where, inside the job's scratch directory,
+	// extraDir is where, inside the job's scratch directory,
 	// directories that lie outside the client's are staged.
-	execExtraDir = ".cogumi-exec"
+	extraDir = ".cogumi-exec"
 	// maxSpecSize bounds a spec read from the bucket.
 	maxSpecSize = 64 << 20
-	// execTransfers is how many blobs one side moves at once.
-	execTransfers = 8
-	// execKillGrace is how long the command has between SIGTERM and
+	// transfers is how many blobs one side moves at once.
+	transfers = 8
+	// killGrace is how long the command has between SIGTERM and
 	// SIGKILL when the job is cancelled. Slurm's KillWait (30 s by
 	// default) must leave time after it to upload the resume directory.
-	execKillGrace = 10 * time.Second
-	// execFinishTimeout bounds the uploads of a cancelled job.
-	execFinishTimeout = 20 * time.Second
-	// execFetchAfterCancel bounds what the client still fetches (the
+	killGrace = 10 * time.Second
+	// finishTimeout bounds the uploads of a cancelled job.
+	finishTimeout = 20 * time.Second
+	// fetchAfterCancel bounds what the client still fetches (the
 	// resume directory) after Ctrl-C.
-	execFetchAfterCancel = 2 * time.Minute
+	fetchAfterCancel = 2 * time.Minute
 )
 
-// execSpec is what a job needs to run one action: a spec blob.
-type execSpec struct {
+// Spec is what a job needs to run one action: a spec blob.
+type Spec struct {
 	Version int    `json:"version"`
 	Token   string `json:"token"` // random: no two runs share a spec or a result
 	Label   string `json:"label"`
@@ -78,18 +53,18 @@ type execSpec struct {
 	Files []cache.FileEntry `json:"files"`
 }
 
-// execResultKey is where the job records its result: not an action key
+// ResultKey is where the job records its result: not an action key
 // but a name only the holder of the spec can derive.
-func execResultKey(spec cache.Digest) cache.ActionKey {
+func ResultKey(spec cache.Digest) cache.ActionKey {
 	return cache.KeyFromRecords([]string{"cogumi exec-action result v1", spec.String()})
 }
 
 // Records of an exec-action result, besides "dir PATH" for each directory
 // of the outputs.
 const (
-	execStatusOK  = "status ok"
-	execStatusErr = "status failed: "
-	execResumeOK  = "resume saved"
+	statusOK  = "status ok"
+	statusErr = "status failed: "
+	resumeOK  = "resume saved"
 )
 
 // encodeScratch writes s for a spec: each occurrence of the scratch path
@@ -166,9 +141,9 @@ func validRel(p string) error {
 
 // validate checks a spec read from the bucket before anything is done with
 // it.
-func (s *execSpec) validate() error {
-	if s.Version != execSpecVersion {
-		return fmt.Errorf("spec version %d; this cogumi reads version %d (use the same cogumi on the cluster as on the machine that submits)", s.Version, execSpecVersion)
+func (s *Spec) validate() error {
+	if s.Version != SpecVersion {
+		return fmt.Errorf("spec version %d; this cogumi reads version %d (use the same cogumi on the cluster as on the machine that submits)", s.Version, SpecVersion)
 	}
 	if len(s.Argv) == 0 {
 		return fmt.Errorf("no command")

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cogumi/cogumi/target"
+	"github.com/cogumi/cogumi/engine/target"
 )
 
 // The engine converts a target's resources with Resources(t.Resources):

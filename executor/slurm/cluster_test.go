@@ -37,7 +37,7 @@ func testCluster(t *testing.T) (cfg Config, ownCluster bool) {
 		}
 		t.Skip("starting a test Slurm cluster needs root; or set COGUMI_SLURM_CONF to a running cluster's slurm.conf")
 	}
-	script, err := filepath.Abs(filepath.Join("..", "scripts", "slurm-test-cluster.sh"))
+	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "slurm-test-cluster.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}

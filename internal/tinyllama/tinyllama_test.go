@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/checkpoint"
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 func TestWriteOpensAsCheckpoint(t *testing.T) {

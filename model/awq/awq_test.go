@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/checkpoint"
 	"github.com/cogumi/cogumi/internal/tinyllama"
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 // calTensor is one tensor of a test calibration file.

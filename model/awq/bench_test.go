@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 // BenchmarkSearchLayer times the search of one decoder layer at

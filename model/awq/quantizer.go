@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/cogumi/cogumi/quant"
+	"github.com/cogumi/cogumi/model/quant"
 )
 
 // Targets are the weight formats the search can optimise for.

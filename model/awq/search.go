@@ -8,7 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 // linear is one weight matrix of a group, as float32.

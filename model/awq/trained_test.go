@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/checkpoint"
+	"github.com/cogumi/cogumi/model/checkpoint"
 )
 
 // torchPython finds an interpreter with torch: $COGUMI_TEST_PYTHON, else
@@ -57,13 +57,13 @@ func lastLines(s string, n int) string {
 // error of most groups and never raise it.
 func TestTrainedModel(t *testing.T) {
 	py := torchPython(t)
-	repo, err := filepath.Abs("..")
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
 	dataset := filepath.Join(repo, "examples/gpu/data/tiny.jsonl")
-	pyEnv := "PYTHONPATH=" + filepath.Join(repo, "python")
+	pyEnv := "PYTHONPATH=" + filepath.Join(repo, "executor", "python")
 	writeJSON := func(name string, v any) string {
 		b, _ := json.Marshal(v)
 		p := filepath.Join(tmp, name)
@@ -77,7 +77,7 @@ func TestTrainedModel(t *testing.T) {
 		"COGUMI_PARAMS=" + writeJSON("train.json", map[string]any{"steps": 30, "seed": 1}), "CUDA_VISIBLE_DEVICES="},
 		filepath.Join(repo, "examples/gpu/train.py"))
 	calDir := filepath.Join(tmp, "calib")
-	script := filepath.Join(repo, "python/cogumi_calibrate.py")
+	script := filepath.Join(repo, "executor", "python", "cogumi_calibrate.py")
 	if _, err := os.Stat(script); err != nil {
 		t.Fatalf("the calibrate rule's script: %v", err)
 	}

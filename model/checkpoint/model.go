@@ -20,7 +20,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 // File names of a Hugging Face checkpoint.

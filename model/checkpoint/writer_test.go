@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/checkpoint"
 	"github.com/cogumi/cogumi/internal/tinyllama"
+	"github.com/cogumi/cogumi/model/checkpoint"
 )
 
 // copyCheckpoint writes every tensor of m unchanged through a Writer.

@@ -6,7 +6,7 @@ import (
 	"math"
 	"math/bits"
 
-	"github.com/cogumi/cogumi/quant"
+	"github.com/cogumi/cogumi/model/quant"
 )
 
 // appendString encodes a GGUF string: uint64 length, bytes, no NUL.

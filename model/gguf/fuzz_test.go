@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/cogumi/cogumi/gguf"
+	"github.com/cogumi/cogumi/model/gguf"
 )
 
 // FuzzOpen feeds arbitrary bytes to the reader (OpenBytes is what Open runs

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/gguf"
-	"github.com/cogumi/cogumi/quant"
+	"github.com/cogumi/cogumi/model/gguf"
+	"github.com/cogumi/cogumi/model/quant"
 )
 
 // sampleKVs has one key of every scalar type and one array of each.

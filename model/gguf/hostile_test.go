@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/gguf"
+	"github.com/cogumi/cogumi/model/gguf"
 )
 
 // raw builds GGUF bytes field by field, so that a test can write exactly

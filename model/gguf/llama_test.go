@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/cogumi/cogumi/gguf"
-	"github.com/cogumi/cogumi/quant"
+	"github.com/cogumi/cogumi/model/gguf"
+	"github.com/cogumi/cogumi/model/quant"
 )
 
 // nodeLlama returns the node binary and the directory holding
@@ -32,7 +32,7 @@ func nodeLlama(t *testing.T) (node, dir string) {
 	}
 	dir = os.Getenv("COGUMI_NODE_LLAMA")
 	if dir == "" {
-		dir, _ = filepath.Abs(filepath.Join("..", "testdata", "llama"))
+		dir, _ = filepath.Abs(filepath.Join("..", "..", "testdata", "llama"))
 	}
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "node-llama-cpp", "package.json")); err != nil {
 		missing("node-llama-cpp not installed under %s", dir)

@@ -7,7 +7,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/cogumi/cogumi/quant"
+	"github.com/cogumi/cogumi/model/quant"
 )
 
 // KV is one metadata entry.

@@ -38,9 +38,9 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/cogumi/cogumi/checkpoint"
-	"github.com/cogumi/cogumi/gguf"
-	"github.com/cogumi/cogumi/quant"
+	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/gguf"
+	"github.com/cogumi/cogumi/model/quant"
 )
 
 // Alignment is the data alignment of the files written (GGUF's default),

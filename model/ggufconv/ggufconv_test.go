@@ -11,12 +11,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/checkpoint"
-	"github.com/cogumi/cogumi/gguf"
-	"github.com/cogumi/cogumi/ggufconv"
 	"github.com/cogumi/cogumi/internal/tinyllama"
-	"github.com/cogumi/cogumi/quant"
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/gguf"
+	"github.com/cogumi/cogumi/model/ggufconv"
+	"github.com/cogumi/cogumi/model/quant"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 // expectKV checks that key holds exactly a T equal to want: llama.cpp's

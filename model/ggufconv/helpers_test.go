@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/cogumi/cogumi/checkpoint"
-	"github.com/cogumi/cogumi/gguf"
-	"github.com/cogumi/cogumi/ggufconv"
 	"github.com/cogumi/cogumi/internal/tinyllama"
+	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/gguf"
+	"github.com/cogumi/cogumi/model/ggufconv"
 )
 
 // tiny writes a tiny checkpoint made by the project's generator and opens it.

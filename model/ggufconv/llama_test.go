@@ -12,10 +12,10 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/cogumi/cogumi/gguf"
-	"github.com/cogumi/cogumi/ggufconv"
 	"github.com/cogumi/cogumi/internal/tinyllama"
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/gguf"
+	"github.com/cogumi/cogumi/model/ggufconv"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 // llamaQuantizer builds testdata/llamaquant.c, which runs llama.cpp's own
@@ -136,7 +136,7 @@ func nodeLlama(t *testing.T) (node, dir string) {
 	return node, dir
 }
 
-// loaded is what gguf/testdata/load_gguf.mjs prints.
+// loaded is what model/gguf/testdata/load_gguf.mjs prints.
 type loaded struct {
 	Tokens    []int `json:"tokens"`
 	Generated []int `json:"generated"`
@@ -158,7 +158,7 @@ func loadWithLlamaCpp(t *testing.T, path string) loaded {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(node, filepath.Join(root, "gguf", "testdata", "load_gguf.mjs"), path, "--prompt", "Hello world", "--tokens", "4")
+	cmd := exec.Command(node, filepath.Join(root, "model", "gguf", "testdata", "load_gguf.mjs"), path, "--prompt", "Hello world", "--tokens", "4")
 	cmd.Env = append(os.Environ(), "COGUMI_NODE_LLAMA="+dir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

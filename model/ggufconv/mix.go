@@ -3,8 +3,8 @@ package ggufconv
 import (
 	"strings"
 
-	"github.com/cogumi/cogumi/checkpoint"
-	"github.com/cogumi/cogumi/quant"
+	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/quant"
 )
 
 // category is llama-quant.cpp's tensor_category, for the tensors a Llama

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/ggufconv"
 	"github.com/cogumi/cogumi/internal/tinyllama"
-	"github.com/cogumi/cogumi/quant"
+	"github.com/cogumi/cogumi/model/ggufconv"
+	"github.com/cogumi/cogumi/model/quant"
 )
 
 // moreBits is llama.cpp's use_more_bits, written out again here so that

@@ -7,10 +7,10 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/cogumi/cogumi/checkpoint"
-	"github.com/cogumi/cogumi/gguf"
-	"github.com/cogumi/cogumi/quant"
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/gguf"
+	"github.com/cogumi/cogumi/model/quant"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 // chunkFloats bounds the rows converted between two writes: 4 Mi values

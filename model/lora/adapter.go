@@ -20,8 +20,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cogumi/cogumi/checkpoint"
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 // File names of a PEFT adapter directory.

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/lora"
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/lora"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 func qPair(r int64, dtA safetensors.DType) []tensor {

@@ -6,9 +6,9 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/cogumi/cogumi/checkpoint"
-	"github.com/cogumi/cogumi/gguf"
-	"github.com/cogumi/cogumi/quant"
+	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/gguf"
+	"github.com/cogumi/cogumi/model/quant"
 )
 
 // GGUFFile is the adapter's llama.cpp file in a lora artifact.

@@ -7,11 +7,11 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/cogumi/cogumi/gguf"
-	"github.com/cogumi/cogumi/ggufconv"
-	"github.com/cogumi/cogumi/lora"
-	"github.com/cogumi/cogumi/quant"
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/gguf"
+	"github.com/cogumi/cogumi/model/ggufconv"
+	"github.com/cogumi/cogumi/model/lora"
+	"github.com/cogumi/cogumi/model/quant"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 // TestGGUFAdapter writes an adapter of every projection and reads the file

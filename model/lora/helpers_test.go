@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/cogumi/cogumi/checkpoint"
 	"github.com/cogumi/cogumi/internal/tinyllama"
-	"github.com/cogumi/cogumi/lora"
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/lora"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 // tinyBase writes and opens a random tiny Llama (hidden 256, 4 heads, 2 kv

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cogumi/cogumi/checkpoint"
-	"github.com/cogumi/cogumi/ggufconv"
-	"github.com/cogumi/cogumi/lora"
+	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/ggufconv"
+	"github.com/cogumi/cogumi/model/lora"
 )
 
 // need skips (fails under CI=true) when a tool the end-to-end test needs is
@@ -31,7 +31,7 @@ func need(t *testing.T, ok bool, what string) {
 // repo returns the repository root.
 func repo(t *testing.T) string {
 	t.Helper()
-	r, err := filepath.Abs("..")
+	r, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestLlamaCppAdapterMatchesMerge(t *testing.T) {
 	need(t, err == nil, "node-llama-cpp is not installed under "+nodeDir)
 
 	work := t.TempDir()
-	pyEnv := []string{"PYTHONPATH=" + filepath.Join(root, "python"), "CUDA_VISIBLE_DEVICES="}
+	pyEnv := []string{"PYTHONPATH=" + filepath.Join(root, "executor", "python"), "CUDA_VISIBLE_DEVICES="}
 	baseDir, adDir := filepath.Join(work, "base"), filepath.Join(work, "adapter")
 	writeJSON(t, filepath.Join(work, "train.json"), map[string]any{"steps": 30, "seed": 1})
 	runCmd(t, append(pyEnv, "COGUMI_OUT="+baseDir, "COGUMI_PARAMS="+filepath.Join(work, "train.json")),
@@ -126,7 +126,7 @@ func TestLlamaCppAdapterMatchesMerge(t *testing.T) {
 	})
 	start := time.Now()
 	runCmd(t, append(pyEnv, "COGUMI_OUT="+adDir, "COGUMI_LORA_CONFIG="+filepath.Join(work, "lora.json")),
-		python, filepath.Join(root, "python", "cogumi_lora.py"))
+		python, filepath.Join(root, "executor", "python", "cogumi_lora.py"))
 	var metrics struct {
 		LossFirst    float64 `json:"loss_first"`
 		LossLast     float64 `json:"loss_last"`

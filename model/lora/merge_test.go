@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/cogumi/cogumi/checkpoint"
-	"github.com/cogumi/cogumi/lora"
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/lora"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 // TestMergeMatchesDirect merges a random adapter into F32 and BF16 bases

@@ -12,10 +12,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/checkpoint"
 	"github.com/cogumi/cogumi/internal/tinyllama"
-	"github.com/cogumi/cogumi/prune"
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/prune"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 func open(t *testing.T, dir string) *checkpoint.Model {

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 // A magnitude key is the float32 bit pattern of |w|. For non-negative

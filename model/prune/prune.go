@@ -19,7 +19,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cogumi/cogumi/checkpoint"
+	"github.com/cogumi/cogumi/model/checkpoint"
 )
 
 // Scope says where the unstructured threshold is computed.

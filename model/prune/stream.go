@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/cogumi/cogumi/checkpoint"
+	"github.com/cogumi/cogumi/model/checkpoint"
 )
 
 // ReportFile is the name of the report PruneCheckpoint writes next to the

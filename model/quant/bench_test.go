@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cogumi/cogumi/quant"
+	"github.com/cogumi/cogumi/model/quant"
 )
 
 // benchRows and benchRowLen make a 16 MiB F32 input: a 1024x4096 matrix,

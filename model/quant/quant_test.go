@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/quant"
+	"github.com/cogumi/cogumi/model/quant"
 )
 
 func TestTypeTable(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/quant"
+	"github.com/cogumi/cogumi/model/quant"
 )
 
 // libPathInRepo is where `npm ci` in testdata/llama puts node-llama-cpp's

@@ -4,7 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/cogumi/cogumi/quant"
+	"github.com/cogumi/cogumi/model/quant"
 )
 
 // rowFamily is a batch of rows sharing one kind of distribution.

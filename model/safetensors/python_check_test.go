@@ -76,7 +76,7 @@ func writeCheckFixture(t *testing.T, path string) string {
 // expected.txt there, for a machine that has the Python package:
 //
 //	COGUMI_SAFETENSORS_CHECK_DIR=/tmp/st go test ./safetensors -run TestPythonCheckFixture -v
-//	python3 safetensors/testdata/check_safetensors.py /tmp/st/check.safetensors /tmp/st/expected.txt
+//	python3 model/safetensors/testdata/check_safetensors.py /tmp/st/check.safetensors /tmp/st/expected.txt
 //
 // When python3 can import safetensors here, the test runs the script itself.
 func TestPythonCheckFixture(t *testing.T) {

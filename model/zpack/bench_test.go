@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/cogumi/cogumi/zpack/internal/synth"
+	"github.com/cogumi/cogumi/model/zpack/internal/synth"
 )
 
 // benchFile writes 64 MiB of Gaussian BF16 weights (std 0.02) as a

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/zpack/internal/synth"
+	"github.com/cogumi/cogumi/model/zpack/internal/synth"
 )
 
 // sampleContainer holds every frame kind and every plane codec: BF16 and

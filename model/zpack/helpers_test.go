@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/cogumi/cogumi/zpack/internal/synth"
+	"github.com/cogumi/cogumi/model/zpack/internal/synth"
 )
 
 // writeFile writes data to a new file in a test directory.

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/cogumi/cogumi/zpack/internal/synth"
+	"github.com/cogumi/cogumi/model/zpack/internal/synth"
 )
 
 // zstdCLI returns the zstd command, skipping the test when it is missing,

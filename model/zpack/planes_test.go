@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/zpack/internal/synth"
+	"github.com/cogumi/cogumi/model/zpack/internal/synth"
 )
 
 // allPatterns returns every 16-bit value once, little-endian.

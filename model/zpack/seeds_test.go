@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/zpack/internal/synth"
+	"github.com/cogumi/cogumi/model/zpack/internal/synth"
 )
 
 // TestWriteFuzzSeeds regenerates testdata/fuzz/FuzzDecompress when

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cogumi/cogumi/zpack/internal/synth"
+	"github.com/cogumi/cogumi/model/zpack/internal/synth"
 	"github.com/klauspost/compress/zstd"
 )
 

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/cogumi/cogumi/internal/tinyllama"
-	"github.com/cogumi/cogumi/safetensors"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 func main() {

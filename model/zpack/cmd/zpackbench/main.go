@@ -25,8 +25,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cogumi/cogumi/zpack"
-	"github.com/cogumi/cogumi/zpack/internal/synth"
+	"github.com/cogumi/cogumi/model/zpack"
+	"github.com/cogumi/cogumi/model/zpack/internal/synth"
 	"lukechampine.com/blake3"
 )
 
