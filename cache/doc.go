@@ -19,6 +19,7 @@
 //	unlock()
 //
 // Three digests, three domains: Digest is the plain BLAKE3 of a file's bytes;
-// Manifest.TreeDigest and KeyFromRecords use BLAKE3's key-derivation mode with
-// their own context strings, so none of them can equal another.
+// Manifest.TreeDigest and KeyFromRecords hash an encoding that starts with a
+// context string of their own (not BLAKE3's key-derivation mode: see key.go),
+// so none of them can equal another.
 package cache

@@ -17,8 +17,9 @@ const (
 )
 
 // KeyFromRecords hashes the labelled records of an action's recipe, in order,
-// into its action key. Records are free text, conventionally one line each
-// such as `input "data/a.txt" 3fa2...`; each is length-prefixed before
+// into its action key. Records are free text; the engine writes a name and
+// a value separated by " = ", such as `rule-version = "3"` or
+// `input 0 srcs file "data/a.txt" = 3fa2...`. Each is length-prefixed before
 // hashing, so the encoding is unambiguous whatever the records contain. The
 // engine keeps the records (ActionResult.Records) to explain what changed.
 func KeyFromRecords(records []string) ActionKey {

@@ -3,8 +3,8 @@ package cache
 import "io"
 
 // Store is the contract every cache backend meets: the local disk (Local)
-// today, an S3 bucket and tiering decorators later. All of them pass the same
-// conformance suite (cachetest.Run).
+// and an S3 bucket (package s3). Both pass the same conformance suite
+// (cachetest.Run).
 //
 // What holds for every implementation:
 //
