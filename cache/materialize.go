@@ -123,7 +123,7 @@ func (c *Local) fillTree(m Manifest, root string) error {
 			mode = execMode
 		}
 		if err := os.Link(src, dst); err != nil {
-			if err := cloneFile(src, dst, mode); err != nil {
+			if err := CloneFile(src, dst, mode); err != nil {
 				return fmt.Errorf("file %s: %w", f.Path, err)
 			}
 		}
@@ -145,7 +145,7 @@ func (c *Local) execBlob(d Digest, size int64) (string, error) {
 	if err := os.Remove(tmp); err != nil {
 		return "", fmt.Errorf("making executable copy of blob %s: %w", d.Short(), err)
 	}
-	if err := cloneFile(c.BlobPath(d), tmp, execMode); err != nil {
+	if err := CloneFile(c.BlobPath(d), tmp, execMode); err != nil {
 		_ = os.Remove(tmp)
 		return "", fmt.Errorf("making executable copy of blob %s: %w", d.Short(), err)
 	}
@@ -155,9 +155,9 @@ func (c *Local) execBlob(d Digest, size int64) (string, error) {
 	return path, nil
 }
 
-// cloneFile creates dst (which must not exist) with mode and the content of
+// CloneFile creates dst (which must not exist) with mode and the content of
 // src: a reflink where the filesystem supports one, else a copy.
-func cloneFile(src, dst string, mode fs.FileMode) error {
+func CloneFile(src, dst string, mode fs.FileMode) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err

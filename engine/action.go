@@ -17,8 +17,11 @@ import (
 )
 
 // process brings one target up to date: a source group is hashed, an
-// action is looked up in the cache and run when missing.
-func (e *Engine) process(ctx context.Context, n int, s *scheduler) outcome {
+// action is looked up in the cache and run when missing. rewinds counts
+// how often an input was found lost and its producer run again
+// (processing a producer again for that is rewind's job, with lost set:
+// the cached result is known to be unusable and only a local run helps).
+func (e *Engine) process(ctx context.Context, n int, s *scheduler, rewinds int, lost bool) outcome {
 	nd := e.nodes[n]
 	t := nd.t
 	if !s.depsOK(n) {
@@ -49,8 +52,8 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler) outcome {
 	key := cache.KeyFromRecords(recs)
 	o := outcome{key: key.String()}
 	rebuild := e.cfg.Rebuild[t.Label]
-	if !rebuild {
-		if o, ok := e.fromCache(ctx, t.Label, key, s.wanted[n]); ok {
+	if !rebuild && !lost {
+		if o, ok := e.fromCache(ctx, t.Label, key, s.wanted[n], true); ok {
 			return o
 		}
 	}
@@ -83,6 +86,25 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler) outcome {
 			return o
 		}
 	}
+	// Inputs that only the remote cache held, or whose blobs went bad, are
+	// made again by running their producers here (Bazel's action
+	// rewinding), before this action takes its lock and its budget.
+	if li := e.lostInput(ctx, inputs, s.artifactOf); li != nil {
+		if rewinds >= maxRewinds {
+			o.result, o.err = Failed, fmt.Errorf("input %w, again after running it %d times", li, rewinds)
+			return o
+		}
+		if err := e.rewind(ctx, li, s); err != nil {
+			o.result, o.err = Failed, err
+			if ctx.Err() != nil {
+				o.result = Skipped
+			}
+			return o
+		}
+		// The input may have come out with other bytes: start again from
+		// its key.
+		return e.process(ctx, n, s, rewinds+1, lost)
+	}
 	unlock, err := e.cfg.Cache.Lock(ctx, key, func() { e.obs.Waiting(t.Label.String()) })
 	if err != nil {
 		o.result, o.err = Skipped, err
@@ -91,7 +113,7 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler) outcome {
 	defer unlock()
 	if !rebuild {
 		// Another process may have built it while we waited for the lock.
-		if o, ok := e.fromCache(ctx, t.Label, key, s.wanted[n]); ok {
+		if o, ok := e.fromCache(ctx, t.Label, key, s.wanted[n], !lost); ok {
 			return o
 		}
 	}
@@ -192,8 +214,8 @@ func isExecutable(path string) bool {
 // fromCache looks key up in the local cache, then in the remote one, and
 // delivers the outputs of a hit. A corrupt entry is reported and treated as
 // a miss.
-func (e *Engine) fromCache(ctx context.Context, l label.Label, key cache.ActionKey, wanted bool) (outcome, bool) {
-	res, result, ok := e.resolve(ctx, l, key)
+func (e *Engine) fromCache(ctx context.Context, l label.Label, key cache.ActionKey, wanted, remote bool) (outcome, bool) {
+	res, result, ok := e.resolve(ctx, l, key, remote)
 	if !ok {
 		return outcome{}, false
 	}
@@ -209,8 +231,9 @@ func (e *Engine) fromCache(ctx context.Context, l label.Label, key cache.ActionK
 	return outcome{result: result, art: newArtifact(res.Outputs, nil), key: key.String()}, true
 }
 
-// resolve finds the result of key: local cache first, then remote.
-func (e *Engine) resolve(ctx context.Context, l label.Label, key cache.ActionKey) (*cache.ActionResult, Result, bool) {
+// resolve finds the result of key: local cache first, then (with remote)
+// the remote one.
+func (e *Engine) resolve(ctx context.Context, l label.Label, key cache.ActionKey, remote bool) (*cache.ActionResult, Result, bool) {
 	res, err := e.cfg.Cache.GetAction(key)
 	if err == nil {
 		return res, Cached, true
@@ -218,6 +241,9 @@ func (e *Engine) resolve(ctx context.Context, l label.Label, key cache.ActionKey
 	var ce *cache.CorruptError
 	if errors.As(err, &ce) {
 		e.obs.Warn(fmt.Sprintf("%s: ignoring corrupt cache entry %s: %v", l, key.Short(), err))
+	}
+	if !remote {
+		return nil, "", false
 	}
 	if res, ok := e.remote.getAction(ctx, l.String(), key); ok {
 		return res, Remote, true
@@ -265,25 +291,58 @@ func (e *Engine) unlink(l label.Label, key cache.ActionKey) error {
 }
 
 // link makes cogumi-out/<pkg>/<name> hold the outputs of key, unless the
-// last build already left them there. fresh (the action just ran) links
-// them anew regardless: what cogumi-out holds under the same key may be
-// links to a blob found corrupt and removed (its result with it).
+// last build already left them there intact. fresh (the action just ran)
+// links them anew regardless. Before linking, every blob is checked
+// (checkedBlob): a corrupt one is removed and the error makes the result a
+// miss. A file of cogumi-out that was deleted, replaced or changed is
+// noticed by stat alone (intact) and linked again; one changed in place
+// shares its inode with the blob, so the blob fails its check and the
+// action runs again.
 func (e *Engine) link(l label.Label, key cache.ActionKey, m cache.Manifest, fresh bool) error {
 	dir := filepath.Join(e.outDir, artifactDir(l))
 	last := e.state.get(l)
-	if last.Linked == key.String() && !fresh {
-		if _, err := os.Lstat(dir); err == nil {
-			if last.Key != key.String() {
-				e.state.set(l, lastBuild{Key: key.String(), Linked: key.String()})
-			}
-			return nil
+	if last.Linked == key.String() && !fresh && e.intact(dir, m) {
+		if last.Key != key.String() {
+			e.state.set(l, lastBuild{Key: key.String(), Linked: key.String()})
+		}
+		return nil
+	}
+	for _, f := range m.Files {
+		if _, err := e.checkedBlob(f); err != nil {
+			return err
 		}
 	}
 	if err := e.cfg.Cache.Materialize(m, dir); err != nil {
 		return fmt.Errorf("linking outputs into %s: %w", dir, err)
 	}
+	// A new link changes the blob's ctime, not its content, which was
+	// checked just above: remember it as intact, so that the next build
+	// does not read it again.
+	for _, f := range m.Files {
+		_ = e.stat.Remember(e.cfg.Cache.LinkPath(f), f.Digest)
+	}
 	e.state.set(l, lastBuild{Key: key.String(), Linked: key.String()})
 	return nil
+}
+
+// intact reports, from one lstat per file, whether dir still holds the
+// files of m as links into the cache with their content unchanged since
+// it was last verified.
+func (e *Engine) intact(dir string, m cache.Manifest) bool {
+	for _, f := range m.Files {
+		info, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(f.Path)))
+		if err != nil {
+			return false
+		}
+		if d, ok := e.stat.Unchanged(e.cfg.Cache.LinkPath(f), info); !ok || d != f.Digest {
+			return false
+		}
+	}
+	if len(m.Files) == 0 {
+		_, err := os.Lstat(dir)
+		return err == nil
+	}
+	return true
 }
 
 // reason says, in words, why key must run: what changed since the last

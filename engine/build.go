@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/engine/label"
 )
 
@@ -17,6 +18,9 @@ type Summary struct {
 	Wall                                               time.Duration
 	// Bytes moved to and from the remote cache.
 	Downloaded, Uploaded int64
+	// PendingUploads counts results that have not reached the remote
+	// cache yet: the next build that reaches it sends them.
+	PendingUploads int
 }
 
 // outcome is the result of processing one target.
@@ -58,6 +62,8 @@ func (e *Engine) Build(ctx context.Context, roots []label.Label) (Summary, error
 		e:       e,
 		budget:  b,
 		arts:    make([]*artifact, len(e.nodes)),
+		keys:    make(map[int]cache.ActionKey),
+		rewound: make(map[int]*sync.Mutex),
 		results: make([]Result, len(e.nodes)),
 		pending: make([]int32, len(e.nodes)),
 		inBuild: make([]bool, len(e.nodes)),
@@ -88,11 +94,12 @@ func (e *Engine) Build(ctx context.Context, roots []label.Label) (Summary, error
 		go func() {
 			defer wg.Done()
 			for n := range s.ready {
-				s.finish(n, e.process(ctx, n, s))
+				s.finish(n, e.process(ctx, n, s, 0, false))
 			}
 		}()
 	}
 	wg.Wait()
+	s.sum.PendingUploads = e.retryUploads(ctx)
 	s.sum.Wall = time.Since(start)
 	if e.remote != nil {
 		s.sum.Downloaded, s.sum.Uploaded = e.remote.bytesDown.Load(), e.remote.bytesUp.Load()
@@ -114,6 +121,8 @@ type scheduler struct {
 
 	mu      sync.Mutex
 	arts    []*artifact
+	keys    map[int]cache.ActionKey // of the actions processed, for rewinding
+	rewound map[int]*sync.Mutex     // one rewind of a target at a time
 	results []Result
 	pending []int32
 	inBuild []bool
@@ -162,6 +171,9 @@ func (s *scheduler) finish(n int, o outcome) {
 	defer s.mu.Unlock()
 	s.arts[n] = o.art
 	s.results[n] = o.result
+	if k, err := cache.ParseActionKey(o.key); err == nil {
+		s.keys[n] = k
+	}
 	switch o.result {
 	case Built:
 		s.sum.Executed++

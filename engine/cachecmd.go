@@ -60,11 +60,13 @@ func (e *Engine) Push(ctx context.Context, roots []label.Label) (TransferReport,
 			continue // the remote already has it: that is where it came from
 		}
 		if _, err := e.remote.r.GetAction(ctx, k); err == nil {
+			e.clearPending(k)
 			continue // already there
 		}
 		if err := e.remote.push(ctx, res); err != nil {
 			return rep, fmt.Errorf("%s: %w", it.Label, err)
 		}
+		e.clearPending(k)
 		rep.Targets++
 	}
 	rep.Bytes = e.remote.bytesUp.Load()
@@ -97,7 +99,7 @@ func (e *Engine) Pull(ctx context.Context, roots []label.Label) (TransferReport,
 			continue
 		}
 		k, _ := cache.ParseActionKey(it.Key)
-		res, _, ok := e.resolve(ctx, it.Label, k)
+		res, _, ok := e.resolve(ctx, it.Label, k, true)
 		if !ok {
 			rep.Missing = append(rep.Missing, it.Label.String())
 			continue

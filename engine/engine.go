@@ -59,9 +59,13 @@ type Config struct {
 	DownloadAll bool
 
 	KeepGoing  bool
-	KeepFailed bool                 // keep the scratch directory of failed actions
-	Rebuild    map[label.Label]bool // run these even when cached
-	Observer   Observer
+	KeepFailed bool // keep the scratch directory of failed actions
+	// NoMountNamespace stages large inputs without read-only bind mounts,
+	// relying on the check after the action alone (what happens anyway
+	// where the system allows no mount namespace).
+	NoMountNamespace bool
+	Rebuild          map[label.Label]bool // run these even when cached
+	Observer         Observer
 }
 
 // Engine builds targets of one workspace. Close it to save what it learnt.

@@ -15,15 +15,16 @@ import (
 const killGrace = 5 * time.Second
 
 // runLocal runs argv in dir in a process group of its own, so cancelling
-// stops the command and everything it started.
-func runLocal(ctx context.Context, dir string, argv, env []string, log io.Writer) error {
+// stops the command and everything it started, with the files of readOnly
+// protected (see startProtected).
+func runLocal(ctx context.Context, dir string, argv, env []string, log io.Writer, readOnly []string) error {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = env
 	cmd.Stdout = log
 	cmd.Stderr = log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if _, err := startProtected(cmd, readOnly); err != nil {
 		return fmt.Errorf("starting %s: %w", argv[0], err)
 	}
 	done := make(chan error, 1)

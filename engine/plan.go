@@ -70,7 +70,7 @@ func (e *Engine) Plan(ctx context.Context, roots []label.Label) ([]PlanItem, err
 		key := cache.KeyFromRecords(recs)
 		it.Key = key.String()
 		if !e.cfg.Rebuild[nd.t.Label] {
-			if res, _, ok := e.resolve(ctx, nd.t.Label, key); ok {
+			if res, _, ok := e.resolve(ctx, nd.t.Label, key, true); ok {
 				arts[n] = newArtifact(res.Outputs, nil)
 				items = append(items, it)
 				continue

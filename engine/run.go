@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -62,7 +61,7 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 			return nil, "", err
 		}
 	}
-	srcs, dirs, err := e.stage(ctx, ws, inputs, artOf)
+	st, err := e.stage(ctx, ws, inputs, artOf, rs.ex != nil && rs.ex.ScratchRoot() != "")
 	if err != nil {
 		return nil, "", fmt.Errorf("staging inputs: %w", err)
 	}
@@ -71,18 +70,19 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 	if err != nil {
 		return nil, "", err
 	}
+	sink := newLogSink(logf, logPath)
 	resume := e.resumeDir(t.Label)
 	if err := os.MkdirAll(resume, 0o755); err != nil {
 		return nil, "", fmt.Errorf("creating resume directory: %w", err)
 	}
-	var log io.Writer = logf
+	var log io.Writer = sink
 	live, _ := rule.(rules.LiveLogger)
 	if t.Resources.GPUs > 0 || rs.ex != nil || (live != nil && live.LiveLog()) {
 		// Long GPU and cluster jobs are followed live on the terminal.
-		log = io.MultiWriter(logf, &lineWriter{label: t.Label.String(), obs: e.obs})
+		log = io.MultiWriter(sink, &lineWriter{label: t.Label.String(), obs: e.obs})
 	}
 	a := &rules.Action{
-		Target: t, Dir: ws, Out: out, Srcs: srcs, InputDirs: dirs, Env: e.env, Log: log,
+		Target: t, Dir: ws, Out: out, Srcs: st.srcs, InputDirs: st.dirs, Env: e.env, Log: log,
 		ResumeDir: resume, Toolchains: e.cfg.Toolchains, PythonPath: e.cfg.PythonPath,
 		VisibleDevices: gpu.VisibleDevices(rs.devs),
 		Memo:           &memo{e: e, label: t.Label, kind: t.Kind},
@@ -96,13 +96,25 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 			if rs.ex != nil {
 				return rs.ex.Exec(ctx, t, ws, argv, env, log)
 			}
-			return runLocal(ctx, ws, argv, env, log)
+			var readOnly []string
+			if !e.cfg.NoMountNamespace {
+				readOnly = st.readOnly()
+			}
+			return runLocal(ctx, ws, argv, env, log, readOnly)
 		},
 	}
 	started := time.Now()
 	runErr := rule.Execute(ctx, a)
 	seconds := time.Since(started).Seconds()
-	logf.Close()
+	if err := e.verifyInputs(t.Label, st); err != nil {
+		if runErr != nil {
+			err = fmt.Errorf("%w (and the action failed: %v)", err, runErr)
+		}
+		runErr = err
+	}
+	if err := sink.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
 	if err := copyFileAtomic(logPath, e.state.logPath(t.Label)); err != nil {
 		e.obs.Warn(fmt.Sprintf("%s: keeping its log: %v", t.Label, err))
 	}
@@ -114,7 +126,7 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 			keep = true
 			runErr = fmt.Errorf("%w (scratch directory kept at %s)", runErr, scratch)
 		}
-		return nil, tailOf(logPath), runErr
+		return nil, sink.Tail(), runErr
 	}
 	// Success: what a failed attempt left for resuming is no longer needed.
 	_ = cache.RemoveTree(resume)
@@ -138,101 +150,14 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 		return nil, "", err
 	}
 	if e.remote != nil && e.remote.upload {
-		if err := e.remote.push(ctx, res); err != nil && e.remote.usable() {
-			e.obs.Warn(fmt.Sprintf("%s: uploading to the remote cache: %v", t.Label, err))
+		if err := e.remote.push(ctx, res); err != nil {
+			e.markPending(key)
+			if e.remote.usable() {
+				e.obs.Warn(fmt.Sprintf("%s: uploading to the remote cache: %v", t.Label, err))
+			}
 		}
 	}
 	return newArtifact(m, nil), "", nil
-}
-
-// stage lays the inputs out in ws like the workspace: source files at their
-// workspace paths (as links to the originals), a target's artifact under
-// pkg/name/ (as links into the CAS). It returns $SRCS and the directory of
-// each label-valued attribute.
-func (e *Engine) stage(ctx context.Context, ws string, inputs []inputDigest, artOf func(int) *artifact) ([]string, map[string]string, error) {
-	var srcs []string
-	dirs := make(map[string]string)
-	// The files each dependency must provide, across every label naming it.
-	need := make(map[label.Label]map[string]cache.FileEntry)
-	var depOrder []label.Label
-	for _, in := range inputs {
-		if in.in.IsFile() {
-			dst := filepath.Join(ws, filepath.FromSlash(in.in.File))
-			if err := symlinkFile(filepath.Join(e.cfg.Root, filepath.FromSlash(in.in.File)), dst); err != nil {
-				return nil, nil, err
-			}
-			srcs = append(srcs, in.in.File)
-			continue
-		}
-		dep := in.in.Label.Target()
-		m, err := artOf(e.index[dep]).sub(in.in.Label)
-		if err != nil {
-			return nil, nil, err
-		}
-		if need[dep] == nil {
-			need[dep] = make(map[string]cache.FileEntry)
-			depOrder = append(depOrder, dep)
-		}
-		base := filepath.ToSlash(artifactDir(dep))
-		for _, f := range m.Files {
-			if strings.ContainsAny(f.Path, " \t\n") {
-				return nil, nil, fmt.Errorf("%s: file %q of %s has white space in its path, which $SRCS cannot hold", in.in.Pos, f.Path, dep)
-			}
-			need[dep][f.Path] = f
-			srcs = append(srcs, base+"/"+f.Path)
-		}
-		name := in.in.Attr
-		if in.in.Key != "" {
-			name += "." + in.in.Key
-		}
-		if _, ok := dirs[name]; !ok {
-			dirs[name] = filepath.Join(ws, artifactDir(dep), filepath.FromSlash(in.in.Label.Sub))
-		}
-	}
-	for _, dep := range depOrder {
-		if err := e.stageArtifact(ctx, ws, dep, need[dep], artOf(e.index[dep])); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", dep, err)
-		}
-	}
-	return srcs, dirs, nil
-}
-
-// stageArtifact lays out the files of dep that an action needs: files held
-// in the CAS as links into it (fetched from the remote cache first when
-// they live only there), source files as links to where they lie.
-func (e *Engine) stageArtifact(ctx context.Context, ws string, dep label.Label, files map[string]cache.FileEntry, art *artifact) error {
-	dir := filepath.Join(ws, artifactDir(dep))
-	var m cache.Manifest
-	var sources []string
-	for p, f := range files {
-		if _, ok := art.sources[p]; ok {
-			sources = append(sources, p)
-			continue
-		}
-		m.Files = append(m.Files, f)
-	}
-	if len(m.Files) > 0 {
-		sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
-		if err := e.fetch(ctx, m); err != nil {
-			return err
-		}
-		if err := e.cfg.Cache.Materialize(m, dir); err != nil {
-			return err
-		}
-	}
-	for _, p := range sources {
-		if err := symlinkFile(art.sources[p], filepath.Join(dir, filepath.FromSlash(p))); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func symlinkFile(src, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	return os.Symlink(src, dst)
 }
 
 // checkOutputs fails when a declared output is missing and removes what
@@ -289,26 +214,6 @@ func quoteList(xs []string) string {
 		q[i] = fmt.Sprintf("%q", x)
 	}
 	return strings.Join(q, ", ")
-}
-
-// tailOf returns the last lines of a log file.
-func tailOf(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	const max = 64 << 10
-	if fi, err := f.Stat(); err == nil && fi.Size() > max {
-		_, _ = f.Seek(fi.Size()-max, io.SeekStart)
-	}
-	b, _ := io.ReadAll(f)
-	b = bytes.TrimRight(b, "\n")
-	lines := bytes.Split(b, []byte("\n"))
-	if len(lines) > logTailLines {
-		lines = lines[len(lines)-logTailLines:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
 }
 
 // resumeDir is the per-target directory that survives failed attempts

@@ -179,5 +179,9 @@ func summaryLine(s engine.Summary, err error) string {
 	if s.Downloaded > 0 || s.Uploaded > 0 {
 		line += fmt.Sprintf(", %s downloaded, %s uploaded", units.FormatBytes(s.Downloaded), units.FormatBytes(s.Uploaded))
 	}
-	return line + fmt.Sprintf(" in %.2fs", s.Wall.Seconds())
+	line += fmt.Sprintf(" in %.2fs", s.Wall.Seconds())
+	if s.PendingUploads > 0 {
+		line += fmt.Sprintf("\ncogumi: %d result(s) not uploaded to the remote cache yet: the next build that reaches it sends them (or run `cogumi cache push`)", s.PendingUploads)
+	}
+	return line
 }

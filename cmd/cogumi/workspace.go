@@ -117,6 +117,7 @@ func (g *globals) engine(ctx context.Context, w *workspace, cfg engine.Config) (
 	}
 	cfg.Root = w.ws.Root
 	cfg.Targets = w.ws.Targets
+	cfg.NoMountNamespace = os.Getenv("COGUMI_NO_MOUNT_NAMESPACE") != ""
 	cfg.Rules = w.rules
 	cfg.Cache = c
 	return engine.New(cfg)
