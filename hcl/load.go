@@ -169,6 +169,7 @@ func Load(root string, opts Options) (*Workspace, error) {
 		diags = append(diags, r.diags...)
 	}
 	diags = append(diags, link(ws, results)...)
+	diags = append(diags, checkPaths(ws.Targets)...)
 	diags = append(diags, checkExecutors(ws)...)
 	if sh.caching && cacheChanged(results, sh.cache) {
 		// Also when there are errors: while one package is being fixed,
