@@ -117,7 +117,7 @@ func (e *exitError) Unwrap() error { return e.err }
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root, g := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if perr := g.stopProfile(); perr != nil && err == nil {
 		err = perr
 	}
@@ -126,11 +126,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var diags hcl.Diagnostics
 	var ee *exitError
+	var ue *usageError
 	var bf engine.ErrBuildFailed
 	switch {
 	case errors.As(err, &diags):
 		fmt.Fprintln(stderr, strings.TrimRight(diags.Error(), "\n"))
-		fmt.Fprintf(stderr, "cogumi: %d configuration error(s); nothing was built\n", len(diags))
+		fmt.Fprintf(stderr, "cogumi: %d configuration error(s)%s\n", len(diags), configErrorsSuffix(cmd))
+		return exitConfig
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, ue.usage())
 		return exitConfig
 	case ctx.Err() != nil:
 		return interruptedExit(ctx, stderr)
@@ -145,6 +149,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "cogumi:", err)
 		return exitFailed
 	}
+}
+
+// configErrorsSuffix ends the line counting configuration errors: only a
+// build has something to say about what it did not do.
+func configErrorsSuffix(cmd *cobra.Command) string {
+	if cmd != nil && cmd.Name() == "build" && cmd.Parent() == cmd.Root() {
+		return "; nothing was built"
+	}
+	return ""
 }
 
 func newRootCmd(stdout, stderr io.Writer) (*cobra.Command, *globals) {
@@ -172,5 +185,6 @@ cache, and links outputs under cogumi-out/<package>/<target>/.`,
 		newLogCmd(g), newCacheCmd(g), newCleanCmd(g), newFmtCmd(g), newValidateCmd(g), newVersionCmd(g),
 		newExecActionCmd(g), newRouteCmd(g), newMetricsCmd(g),
 	)
+	checkCommandLine(root)
 	return root, g
 }

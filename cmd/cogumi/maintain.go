@@ -155,6 +155,10 @@ func newValidateCmd(g *globals) *cobra.Command {
 				return err
 			}
 			g.warnForeignCache(dir)
+			if len(w.ws.Targets) == 0 {
+				fmt.Fprintln(g.stdout, "configuration ok: 0 targets (no BUILD.hcl declares one yet; build //... builds nothing)")
+				return nil
+			}
 			fmt.Fprintf(g.stdout, "configuration ok: %d targets\n", len(w.ws.Targets))
 			return nil
 		},

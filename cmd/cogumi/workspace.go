@@ -204,17 +204,33 @@ func (w *workspace) patterns(args []string) ([]label.Pattern, error) {
 	return out, nil
 }
 
-// labels parses patterns and resolves them to targets.
+// labels parses patterns and resolves them to targets. A pattern that
+// matches no target is an error (a typo, most likely), except that
+// recursive patterns (//...) over a workspace with no targets at all
+// select nothing: validate calls such a workspace sound, and so does build.
 func (w *workspace) labels(e *engine.Engine, args []string) ([]label.Label, error) {
 	pats, err := w.patterns(args)
 	if err != nil {
 		return nil, err
+	}
+	if len(w.ws.Targets) == 0 && allRecursive(pats) {
+		return nil, nil
 	}
 	ls, err := e.Select(pats)
 	if err != nil {
 		return nil, &exitError{code: exitConfig, err: err}
 	}
 	return ls, nil
+}
+
+// allRecursive reports whether every pattern is recursive (//pkg/...).
+func allRecursive(pats []label.Pattern) bool {
+	for _, p := range pats {
+		if !p.Recursive {
+			return false
+		}
+	}
+	return true
 }
 
 // startProfile starts --cpuprofile, for finding what slows cogumi down.
