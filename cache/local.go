@@ -32,6 +32,7 @@ const staleTemp = 24 * time.Hour
 //	tmp/                     files being written, renamed into place when complete
 //	locks/<64 hex>.lock      per-action-key lock files (flock)
 //	srcstat/                 stat caches (see StatCachePath)
+//	CACHEDIR.TAG             marks the directory as a cogumi cache (see MarkerFile)
 //
 // Everything enters by rename from tmp/, so readers never see a partial
 // entry, and several processes may share one cache. Local does not fsync:
@@ -66,6 +67,9 @@ func OpenLocal(dir string) (*Local, error) {
 		if err := os.MkdirAll(filepath.Join(abs, sub), dirMode); err != nil {
 			return nil, fmt.Errorf("opening cache: %w", err)
 		}
+	}
+	if err := c.mark(); err != nil {
+		return nil, err
 	}
 	c.removeStaleTemps()
 	return c, nil

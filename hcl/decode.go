@@ -93,17 +93,7 @@ func (p *pkgLoader) decodeTarget(b *hclsyntax.Block, seen map[string]target.Pos)
 	if sound {
 		// Check may assume the schema holds, so it only sees targets whose
 		// attributes all decoded (a missing source file does not matter).
-		for _, e := range k.rule.Check(t) {
-			pos, ok := t.AttrPos[e.Attr]
-			if !ok {
-				pos = t.Pos
-			}
-			msg := e.Msg
-			if e.Attr != "" {
-				msg = fmt.Sprintf("attribute %q: %s", e.Attr, e.Msg)
-			}
-			p.res.diags = append(p.res.diags, Diagnostic{Pos: pos, Msg: msg})
-		}
+		p.check(t, k.rule)
 	}
 	// A target with errors is still kept: its labels are resolved, so that
 	// every error shows at once; Load returns no targets when any failed.

@@ -85,6 +85,28 @@ func FindRoot(dir string) (string, error) {
 	}
 }
 
+// LoadSettings reads only cogumi.hcl of the workspace at root: Name,
+// CacheDir, RemoteCache, Toolchains and Executors, no targets. Commands
+// that need no target (clean) then work while a BUILD file is broken.
+// Problems with cogumi.hcl are Diagnostics, as with Load.
+func LoadSettings(root string, opts Options) (*Workspace, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("loading workspace %s: %w", root, err)
+	}
+	src, err := os.ReadFile(filepath.Join(abs, SettingsFile))
+	if err != nil {
+		return nil, fmt.Errorf("loading workspace %s: %w", abs, err)
+	}
+	ws := &Workspace{Root: abs, Name: filepath.Base(abs), Files: map[string][]byte{SettingsFile: src}}
+	if diags := loadSettings(ws, src, opts).diags; len(diags) > 0 {
+		diags.addSources(ws.Files)
+		diags.sort()
+		return nil, diags
+	}
+	return ws, nil
+}
+
 // Load reads the workspace at root. When the configuration has problems it
 // returns nil and Diagnostics holding all of them; other errors (root
 // unreadable) are plain.
@@ -147,6 +169,7 @@ func Load(root string, opts Options) (*Workspace, error) {
 		diags = append(diags, r.diags...)
 	}
 	diags = append(diags, link(ws, results)...)
+	diags = append(diags, checkPaths(ws.Targets)...)
 	diags = append(diags, checkExecutors(ws)...)
 	if sh.caching && cacheChanged(results, sh.cache) {
 		// Also when there are errors: while one package is being fixed,

@@ -285,7 +285,8 @@ func decodeWorkspaceBlock(ws *Workspace, b *hclsyntax.Block, ctx *hhcl.EvalConte
 }
 
 // decodeCacheBlock reads cache { dir = "..." }: relative to the workspace
-// root, with ~ for the home directory.
+// root, with ~ for the home directory. A directory cogumi must not use
+// (see CheckCacheDir) is an error.
 func decodeCacheBlock(ws *Workspace, b *hclsyntax.Block, ctx *hhcl.EvalContext) Diagnostics {
 	ds := checkAttrs(b.Body, "the cache block", "dir")
 	a, ok := b.Body.Attributes["dir"]
@@ -309,6 +310,9 @@ func decodeCacheBlock(ws *Workspace, b *hclsyntax.Block, ctx *hhcl.EvalContext) 
 	}
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(ws.Root, dir)
+	}
+	if err := CheckCacheDir(ws.Root, dir); err != nil {
+		return append(ds, diagAt(a.Expr.Range(), "%v", err))
 	}
 	ws.CacheDir = filepath.Clean(dir)
 	return ds

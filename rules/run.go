@@ -7,6 +7,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -69,11 +71,20 @@ var reservedEnv = map[string]bool{
 	"CUDA_VISIBLE_DEVICES": true, "PYTHONPATH": true,
 }
 
-// CheckOutPath accepts a clean, relative, slash-separated output path.
+// CheckOutPath accepts a clean, relative, slash-separated output path
+// whose names are portable: no backslash (a separator on Windows, a name
+// character here) and no control character (a newline or carriage return
+// would split $SRCS and the lines of manifests and logs).
 func CheckOutPath(p string) error {
+	if i := strings.IndexFunc(p, unicode.IsControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(p[i:])
+		return fmt.Errorf("output path %q holds the control character %q, which a portable file name cannot hold", p, r)
+	}
 	switch {
 	case p == "":
 		return fmt.Errorf("empty output path")
+	case strings.ContainsRune(p, '\\'):
+		return fmt.Errorf("output path %q has a backslash: separate directories with /, and leave \\ out of names", p)
 	case strings.HasPrefix(p, "/"):
 		return fmt.Errorf("output path %q must be relative to $OUT", p)
 	case path.Clean(p) != p || p == "." || strings.HasPrefix(p, "../") || p == "..":

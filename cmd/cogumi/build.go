@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -55,21 +56,39 @@ Examples:
 	return cmd
 }
 
+// budget checks the flags that size the build, before anything is loaded:
+// the engine reads a zero budget as "the whole machine", so --cpus 0 or
+// --memory 0 would silently mean the opposite of what was asked.
+func (f buildFlags) budget(cmd *cobra.Command) (cpus float64, memory int64, err error) {
+	if f.jobs < 1 {
+		return 0, 0, &usageError{cmd, fmt.Errorf("-j must be at least 1 (it is %d)", f.jobs)}
+	}
+	if !(f.cpus > 0) || math.IsInf(f.cpus, 0) {
+		return 0, 0, &usageError{cmd, fmt.Errorf("--cpus must be a positive number of cores, such as 4 or 0.5 (it is %v)", f.cpus)}
+	}
+	if f.memory == "" {
+		return f.cpus, 0, nil
+	}
+	if memory, err = units.ParseBytes(f.memory); err != nil {
+		return 0, 0, &usageError{cmd, fmt.Errorf("--memory: %w", err)}
+	}
+	if memory <= 0 {
+		return 0, 0, &usageError{cmd, fmt.Errorf("--memory must be more than 0, such as 16GiB (leave it out for the machine's memory)")}
+	}
+	return f.cpus, memory, nil
+}
+
 func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error {
+	cpus, memory, err := f.budget(cmd)
+	if err != nil {
+		return err
+	}
 	w, err := g.load()
 	if err != nil {
 		return err
 	}
-	cfg := engine.Config{Jobs: f.jobs, CPUs: f.cpus, KeepGoing: f.keepGoing, KeepFailed: f.keepFailed,
+	cfg := engine.Config{Jobs: f.jobs, CPUs: cpus, Memory: memory, KeepGoing: f.keepGoing, KeepFailed: f.keepFailed,
 		Rebuild: make(map[label.Label]bool)}
-	if f.jobs < 1 {
-		return &exitError{code: exitConfig, err: fmt.Errorf("-j must be at least 1")}
-	}
-	if f.memory != "" {
-		if cfg.Memory, err = units.ParseBytes(f.memory); err != nil {
-			return &exitError{code: exitConfig, err: fmt.Errorf("--memory: %w", err)}
-		}
-	}
 	for _, r := range f.rebuild {
 		l, err := label.Parse(r, w.pkg)
 		if err != nil {
@@ -118,6 +137,10 @@ func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error
 	roots, err := w.labels(e, args)
 	if err != nil {
 		return err
+	}
+	if len(roots) == 0 {
+		fmt.Fprintln(g.stderr, "cogumi: the workspace has no targets yet: nothing to build")
+		return nil
 	}
 	for l := range cfg.Rebuild {
 		if _, err := e.Select([]label.Pattern{{Pkg: l.Pkg, Name: l.Name}}); err != nil {

@@ -20,11 +20,13 @@ import (
 	"github.com/cogumi/cogumi/hcl"
 )
 
-// Exit codes.
+// Exit codes. A build stopped by a signal exits with 128 plus the
+// signal's number, as a shell reports a process killed by it: 130 for
+// Ctrl-C (SIGINT), 129 for SIGHUP, 131 for SIGQUIT, 143 for SIGTERM.
 const (
 	exitFailed      = 1   // a build or check failed
 	exitConfig      = 2   // bad flags or configuration
-	exitInterrupted = 130 // Ctrl-C
+	exitInterrupted = 130 // stopped, by a signal run was not told of
 )
 
 func main() {
@@ -35,10 +37,72 @@ func main() {
 	// ...but not past half a GiB: on huge graphs the collector then works
 	// harder instead of letting the heap grow fivefold.
 	debug.SetMemoryLimit(512 << 20)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyStop(context.Background())
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// stopSignals stop a build as Ctrl-C does: the engine ends every action's
+// process group and caches nothing. SIGHUP (the terminal closed) and
+// SIGQUIT would otherwise kill cogumi at once and leave the actions,
+// which run in process groups of their own, running.
+func stopSignals() []os.Signal {
+	return []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
+}
+
+// stoppedBy is the cause of a context cancelled by a signal.
+type stoppedBy struct{ sig syscall.Signal }
+
+func (s stoppedBy) Error() string { return s.sig.String() + " signal received" }
+
+// notifyStop returns a context cancelled when one of stopSignals arrives,
+// with a stoppedBy cause naming it (signal.NotifyContext's cause is only
+// text). Later signals are ignored until stop is called, so a second
+// Ctrl-C does not cut the cleanup short.
+func notifyStop(parent context.Context) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, stopSignals()...)
+	go func() {
+		select {
+		case s := <-ch:
+			sig, _ := s.(syscall.Signal)
+			cancel(stoppedBy{sig})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(nil)
+	}
+}
+
+// interruptedExit says which signal stopped cogumi and returns the exit
+// status for it.
+func interruptedExit(ctx context.Context, stderr io.Writer) int {
+	var s stoppedBy
+	if !errors.As(context.Cause(ctx), &s) || s.sig == 0 {
+		fmt.Fprintln(stderr, "cogumi: interrupted")
+		return exitInterrupted
+	}
+	fmt.Fprintf(stderr, "cogumi: interrupted by %s (%s)\n", signalName(s.sig), s.sig)
+	return 128 + int(s.sig)
+}
+
+// signalName returns the conventional name of the signals cogumi stops on.
+func signalName(sig syscall.Signal) string {
+	switch sig {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	case syscall.SIGQUIT:
+		return "SIGQUIT"
+	}
+	return fmt.Sprintf("signal %d", int(sig))
 }
 
 // exitError carries an exit code to run.
@@ -53,7 +117,7 @@ func (e *exitError) Unwrap() error { return e.err }
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root, g := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if perr := g.stopProfile(); perr != nil && err == nil {
 		err = perr
 	}
@@ -62,15 +126,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var diags hcl.Diagnostics
 	var ee *exitError
+	var ue *usageError
 	var bf engine.ErrBuildFailed
 	switch {
 	case errors.As(err, &diags):
 		fmt.Fprintln(stderr, strings.TrimRight(diags.Error(), "\n"))
-		fmt.Fprintf(stderr, "cogumi: %d configuration error(s); nothing was built\n", len(diags))
+		fmt.Fprintf(stderr, "cogumi: %d configuration error(s)%s\n", len(diags), configErrorsSuffix(cmd))
+		return exitConfig
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, ue.usage())
 		return exitConfig
 	case ctx.Err() != nil:
-		fmt.Fprintln(stderr, "cogumi: interrupted")
-		return exitInterrupted
+		return interruptedExit(ctx, stderr)
 	case errors.As(err, &bf):
 		return exitFailed
 	case errors.As(err, &ee):
@@ -82,6 +149,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "cogumi:", err)
 		return exitFailed
 	}
+}
+
+// configErrorsSuffix ends the line counting configuration errors: only a
+// build has something to say about what it did not do.
+func configErrorsSuffix(cmd *cobra.Command) string {
+	if cmd != nil && cmd.Name() == "build" && cmd.Parent() == cmd.Root() {
+		return "; nothing was built"
+	}
+	return ""
 }
 
 func newRootCmd(stdout, stderr io.Writer) (*cobra.Command, *globals) {
@@ -109,5 +185,6 @@ cache, and links outputs under cogumi-out/<package>/<target>/.`,
 		newLogCmd(g), newCacheCmd(g), newCleanCmd(g), newFmtCmd(g), newValidateCmd(g), newVersionCmd(g),
 		newExecActionCmd(g), newRouteCmd(g), newMetricsCmd(g),
 	)
+	checkCommandLine(root)
 	return root, g
 }

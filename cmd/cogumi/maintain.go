@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"sort"
 
 	"github.com/cogumi/cogumi/cache"
+	"github.com/cogumi/cogumi/hcl"
 
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/spf13/cobra"
@@ -21,34 +24,73 @@ func newCleanCmd(g *globals) *cobra.Command {
 		Short: "Remove cogumi-out (and with --cache, the local cache)",
 		Long: `Clean removes the workspace's cogumi-out directory. Artifacts stay in the
 cache, so the next build links them again without running anything.
-With --cache it also deletes the local cache directory: everything is rebuilt.`,
+With --cache it also deletes the local cache directory: everything is rebuilt.
+It deletes only a directory cogumi made for its cache (marked by the file
+CACHEDIR.TAG), never a workspace, a directory above it, / or the home
+directory. Clean reads only cogumi.hcl, so it works while a BUILD file is broken.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w, err := g.load()
+			w, err := g.loadSettings()
 			if err != nil {
 				return err
+			}
+			// The cache is checked first, so that a refusal leaves
+			// everything as it was.
+			dir, present := "", false
+			if all {
+				if dir, err = g.localCacheDir(w); err != nil {
+					return err
+				}
+				if present, err = checkCacheRemovable(w.ws.Root, dir); err != nil {
+					return err
+				}
 			}
 			out := filepath.Join(w.ws.Root, "cogumi-out")
 			if err := cache.RemoveTree(out); err != nil {
 				return fmt.Errorf("removing %s: %w", out, err)
 			}
 			fmt.Fprintf(g.stdout, "removed %s\n", out)
-			if !all {
+			switch {
+			case !all:
+				return nil
+			case !present:
+				fmt.Fprintf(g.stdout, "no local cache at %s\n", dir)
 				return nil
 			}
-			c, err := g.openCache(w)
-			if err != nil {
-				return err
+			if err := cache.RemoveTree(dir); err != nil {
+				return fmt.Errorf("removing %s: %w", dir, err)
 			}
-			if err := cache.RemoveTree(c.Dir()); err != nil {
-				return fmt.Errorf("removing %s: %w", c.Dir(), err)
-			}
-			fmt.Fprintf(g.stdout, "removed the local cache %s\n", c.Dir())
+			fmt.Fprintf(g.stdout, "removed the local cache %s\n", dir)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&all, "cache", false, "also delete the local cache")
 	return cmd
+}
+
+// checkCacheRemovable makes sure that the local cache dir of the workspace
+// at root is a cache cogumi made before clean --cache deletes it: a wrong
+// cache setting must not delete a user's files. It reports whether dir
+// exists.
+func checkCacheRemovable(root, dir string) (bool, error) {
+	refuse := func(why error) error {
+		return &exitError{code: exitConfig, err: fmt.Errorf("not deleting %s: %w\n"+
+			"If the setting is wrong, fix it (cache.dir in cogumi.hcl, --cache-dir or COGUMI_CACHE_DIR); "+
+			"if the directory really is a cache to throw away, delete it yourself", dir, why)}
+	}
+	if err := hcl.CheckCacheDir(root, dir); err != nil {
+		return false, refuse(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, hcl.SettingsFile)); err == nil {
+		return false, refuse(fmt.Errorf("it holds %s: it is a workspace, not a cache", hcl.SettingsFile))
+	}
+	switch err := cache.CheckCacheDir(dir); {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, refuse(err)
+	}
+	return true, nil
 }
 
 func newFmtCmd(g *globals) *cobra.Command {
@@ -107,6 +149,15 @@ func newValidateCmd(g *globals) *cobra.Command {
 			w, err := g.load()
 			if err != nil {
 				return err
+			}
+			dir, err := g.localCacheDir(w)
+			if err != nil {
+				return err
+			}
+			g.warnForeignCache(dir)
+			if len(w.ws.Targets) == 0 {
+				fmt.Fprintln(g.stdout, "configuration ok: 0 targets (no BUILD.hcl declares one yet; build //... builds nothing)")
+				return nil
 			}
 			fmt.Fprintf(g.stdout, "configuration ok: %d targets\n", len(w.ws.Targets))
 			return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -48,28 +49,13 @@ type workspace struct {
 }
 
 func (g *globals) load() (*workspace, error) {
-	cwd := g.dir
-	if cwd == "" {
-		var err error
-		if cwd, err = os.Getwd(); err != nil {
-			return nil, err
-		}
-	}
-	cwd, err := filepath.Abs(cwd)
+	root, cwd, err := g.root()
 	if err != nil {
 		return nil, err
 	}
-	root, err := hcl.FindRoot(cwd)
+	vars, err := g.varValues()
 	if err != nil {
-		return nil, &exitError{code: exitConfig, err: err}
-	}
-	vars := make(map[string]string, len(g.vars))
-	for _, v := range g.vars {
-		name, value, ok := strings.Cut(v, "=")
-		if !ok || name == "" {
-			return nil, &exitError{code: exitConfig, err: fmt.Errorf("--var %q: write NAME=VALUE", v)}
-		}
-		vars[name] = value
+		return nil, err
 	}
 	reg := rules.Default()
 	ws, err := hcl.Load(root, hcl.Options{Rules: reg, Vars: vars, Env: os.Environ(),
@@ -87,23 +73,103 @@ func (g *globals) load() (*workspace, error) {
 	return &workspace{ws: ws, pkg: filepath.ToSlash(pkg), rules: reg}, nil
 }
 
-// openCache opens the local cache: --cache-dir, else the workspace's
-// setting, else the default under $XDG_CACHE_HOME.
-func (g *globals) openCache(w *workspace) (*cache.Local, error) {
-	dir := g.cacheDir
-	if dir == "" {
-		dir = os.Getenv("COGUMI_CACHE_DIR")
+// loadSettings loads only the workspace's cogumi.hcl, for commands that
+// need no target and must work while a BUILD file is broken (clean).
+func (g *globals) loadSettings() (*workspace, error) {
+	root, _, err := g.root()
+	if err != nil {
+		return nil, err
 	}
-	if dir == "" && w != nil {
-		dir = w.ws.CacheDir
+	vars, err := g.varValues()
+	if err != nil {
+		return nil, err
 	}
-	if dir == "" {
-		var err error
-		if dir, err = cache.DefaultDir(); err != nil {
-			return nil, err
+	ws, err := hcl.LoadSettings(root, hcl.Options{Vars: vars, Env: os.Environ()})
+	if err != nil {
+		return nil, err
+	}
+	return &workspace{ws: ws}, nil
+}
+
+// root returns the workspace root and the (absolute) directory cogumi runs in.
+func (g *globals) root() (root, cwd string, err error) {
+	cwd = g.dir
+	if cwd == "" {
+		if cwd, err = os.Getwd(); err != nil {
+			return "", "", err
 		}
 	}
+	if cwd, err = filepath.Abs(cwd); err != nil {
+		return "", "", err
+	}
+	if root, err = hcl.FindRoot(cwd); err != nil {
+		return "", "", &exitError{code: exitConfig, err: err}
+	}
+	return root, cwd, nil
+}
+
+// varValues parses the --var flags.
+func (g *globals) varValues() (map[string]string, error) {
+	vars := make(map[string]string, len(g.vars))
+	for _, v := range g.vars {
+		name, value, ok := strings.Cut(v, "=")
+		if !ok || name == "" {
+			return nil, &exitError{code: exitConfig, err: fmt.Errorf("--var %q: write NAME=VALUE", v)}
+		}
+		vars[name] = value
+	}
+	return vars, nil
+}
+
+// localCacheDir returns the local cache's directory: --cache-dir, else
+// COGUMI_CACHE_DIR, else the workspace's setting (w may be nil), else the
+// default under $XDG_CACHE_HOME. A directory cogumi must not use (see
+// hcl.CheckCacheDir) is a configuration error; the workspace's setting was
+// checked when it was loaded.
+func (g *globals) localCacheDir(w *workspace) (string, error) {
+	dir, from := g.cacheDir, "--cache-dir"
+	if dir == "" {
+		dir, from = os.Getenv("COGUMI_CACHE_DIR"), "COGUMI_CACHE_DIR"
+	}
+	if dir == "" && w != nil && w.ws.CacheDir != "" {
+		return w.ws.CacheDir, nil
+	}
+	if dir == "" {
+		return cache.DefaultDir()
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	root := ""
+	if w != nil {
+		root = w.ws.Root
+	}
+	if err := hcl.CheckCacheDir(root, abs); err != nil {
+		return "", &exitError{code: exitConfig, err: fmt.Errorf("%s: %w", from, err)}
+	}
+	return abs, nil
+}
+
+// openCache opens the local cache (see localCacheDir), warning first when
+// its directory holds files cogumi did not make.
+func (g *globals) openCache(w *workspace) (*cache.Local, error) {
+	dir, err := g.localCacheDir(w)
+	if err != nil {
+		return nil, err
+	}
+	g.warnForeignCache(dir)
 	return cache.OpenLocal(dir)
+}
+
+// warnForeignCache warns when the cache directory exists and holds files
+// cogumi did not make: cogumi would keep its cache among them, and clean
+// --cache refuses to delete such a directory.
+func (g *globals) warnForeignCache(dir string) {
+	var nc *cache.NotCacheError
+	if errors.As(cache.CheckCacheDir(dir), &nc) {
+		fmt.Fprintf(g.stderr, "cogumi: warning: %v; cogumi would keep its cache among those files and clean --cache will not delete it: give the cache a directory of its own\n", nc)
+	}
 }
 
 // engine opens the cache and indexes the workspace's targets.
@@ -139,17 +205,33 @@ func (w *workspace) patterns(args []string) ([]label.Pattern, error) {
 	return out, nil
 }
 
-// labels parses patterns and resolves them to targets.
+// labels parses patterns and resolves them to targets. A pattern that
+// matches no target is an error (a typo, most likely), except that
+// recursive patterns (//...) over a workspace with no targets at all
+// select nothing: validate calls such a workspace sound, and so does build.
 func (w *workspace) labels(e *engine.Engine, args []string) ([]label.Label, error) {
 	pats, err := w.patterns(args)
 	if err != nil {
 		return nil, err
+	}
+	if len(w.ws.Targets) == 0 && allRecursive(pats) {
+		return nil, nil
 	}
 	ls, err := e.Select(pats)
 	if err != nil {
 		return nil, &exitError{code: exitConfig, err: err}
 	}
 	return ls, nil
+}
+
+// allRecursive reports whether every pattern is recursive (//pkg/...).
+func allRecursive(pats []label.Pattern) bool {
+	for _, p := range pats {
+		if !p.Recursive {
+			return false
+		}
+	}
+	return true
 }
 
 // startProfile starts --cpuprofile, for finding what slows cogumi down.

@@ -1,0 +1,4 @@
+run "x" {
+  outs    = ["y"]
+  command = "true"
+}
