@@ -221,9 +221,10 @@ func (e *Engine) fromCache(ctx context.Context, l label.Label, key cache.ActionK
 	}
 	if err := e.deliver(ctx, l, key, res, wanted); err != nil {
 		e.obs.Warn(fmt.Sprintf("%s: %v", l, err))
-		if res.BlobsRemote {
-			// Its blobs cannot be had: forget the hit, so the action runs
-			// (and its upload repairs the bucket).
+		if res.BlobsRemote || errors.Is(err, cache.ErrNotFound) {
+			// Its blobs cannot be had, or one was corrupt and is gone:
+			// forget the hit, so the action runs (and its upload repairs
+			// the bucket).
 			_ = e.cfg.Cache.DeleteAction(key)
 		}
 		return outcome{}, false

@@ -35,7 +35,7 @@ function parseArgs(argv) {
 
 async function importNodeLlamaCpp() {
     const here = path.dirname(fileURLToPath(import.meta.url));
-    const dir = process.env.COGUMI_NODE_LLAMA || path.resolve(here, "..", "..", "testdata", "llama");
+    const dir = process.env.COGUMI_NODE_LLAMA || path.resolve(here, "..", "..", "..", "testdata", "llama");
     let entry;
     try {
         entry = createRequire(path.join(dir, "package.json")).resolve("node-llama-cpp");
