@@ -67,6 +67,10 @@ type Options struct {
 	// Name is general.name and the first part of the file name; empty means
 	// the checkpoint directory's name, as llama.cpp's converter does.
 	Name string
+	// TokenizerPre names a byte-level BPE tokenizer's pre-tokenizer
+	// (tokenizer.ggml.pre) instead of identifying it by the converter's
+	// digest; see checkpoint.VocabOptions.
+	TokenizerPre string
 }
 
 // TensorReport describes one tensor of the file written.
@@ -212,7 +216,7 @@ func Convert(ctx context.Context, m *checkpoint.Model, dst string, opts Options)
 		name = filepath.Base(m.Dir())
 	}
 	cfg := m.Config()
-	vocab, err := m.Vocab()
+	vocab, err := m.Vocab(checkpoint.VocabOptions{Pre: opts.TokenizerPre})
 	if err != nil {
 		return Report{}, fmt.Errorf("ggufconv: reading the tokenizer: %w", err)
 	}
@@ -221,9 +225,6 @@ func Convert(ctx context.Context, m *checkpoint.Model, dst string, opts Options)
 		return Report{}, fmt.Errorf("ggufconv: %w", err)
 	}
 	assignTypes(plans, ft, opts.Pure, &cfg)
-	if !vocab.PreKnown {
-		warnings = append(warnings, fmt.Sprintf("the BPE pre-tokenizer is not one cogumi recognises; wrote tokenizer.ggml.pre = %q", vocab.Pre))
-	}
 
 	rep := Report{Type: ft.name, FileType: ft.ftype, Name: name, Warnings: warnings}
 	for _, p := range plans {
