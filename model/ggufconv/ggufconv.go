@@ -92,8 +92,11 @@ type Report struct {
 	Params    int64  // weights in the file
 	Size      int64  // bytes of the file
 	Tensors   []TensorReport
+	// Tokenizer says what the vocabulary became: "llama, 32000 tokens" or
+	// "gpt2, pre-tokenizer llama-bpe, 128256 tokens".
+	Tokenizer string
 	// Warnings are things a user should know that did not stop the
-	// conversion (a guessed BPE pre-tokenizer, a dropped tensor).
+	// conversion (a dropped tensor).
 	Warnings []string
 }
 
@@ -198,6 +201,14 @@ func SizeLabel(params int64) string {
 	return fmt.Sprintf("%.*f%s", decimals, scaled, suffix)
 }
 
+// describeVocab summarises a vocabulary for the report.
+func describeVocab(v *checkpoint.Vocab) string {
+	if v.Model == "gpt2" {
+		return fmt.Sprintf("%s, pre-tokenizer %s, %d tokens", v.Model, v.Pre, len(v.Tokens))
+	}
+	return fmt.Sprintf("%s, %d tokens", v.Model, len(v.Tokens))
+}
+
 // Convert writes the checkpoint m as one GGUF file into the directory dst
 // (created if needed) and returns what it wrote. The file is named by
 // FileName and appears only complete (the GGUF writer renames it into
@@ -226,7 +237,7 @@ func Convert(ctx context.Context, m *checkpoint.Model, dst string, opts Options)
 	}
 	assignTypes(plans, ft, opts.Pure, &cfg)
 
-	rep := Report{Type: ft.name, FileType: ft.ftype, Name: name, Warnings: warnings}
+	rep := Report{Type: ft.name, FileType: ft.ftype, Name: name, Warnings: warnings, Tokenizer: describeVocab(vocab)}
 	for _, p := range plans {
 		rep.Params += p.elements()
 	}
