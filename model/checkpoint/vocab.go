@@ -12,8 +12,8 @@ import (
 )
 
 // Vocab is a checkpoint's tokenizer in the form GGUF stores it, built the
-// way llama.cpp's convert_hf_to_gguf.py builds it (_create_vocab_sentencepiece
-// or get_vocab_base, then gguf-py's SpecialVocab), so that a GGUF written by
+// way llama.cpp's convert_hf_to_gguf.py builds it (_create_vocab_sentencepiece,
+// LlamaHfVocab or get_vocab_base, then gguf-py's SpecialVocab), so that a GGUF written by
 // cogumi tokenizes as one written by llama.cpp.
 type Vocab struct {
 	Model  string // tokenizer.ggml.model: "llama" (SentencePiece) or "gpt2" (BPE)
