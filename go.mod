@@ -3,6 +3,7 @@ module github.com/cogumi/cogumi
 go 1.26.8
 
 require (
+	github.com/dlclark/regexp2/v2 v2.13.3
 	github.com/dominikbraun/graph v0.23.0
 	github.com/hashicorp/hcl/v2 v2.25.0
 	github.com/klauspost/compress v1.20.4

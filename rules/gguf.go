@@ -9,6 +9,7 @@ import (
 
 	"github.com/cogumi/cogumi/engine/label"
 	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/model/checkpoint"
 	"github.com/cogumi/cogumi/model/ggufconv"
 )
 
@@ -19,6 +20,7 @@ import (
 //	  type  = "Q4_K_M"   # F32, F16, BF16, Q8_0, Q4_0, Q4_K_S, Q4_K_M
 //	  pure  = false      # true: one type for every 2-D tensor
 //	  name  = "tiny"     # general.name; default: the model target's name
+//	  tokenizer_pre = "llama-bpe"  # only for a BPE pre-tokenizer llama.cpp's table lacks
 //	}
 //
 // Its artifact is the single file <name>-<size>-<type>.gguf (llama.cpp's
@@ -28,7 +30,7 @@ type GGUF struct{}
 
 func (GGUF) UsesAllCPUs() bool { return true }
 func (GGUF) Kind() string      { return "gguf" }
-func (GGUF) Version() string   { return "1" }
+func (GGUF) Version() string   { return "2" } // 2: pre-tokenizers by digest, SentencePiece-style tokenizer.json
 
 func (GGUF) Schema() Schema {
 	return Schema{
@@ -41,6 +43,8 @@ func (GGUF) Schema() Schema {
 				Doc: "store every 2-D tensor in the type's base type, as llama-quantize --pure (default false)"},
 			{Name: "name", Type: cty.String, Key: InKey,
 				Doc: "general.name and the start of the file name; default: the name of the model target"},
+			{Name: "tokenizer_pre", Type: cty.String, Key: InKey,
+				Doc: "tokenizer.ggml.pre for a byte-level BPE tokenizer whose pre-tokenizer llama.cpp's converter does not recognise by its digest, but which splits text as the named llama.cpp pre-tokenizer does; default: identified as the converter does"},
 		},
 	}
 }
@@ -53,6 +57,11 @@ func (GGUF) Check(t *target.Target) []AttrError {
 	if v, ok := t.Attrs["name"]; ok && !v.IsNull() {
 		if n := strings.TrimSpace(t.String("name")); n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\\\x00") {
 			errs = append(errs, AttrError{Attr: "name", Msg: fmt.Sprintf("name %q must be a non-empty file name part without slashes", t.String("name"))})
+		}
+	}
+	if v, ok := t.Attrs["tokenizer_pre"]; ok && !v.IsNull() {
+		if p := t.String("tokenizer_pre"); !checkpoint.KnownLlamaCppPre(p) {
+			errs = append(errs, AttrError{Attr: "tokenizer_pre", Msg: fmt.Sprintf("%q is not a pre-tokenizer llama.cpp knows (llama-bpe, qwen2, gpt-2, ...; see src/llama-vocab.cpp)", p)})
 		}
 	}
 	return errs
@@ -89,10 +98,13 @@ func (GGUF) Execute(ctx context.Context, a *Action) error {
 	if v, ok := t.Attrs["pure"]; ok && !v.IsNull() {
 		pure = v.True()
 	}
-	rep, err := ggufconv.Convert(ctx, m, a.Out, ggufconv.Options{Type: t.String("type"), Pure: pure, Name: ggufName(t)})
+	rep, err := ggufconv.Convert(ctx, m, a.Out, ggufconv.Options{
+		Type: t.String("type"), Pure: pure, Name: ggufName(t), TokenizerPre: t.String("tokenizer_pre"),
+	})
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(a.Log, "tokenizer: %s\n", rep.Tokenizer)
 	for _, w := range rep.Warnings {
 		fmt.Fprintf(a.Log, "warning: %s\n", w)
 	}

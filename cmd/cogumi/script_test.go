@@ -16,6 +16,7 @@ import (
 
 	"github.com/cogumi/cogumi/internal/s3test"
 	"github.com/cogumi/cogumi/internal/tinyllama"
+	"github.com/cogumi/cogumi/internal/tokref"
 	"github.com/cogumi/cogumi/model/safetensors"
 )
 
@@ -169,15 +170,25 @@ func cmdSameInode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// tinyllama DIR [spm|bpe] [F32|F16|BF16] [SHARDS] writes a tiny Llama
-// checkpoint made by the project's own generator.
+// tinyllama DIR [spm|bpe|llama2|llama3_1|qwen3] [F32|F16|BF16] [SHARDS]
+// writes a tiny Llama checkpoint made by the project's own generator; with
+// llama2, llama3_1 or qwen3 it carries that real tokenizer (from
+// testdata/tokenizers, see [have:tokenizers]) and a hidden size of 64.
 func cmdTinyLlama(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 1 {
-		ts.Fatalf("usage: tinyllama DIR [spm|bpe] [F32|F16|BF16] [SHARDS]")
+		ts.Fatalf("usage: tinyllama DIR [spm|bpe|llama2|llama3_1|qwen3] [F32|F16|BF16] [SHARDS]")
 	}
 	o := tinyllama.Options{Seed: 1}
 	if len(args) > 1 {
-		o.Tokenizer = tinyllama.Tokenizer(args[1])
+		switch args[1] {
+		case "llama2", "llama3_1", "qwen3":
+			dir, err := tokref.Dir(ts.Getenv("COGUMI_REPO"))
+			ts.Check(err)
+			o.TokenizerJSON, o.TokenizerConfig = tokref.Files(dir, args[1])
+			o.Hidden, o.Intermediate, o.TieEmbeddings = 64, 128, true
+		default:
+			o.Tokenizer = tinyllama.Tokenizer(args[1])
+		}
 	}
 	if len(args) > 2 {
 		o.DType = safetensors.DType(args[2])
@@ -190,7 +201,8 @@ func cmdTinyLlama(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(tinyllama.Write(ts.MkAbs(args[0]), o))
 }
 
-// haveCondition answers [have:torch], [have:slurm] or [have:TOOL]. In CI
+// haveCondition answers [have:torch], [have:slurm], [have:tokenizers] (the
+// real tokenizers of testdata/tokenizers) or [have:TOOL]. In CI
 // (CI=true) a missing tool is an error rather than a reason to skip: CI
 // installs everything.
 func haveCondition(cond string) (bool, error) {
@@ -202,6 +214,13 @@ func haveCondition(cond string) (bool, error) {
 	switch name {
 	case "torch":
 		have = exec.Command("/usr/bin/python3", "-c", "import torch").Run() == nil
+	case "tokenizers":
+		repo, err := filepath.Abs(filepath.Join("..", ".."))
+		if err != nil {
+			return false, err
+		}
+		_, err = tokref.Dir(repo)
+		have = err == nil
 	case "versitygw":
 		_, err := s3test.Binary()
 		have = err == nil

@@ -1,7 +1,9 @@
 package tinyllama
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,6 +20,9 @@ type tokInfo struct {
 	unkText        string // "" for BPE, which has no unknown token
 	addedDecoder   map[string]any
 	tokenizerClass string
+	// givenConfig is a real tokenizer's tokenizer_config.json, copied as
+	// it is; nil for a generated tokenizer.
+	givenConfig []byte
 }
 
 func addedEntry(content string) map[string]any {
@@ -25,6 +30,9 @@ func addedEntry(content string) map[string]any {
 }
 
 func writeTokenizer(dir string, o Options) (tokInfo, error) {
+	if o.TokenizerJSON != "" {
+		return copyTokenizer(dir, o.TokenizerJSON, o.TokenizerConfig)
+	}
 	if o.Tokenizer == SentencePiece {
 		pieces := spmPieces()
 		if err := os.WriteFile(filepath.Join(dir, "tokenizer.model"), sentencePieceModel(pieces), 0o644); err != nil {
@@ -52,6 +60,59 @@ func writeTokenizer(dir string, o Options) (tokInfo, error) {
 	}
 	for i, s := range sp {
 		info.addedDecoder[strconv.Itoa(len(tokens)+i)] = addedEntry(s)
+	}
+	return info, nil
+}
+
+// copyTokenizer copies a real tokenizer into dir and reads what config.json
+// needs from it: the vocabulary size (the highest id, plus one) and the ids
+// of the tokens tokenizer_config.json names as BOS and EOS.
+func copyTokenizer(dir, tokenizerJSON, tokenizerConfig string) (tokInfo, error) {
+	js, err := os.ReadFile(tokenizerJSON)
+	if err != nil {
+		return tokInfo{}, fmt.Errorf("tinyllama: %w", err)
+	}
+	tc, err := os.ReadFile(tokenizerConfig)
+	if err != nil {
+		return tokInfo{}, fmt.Errorf("tinyllama: %w", err)
+	}
+	var doc struct {
+		Model struct {
+			Vocab map[string]int `json:"vocab"`
+		} `json:"model"`
+		AddedTokens []struct {
+			ID      int    `json:"id"`
+			Content string `json:"content"`
+		} `json:"added_tokens"`
+	}
+	if err := json.Unmarshal(js, &doc); err != nil {
+		return tokInfo{}, fmt.Errorf("tinyllama: %s: %w", tokenizerJSON, err)
+	}
+	var cfg struct {
+		BOS any `json:"bos_token"`
+		EOS any `json:"eos_token"`
+	}
+	if err := json.Unmarshal(tc, &cfg); err != nil {
+		return tokInfo{}, fmt.Errorf("tinyllama: %s: %w", tokenizerConfig, err)
+	}
+	ids := maps.Clone(doc.Model.Vocab)
+	for _, a := range doc.AddedTokens {
+		ids[a.Content] = a.ID
+	}
+	info := tokInfo{bos: -1, eos: -1, givenConfig: tc}
+	for _, id := range ids {
+		info.vocab = max(info.vocab, id+1)
+	}
+	if s, ok := cfg.BOS.(string); ok {
+		info.bos, info.bosText = ids[s], s
+	}
+	if s, ok := cfg.EOS.(string); ok {
+		info.eos, info.eosText = ids[s], s
+	}
+	for name, b := range map[string][]byte{"tokenizer.json": js, "tokenizer_config.json": tc} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return tokInfo{}, fmt.Errorf("tinyllama: %w", err)
+		}
 	}
 	return info, nil
 }
@@ -107,6 +168,9 @@ func writeConfigs(dir string, o Options, tok tokInfo) error {
 	if err := writeJSON(filepath.Join(dir, "config.json"), cfg); err != nil {
 		return err
 	}
+	if tok.givenConfig != nil {
+		return writeGeneration(dir, tok)
+	}
 	tc := map[string]any{
 		"add_bos_token": true, "add_eos_token": false, "bos_token": tok.bosText, "eos_token": tok.eosText,
 		"clean_up_tokenization_spaces": false, "model_max_length": o.MaxPositions,
@@ -121,6 +185,10 @@ func writeConfigs(dir string, o Options, tok tokInfo) error {
 	if err := writeJSON(filepath.Join(dir, "tokenizer_config.json"), tc); err != nil {
 		return err
 	}
+	return writeGeneration(dir, tok)
+}
+
+func writeGeneration(dir string, tok tokInfo) error {
 	gen := map[string]any{"_from_model_config": true, "bos_token_id": tok.bos, "eos_token_id": tok.eos, "transformers_version": "4.44.0"}
 	return writeJSON(filepath.Join(dir, "generation_config.json"), gen)
 }

@@ -48,6 +48,11 @@ type Options struct {
 	// counts them.
 	PadVocab      int
 	TieEmbeddings bool
+	// TokenizerJSON and TokenizerConfig, when set, name a real tokenizer's
+	// tokenizer.json and tokenizer_config.json, which the checkpoint
+	// carries instead of a generated tokenizer (Tokenizer is then ignored);
+	// the vocabulary size is the tokenizer's.
+	TokenizerJSON, TokenizerConfig string
 }
 
 func (o *Options) defaults() error {
@@ -68,6 +73,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Tokenizer == "" {
 		o.Tokenizer = SentencePiece
+	}
+	if (o.TokenizerJSON == "") != (o.TokenizerConfig == "") {
+		return fmt.Errorf("tinyllama: a given tokenizer needs both tokenizer.json and tokenizer_config.json")
 	}
 	switch {
 	case !o.DType.IsFloat():

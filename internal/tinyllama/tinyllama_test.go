@@ -179,8 +179,8 @@ func TestBPETokenizer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pre, ok := tok.LlamaCppPre(); pre != "gpt-2" || !ok {
-		t.Errorf("LlamaCppPre() = %q, %v", pre, ok)
+	if pre, err := tok.LlamaCppPre(); pre != "gpt-2" || err != nil {
+		t.Errorf("LlamaCppPre() = %q, %v", pre, err)
 	}
 	if tok.Vocab["!"] != 0 || tok.Vocab["Ġ"] != 220 || tok.Vocab["Ġthe"] == 0 {
 		t.Errorf("byte tokens not in GPT-2 order: ! %d, Ġ %d", tok.Vocab["!"], tok.Vocab["Ġ"])

@@ -9,20 +9,34 @@ import (
 )
 
 // HFTokenizer is what cogumi reads from a Hugging Face tokenizer.json with a
-// BPE model: the vocabulary, the merges, the added tokens and a description
-// of the pre-tokenizer.
+// BPE model: the vocabulary, the merges, the added tokens, and the
+// normalizer, pre-tokenizer and post-processor as written (NewEncoder runs
+// them).
 type HFTokenizer struct {
 	ModelType    string         // model.type; "BPE" for the tokenizers cogumi converts
 	Vocab        map[string]int // model.vocab
 	Merges       []string       // model.merges as "left right"
 	ByteFallback bool           // model.byte_fallback: a SentencePiece-style BPE
+	IgnoreMerges bool           // model.ignore_merges: a word in the vocabulary is one token
+	UnkToken     string         // model.unk_token; "" when there is none
+	FuseUnk      bool           // model.fuse_unk: consecutive unknown characters give one unk
 	AddedTokens  []AddedToken
-	// PreTokenizer is the pre_tokenizer object as written (JSON null when
-	// absent); PreTokenizerType its "type" ("ByteLevel", "Sequence", ...).
+	// Normalizer, PreTokenizer, PostProcessor and Decoder are the objects as
+	// written (JSON null when absent); PreTokenizerType and DecoderType are
+	// their "type" ("ByteLevel", "Sequence", ...).
+	Normalizer       json.RawMessage
 	PreTokenizer     json.RawMessage
 	PreTokenizerType string
-	// PostProcessor is the post_processor object as written.
-	PostProcessor json.RawMessage
+	PostProcessor    json.RawMessage
+	Decoder          json.RawMessage
+	DecoderType      string
+	// mergePairs are the merges as the two parts written, which the encoder
+	// needs: Merges' joined form cannot be split back when a part holds a
+	// space.
+	mergePairs [][2]string
+	// extra holds model fields cogumi's encoder does not implement, set to
+	// values other than their defaults ("continuing_subword_prefix", ...).
+	extra []string
 }
 
 // AddedToken is an entry of tokenizer.json's added_tokens.
@@ -31,6 +45,17 @@ type AddedToken struct {
 	Content    string `json:"content"`
 	Special    bool   `json:"special"`
 	Normalized bool   `json:"normalized"`
+	LStrip     bool   `json:"lstrip"`
+	RStrip     bool   `json:"rstrip"`
+	SingleWord bool   `json:"single_word"`
+}
+
+// SentencePieceStyle reports whether llama.cpp's converter treats this
+// tokenizer.json as a SentencePiece vocabulary (LlamaHfVocab: a BPE model
+// with byte fallback and a Sequence decoder, as transformers writes for
+// Llama 2, Mistral and TinyLlama) rather than a byte-level BPE one.
+func (t *HFTokenizer) SentencePieceStyle() bool {
+	return t.ModelType == "BPE" && t.ByteFallback && t.DecoderType == "Sequence"
 }
 
 // ReadTokenizerJSON reads a Hugging Face tokenizer.json.
@@ -57,10 +82,18 @@ func ParseTokenizerJSON(b []byte) (*HFTokenizer, error) {
 			Vocab        map[string]int    `json:"vocab"`
 			Merges       []json.RawMessage `json:"merges"`
 			ByteFallback bool              `json:"byte_fallback"`
+			IgnoreMerges bool              `json:"ignore_merges"`
+			UnkToken     *string           `json:"unk_token"`
+			FuseUnk      bool              `json:"fuse_unk"`
+			Dropout      *float64          `json:"dropout"`
+			Prefix       *string           `json:"continuing_subword_prefix"`
+			Suffix       *string           `json:"end_of_word_suffix"`
 		} `json:"model"`
 		AddedTokens   []AddedToken    `json:"added_tokens"`
+		Normalizer    json.RawMessage `json:"normalizer"`
 		PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
 		PostProcessor json.RawMessage `json:"post_processor"`
+		Decoder       json.RawMessage `json:"decoder"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("not a valid tokenizer.json: %w", err)
@@ -69,9 +102,25 @@ func ParseTokenizerJSON(b []byte) (*HFTokenizer, error) {
 		ModelType:     doc.Model.Type,
 		Vocab:         doc.Model.Vocab,
 		ByteFallback:  doc.Model.ByteFallback,
+		IgnoreMerges:  doc.Model.IgnoreMerges,
+		FuseUnk:       doc.Model.FuseUnk,
 		AddedTokens:   doc.AddedTokens,
+		Normalizer:    doc.Normalizer,
 		PreTokenizer:  doc.PreTokenizer,
 		PostProcessor: doc.PostProcessor,
+		Decoder:       doc.Decoder,
+	}
+	if doc.Model.UnkToken != nil {
+		t.UnkToken = *doc.Model.UnkToken
+	}
+	if d := doc.Model.Dropout; d != nil && *d != 0 {
+		t.extra = append(t.extra, fmt.Sprintf("dropout %g", *d))
+	}
+	if p := doc.Model.Prefix; p != nil && *p != "" {
+		t.extra = append(t.extra, fmt.Sprintf("continuing_subword_prefix %q", *p))
+	}
+	if p := doc.Model.Suffix; p != nil && *p != "" {
+		t.extra = append(t.extra, fmt.Sprintf("end_of_word_suffix %q", *p))
 	}
 	if t.ModelType == "" && t.Vocab != nil && doc.Model.Merges != nil {
 		t.ModelType = "BPE" // old files omit the type
@@ -93,10 +142,17 @@ func ParseTokenizerJSON(b []byte) (*HFTokenizer, error) {
 		}
 	}
 	t.Merges = make([]string, len(doc.Model.Merges))
+	t.mergePairs = make([][2]string, len(doc.Model.Merges))
 	for i, m := range doc.Model.Merges {
 		var s string
 		if err := json.Unmarshal(m, &s); err == nil {
-			t.Merges[i] = s
+			// tokenizers splits a string merge at its space; a merge
+			// without exactly one is refused there too.
+			a, b, ok := strings.Cut(s, " ")
+			if !ok || strings.Contains(b, " ") {
+				return nil, fmt.Errorf("model.merges[%d] is %q; want two parts separated by one space", i, s)
+			}
+			t.Merges[i], t.mergePairs[i] = s, [2]string{a, b}
 			continue
 		}
 		var pair []string
@@ -104,51 +160,19 @@ func ParseTokenizerJSON(b []byte) (*HFTokenizer, error) {
 			return nil, fmt.Errorf("model.merges[%d] is %s; want \"a b\" or [\"a\", \"b\"]", i, m)
 		}
 		t.Merges[i] = strings.ReplaceAll(pair[0], " ", "\u0120") + " " + strings.ReplaceAll(pair[1], " ", "\u0120")
+		t.mergePairs[i] = [2]string{pair[0], pair[1]}
 	}
-	if len(t.PreTokenizer) > 0 {
-		var pt struct {
-			Type string `json:"type"`
-		}
-		_ = json.Unmarshal(t.PreTokenizer, &pt) // null or a non-object leaves it empty
-		t.PreTokenizerType = pt.Type
-	}
+	t.PreTokenizerType = typeOf(t.PreTokenizer)
+	t.DecoderType = typeOf(t.Decoder)
 	return t, nil
 }
 
-// llama3Regex is the split pattern of Llama 3's pre-tokenizer.
-const llama3Regex = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
-
-// LlamaCppPre guesses llama.cpp's tokenizer.ggml.pre for this tokenizer.
-// llama.cpp's converter identifies the pre-tokenizer by hashing how
-// transformers tokenizes a probe string; without transformers, cogumi
-// recognises the two layouts it produces and meets: a plain GPT-2 ByteLevel
-// pre-tokenizer ("gpt-2") and Llama 3's split regex ("llama-bpe"). Anything
-// else is "default", with ok false so that a caller can warn.
-func (t *HFTokenizer) LlamaCppPre() (pre string, ok bool) {
-	var pt struct {
-		Type          string `json:"type"`
-		UseRegex      *bool  `json:"use_regex"`
-		Pretokenizers []struct {
-			Type    string `json:"type"`
-			Pattern struct {
-				Regex string `json:"Regex"`
-			} `json:"pattern"`
-		} `json:"pretokenizers"`
+// typeOf returns the "type" of a tokenizer.json component; "" for null or
+// a value that is not an object.
+func typeOf(raw json.RawMessage) string {
+	var c struct {
+		Type string `json:"type"`
 	}
-	if json.Unmarshal(t.PreTokenizer, &pt) != nil {
-		return "default", false
-	}
-	switch pt.Type {
-	case "ByteLevel":
-		if pt.UseRegex == nil || *pt.UseRegex {
-			return "gpt-2", true
-		}
-	case "Sequence":
-		for _, p := range pt.Pretokenizers {
-			if p.Type == "Split" && p.Pattern.Regex == llama3Regex {
-				return "llama-bpe", true
-			}
-		}
-	}
-	return "default", false
+	_ = json.Unmarshal(raw, &c)
+	return c.Type
 }

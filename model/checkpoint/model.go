@@ -40,7 +40,11 @@ type TokenizerKind string
 // Tokenizer kinds.
 const (
 	SentencePieceTokenizer TokenizerKind = "sentencepiece" // tokenizer.model (TinyLlama, Llama 2)
-	BPETokenizer           TokenizerKind = "bpe"           // tokenizer.json (Llama 3)
+	BPETokenizer           TokenizerKind = "bpe"           // byte-level tokenizer.json (Llama 3)
+	// HFSentencePieceTokenizer is a tokenizer.json made from a SentencePiece
+	// model (BPE with byte fallback: Llama 2, Mistral and TinyLlama
+	// without their tokenizer.model), which llama.cpp runs as SentencePiece.
+	HFSentencePieceTokenizer TokenizerKind = "hf-sentencepiece"
 )
 
 // TensorRef describes one tensor of a checkpoint and the shard holding it.
@@ -241,6 +245,9 @@ func (m *Model) openTokenizer() error {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 		m.tokKind, m.hftok = BPETokenizer, t
+		if t.SentencePieceStyle() {
+			m.tokKind = HFSentencePieceTokenizer
+		}
 	default:
 		return fmt.Errorf("checkpoint %s: no tokenizer: expected %s (SentencePiece) or %s (BPE)", m.dir, SentencePieceFile, TokenizerJSONFile)
 	}
@@ -253,13 +260,13 @@ func (m *Model) Dir() string { return m.dir }
 // Config returns the parsed config.json, defaults applied.
 func (m *Model) Config() Config { return m.cfg }
 
-// TokenizerKind says whether the checkpoint's tokenizer is SentencePiece or BPE.
+// TokenizerKind says which tokenizer the checkpoint carries.
 func (m *Model) TokenizerKind() TokenizerKind { return m.tokKind }
 
 // SentencePiece returns the parsed tokenizer.model (nil for a BPE tokenizer).
 func (m *Model) SentencePiece() *SentencePiece { return m.spm }
 
-// TokenizerJSON returns the parsed tokenizer.json (nil for SentencePiece).
+// TokenizerJSON returns the parsed tokenizer.json (nil for tokenizer.model).
 func (m *Model) TokenizerJSON() *HFTokenizer { return m.hftok }
 
 // Sharded reports whether the weights come with model.safetensors.index.json.

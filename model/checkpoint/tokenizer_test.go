@@ -49,10 +49,12 @@ func TestParseTokenizerJSONMergeFormats(t *testing.T) {
 	if len(tok.Merges) != 2 || tok.Merges[0] != "a b" || tok.Merges[1] != "a \u0120" {
 		t.Errorf("merges = %q", tok.Merges)
 	}
-	if pre, ok := tok.LlamaCppPre(); pre != "default" || ok {
-		t.Errorf("LlamaCppPre() = %q, %v", pre, ok)
+	// No pre-tokenizer: not one llama.cpp knows.
+	if pre, err := tok.LlamaCppPre(); pre != "" || err == nil {
+		t.Errorf("LlamaCppPre() = %q, %v", pre, err)
 	}
-	for _, bad := range []string{`{"model":{"type":"BPE","vocab":{},"merges":[]}}`, `{"model":{"type":"BPE","vocab":{"a":0},"merges":[["a"]]}}`, `[`} {
+	for _, bad := range []string{`{"model":{"type":"BPE","vocab":{},"merges":[]}}`, `{"model":{"type":"BPE","vocab":{"a":0},"merges":[["a"]]}}`,
+		`{"model":{"type":"BPE","vocab":{"a":0},"merges":["a"]}}`, `{"model":{"type":"BPE","vocab":{"a":0},"merges":["a b c"]}}`, `[`} {
 		if _, err := checkpoint.ParseTokenizerJSON([]byte(bad)); err == nil {
 			t.Errorf("ParseTokenizerJSON(%s) succeeded", bad)
 		}
@@ -74,7 +76,7 @@ func TestVocabSentencePiece(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	v, err := m.Vocab()
+	v, err := m.Vocab(checkpoint.VocabOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +109,7 @@ func TestVocabBPE(t *testing.T) {
 	m.Close()
 
 	v := openVocab(t, dir)
-	if v.Model != "gpt2" || v.Pre != "gpt-2" || !v.PreKnown || len(v.Tokens) != n || v.Scores != nil || len(v.Merges) != len(tok.Merges) {
+	if v.Model != "gpt2" || v.Pre != "gpt-2" || len(v.Tokens) != n || v.Scores != nil || len(v.Merges) != len(tok.Merges) {
 		t.Fatalf("vocab: model %q pre %q, %d tokens, %d merges", v.Model, v.Pre, len(v.Tokens), len(v.Merges))
 	}
 	if v.Tokens[n-2] != "<|begin_of_text|>" || v.Types[n-2] != checkpoint.TokenControl || v.Types[0] != checkpoint.TokenNormal {
@@ -159,7 +161,7 @@ func openVocab(t *testing.T, dir string) *checkpoint.Vocab {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	v, err := m.Vocab()
+	v, err := m.Vocab(checkpoint.VocabOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

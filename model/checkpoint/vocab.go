@@ -12,17 +12,16 @@ import (
 )
 
 // Vocab is a checkpoint's tokenizer in the form GGUF stores it, built the
-// way llama.cpp's convert_hf_to_gguf.py builds it (_create_vocab_sentencepiece
-// or get_vocab_base, then gguf-py's SpecialVocab), so that a GGUF written by
+// way llama.cpp's convert_hf_to_gguf.py builds it (_create_vocab_sentencepiece,
+// LlamaHfVocab or get_vocab_base, then gguf-py's SpecialVocab), so that a GGUF written by
 // cogumi tokenizes as one written by llama.cpp.
 type Vocab struct {
-	Model    string // tokenizer.ggml.model: "llama" (SentencePiece) or "gpt2" (BPE)
-	Pre      string // tokenizer.ggml.pre
-	PreKnown bool   // false when Pre is a fallback guess (see HFTokenizer.LlamaCppPre)
-	Tokens   []string
-	Scores   []float32 // nil for gpt2
-	Types    []TokenType
-	Merges   []string // gpt2 only, "left right"
+	Model  string // tokenizer.ggml.model: "llama" (SentencePiece) or "gpt2" (BPE)
+	Pre    string // tokenizer.ggml.pre
+	Tokens []string
+	Scores []float32 // nil for gpt2
+	Types  []TokenType
+	Merges []string // gpt2 only, "left right"
 	// Special token ids, -1 when the checkpoint sets none.
 	BOS, EOS, UNK, PAD int
 	// AddBOS and AddEOS are nil when the checkpoint does not say.
@@ -70,9 +69,27 @@ func (m *Model) readJSON(name string, v any) (bool, error) {
 	return true, nil
 }
 
+// VocabOptions adjust what Vocab infers.
+type VocabOptions struct {
+	// Pre names a byte-level BPE tokenizer's pre-tokenizer (a
+	// tokenizer.ggml.pre llama.cpp knows) instead of identifying it from
+	// the check text's digest: for a tokenizer whose pre-tokenizer the user
+	// knows to be one of llama.cpp's but whose vocabulary the converter's
+	// table does not list.
+	Pre string
+}
+
 // Vocab builds the GGUF vocabulary, padded (or cut) to config.json's
 // vocab_size as the converter does.
-func (m *Model) Vocab() (*Vocab, error) {
+func (m *Model) Vocab(o VocabOptions) (*Vocab, error) {
+	if o.Pre != "" {
+		if m.tokKind != BPETokenizer {
+			return nil, fmt.Errorf("checkpoint %s: a pre-tokenizer was named (%q), but the tokenizer is SentencePiece, for which llama.cpp has none", m.dir, o.Pre)
+		}
+		if !KnownLlamaCppPre(o.Pre) {
+			return nil, fmt.Errorf("%q is not a pre-tokenizer llama.cpp knows (see src/llama-vocab.cpp)", o.Pre)
+		}
+	}
 	n := m.cfg.VocabSize
 	var tc tokenizerConfig
 	var raw map[string]json.RawMessage
@@ -86,11 +103,16 @@ func (m *Model) Vocab() (*Vocab, error) {
 	for i := range n {
 		v.Tokens[i], v.Types[i] = "[PAD"+strconv.Itoa(i)+"]", TokenUnused
 	}
-	if m.tokKind == SentencePieceTokenizer {
-		if err := m.sentencePieceVocab(v, &tc); err != nil {
-			return nil, err
-		}
-	} else if err := m.bpeVocab(v); err != nil {
+	var err error
+	switch m.tokKind {
+	case SentencePieceTokenizer:
+		err = m.sentencePieceVocab(v, &tc)
+	case HFSentencePieceTokenizer:
+		err = m.llamaHfVocab(v, raw)
+	default:
+		err = m.bpeVocab(v, o.Pre)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := m.specialTokens(v, &tc, raw); err != nil {
@@ -101,7 +123,7 @@ func (m *Model) Vocab() (*Vocab, error) {
 
 func (m *Model) sentencePieceVocab(v *Vocab, tc *tokenizerConfig) error {
 	n := len(v.Tokens)
-	v.Model, v.Pre, v.PreKnown = "llama", "default", true
+	v.Model, v.Pre = "llama", "default"
 	v.Scores = make([]float32, n)
 	for i := range v.Scores {
 		v.Scores[i] = -10000
@@ -154,11 +176,16 @@ func (m *Model) sentencePieceVocab(v *Vocab, tc *tokenizerConfig) error {
 	return nil
 }
 
-func (m *Model) bpeVocab(v *Vocab) error {
+func (m *Model) bpeVocab(v *Vocab, pre string) error {
 	t := m.hftok
 	n := len(v.Tokens)
-	v.Model = "gpt2"
-	v.Pre, v.PreKnown = t.LlamaCppPre()
+	v.Model, v.Pre = "gpt2", pre
+	if pre == "" {
+		var err error
+		if v.Pre, err = t.LlamaCppPre(); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", filepath.Join(m.dir, TokenizerJSONFile), err)
+		}
+	}
 	v.Merges = slices.Clone(t.Merges)
 	added := make(map[int]AddedToken, len(t.AddedTokens))
 	for _, a := range t.AddedTokens {

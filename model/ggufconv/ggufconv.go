@@ -67,6 +67,10 @@ type Options struct {
 	// Name is general.name and the first part of the file name; empty means
 	// the checkpoint directory's name, as llama.cpp's converter does.
 	Name string
+	// TokenizerPre names a byte-level BPE tokenizer's pre-tokenizer
+	// (tokenizer.ggml.pre) instead of identifying it by the converter's
+	// digest; see checkpoint.VocabOptions.
+	TokenizerPre string
 }
 
 // TensorReport describes one tensor of the file written.
@@ -88,8 +92,11 @@ type Report struct {
 	Params    int64  // weights in the file
 	Size      int64  // bytes of the file
 	Tensors   []TensorReport
+	// Tokenizer says what the vocabulary became: "llama, 32000 tokens" or
+	// "gpt2, pre-tokenizer llama-bpe, 128256 tokens".
+	Tokenizer string
 	// Warnings are things a user should know that did not stop the
-	// conversion (a guessed BPE pre-tokenizer, a dropped tensor).
+	// conversion (a dropped tensor).
 	Warnings []string
 }
 
@@ -194,6 +201,14 @@ func SizeLabel(params int64) string {
 	return fmt.Sprintf("%.*f%s", decimals, scaled, suffix)
 }
 
+// describeVocab summarises a vocabulary for the report.
+func describeVocab(v *checkpoint.Vocab) string {
+	if v.Model == "gpt2" {
+		return fmt.Sprintf("%s, pre-tokenizer %s, %d tokens", v.Model, v.Pre, len(v.Tokens))
+	}
+	return fmt.Sprintf("%s, %d tokens", v.Model, len(v.Tokens))
+}
+
 // Convert writes the checkpoint m as one GGUF file into the directory dst
 // (created if needed) and returns what it wrote. The file is named by
 // FileName and appears only complete (the GGUF writer renames it into
@@ -212,7 +227,7 @@ func Convert(ctx context.Context, m *checkpoint.Model, dst string, opts Options)
 		name = filepath.Base(m.Dir())
 	}
 	cfg := m.Config()
-	vocab, err := m.Vocab()
+	vocab, err := m.Vocab(checkpoint.VocabOptions{Pre: opts.TokenizerPre})
 	if err != nil {
 		return Report{}, fmt.Errorf("ggufconv: reading the tokenizer: %w", err)
 	}
@@ -221,11 +236,8 @@ func Convert(ctx context.Context, m *checkpoint.Model, dst string, opts Options)
 		return Report{}, fmt.Errorf("ggufconv: %w", err)
 	}
 	assignTypes(plans, ft, opts.Pure, &cfg)
-	if !vocab.PreKnown {
-		warnings = append(warnings, fmt.Sprintf("the BPE pre-tokenizer is not one cogumi recognises; wrote tokenizer.ggml.pre = %q", vocab.Pre))
-	}
 
-	rep := Report{Type: ft.name, FileType: ft.ftype, Name: name, Warnings: warnings}
+	rep := Report{Type: ft.name, FileType: ft.ftype, Name: name, Warnings: warnings, Tokenizer: describeVocab(vocab)}
 	for _, p := range plans {
 		rep.Params += p.elements()
 	}

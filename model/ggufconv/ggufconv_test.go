@@ -36,7 +36,7 @@ func expectKV[T any](t *testing.T, f *gguf.File, key string, want T) {
 func TestMetadataSentencePiece(t *testing.T) {
 	m := tiny(t, tinyllama.Options{DType: safetensors.F16})
 	rep, f, _ := convert(t, m, ggufconv.Options{Type: "Q4_K_M", Name: "tiny"})
-	vocab, err := m.Vocab()
+	vocab, err := m.Vocab(checkpoint.VocabOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestMetadataSentencePiece(t *testing.T) {
 func TestMetadataBPE(t *testing.T) {
 	m := tiny(t, tinyllama.Options{Tokenizer: tinyllama.BPE})
 	_, f, _ := convert(t, m, ggufconv.Options{Type: "F16"})
-	vocab, err := m.Vocab()
+	vocab, err := m.Vocab(checkpoint.VocabOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

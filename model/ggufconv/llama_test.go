@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/cogumi/cogumi/internal/tinyllama"
+	"github.com/cogumi/cogumi/model/checkpoint"
 	"github.com/cogumi/cogumi/model/gguf"
 	"github.com/cogumi/cogumi/model/ggufconv"
 	"github.com/cogumi/cogumi/model/safetensors"
@@ -185,7 +186,7 @@ func TestLlamaCppLoads(t *testing.T) {
 	nodeLlama(t)
 	for _, tok := range []tinyllama.Tokenizer{tinyllama.SentencePiece, tinyllama.BPE} {
 		m := tiny(t, tinyllama.Options{Tokenizer: tok, DType: safetensors.BF16})
-		vocab, err := m.Vocab()
+		vocab, err := m.Vocab(checkpoint.VocabOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

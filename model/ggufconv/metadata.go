@@ -102,8 +102,8 @@ func ropeScaling(c *checkpoint.Config) []kv {
 }
 
 // tokenizer returns the tokenizer.ggml.* entries: what
-// _set_vocab_sentencepiece or _set_vocab_gpt2 and gguf-py's SpecialVocab
-// write.
+// _set_vocab_sentencepiece, _set_vocab_llama_hf or _set_vocab_gpt2 and
+// gguf-py's SpecialVocab write.
 func (md *metadata) tokenizer() []kv {
 	v := md.vocab
 	types := make([]int32, len(v.Types))

@@ -1,0 +1,149 @@
+package ggufconv_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/cogumi/cogumi/internal/tinyllama"
+	"github.com/cogumi/cogumi/internal/tokref"
+	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/gguf"
+	"github.com/cogumi/cogumi/model/ggufconv"
+)
+
+// TestRealTokenizers builds small random-weight checkpoints around real
+// tokenizers (their full vocabularies, a hidden size of 64), converts them,
+// and has llama.cpp tokenise the fixed text with each GGUF: the ids must be
+// Hugging Face's (the JavaScript port's), and llama.cpp must load the
+// vocabulary without a warning.
+func TestRealTokenizers(t *testing.T) {
+	node, llamaDir := nodeLlama(t)
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, err := tokref.Dir(root)
+	if err != nil {
+		unavailable(t, "%v", err)
+	}
+	for _, tc := range []struct {
+		name, pkg string
+		overrides map[string]any
+		model     string
+	}{
+		{"llama2", "llama2", nil, "llama"},
+		{"llama2-metaspace", "llama2", tokref.MetaspaceOverride(), "llama"},
+		{"llama3_1", "llama3_1", nil, "gpt2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tokJSON, tokConfig := tokref.Files(refs, tc.pkg)
+			if tc.overrides != nil {
+				p := filepath.Join(t.TempDir(), "tokenizer.json")
+				if err := tokref.ApplyOverrides(tokJSON, p, tc.overrides); err != nil {
+					t.Fatal(err)
+				}
+				tokJSON = p
+			}
+			m := tiny(t, tinyllama.Options{
+				Hidden: 64, Intermediate: 128, TieEmbeddings: true,
+				TokenizerJSON: tokJSON, TokenizerConfig: tokConfig,
+			})
+			rep, f, path := convert(t, m, ggufconv.Options{Type: "Q8_0", Name: "real"})
+			if got, err := gguf.Lookup[string](f, "tokenizer.ggml.model"); got != tc.model || err != nil {
+				t.Errorf("tokenizer.ggml.model = %q, %v; want %q", got, err, tc.model)
+			}
+			t.Logf("%s: %d bytes, vocabulary of %d", rep.File, rep.Size, m.Config().VocabSize)
+			want, err := tokref.IDs(refs, tc.pkg, []string{tokref.Text}, true, tc.overrides)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := tokenizeWithLlamaCpp(t, node, llamaDir, path, tokref.Text)
+			if !slices.Equal(got.IDs[0], want[0]) {
+				t.Errorf("llama.cpp's ids\n%v\nHugging Face's\n%v", got.IDs[0], want[0])
+			}
+			if got.Texts[0] != tokref.Text {
+				t.Errorf("llama.cpp detokenised its ids to %q", got.Texts[0])
+			}
+			if len(got.Warnings) > 0 {
+				t.Errorf("llama.cpp warned: %q", got.Warnings)
+			}
+		})
+	}
+}
+
+type tokenized struct {
+	IDs      [][]int  `json:"ids"`
+	Texts    []string `json:"texts"`
+	Warnings []string `json:"warnings"`
+}
+
+// tokenizeWithLlamaCpp runs testdata/tokenize_gguf.mjs.
+func tokenizeWithLlamaCpp(t *testing.T, node, llamaDir, path string, texts ...string) tokenized {
+	t.Helper()
+	in, err := json.Marshal(texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(node, filepath.Join("testdata", "tokenize_gguf.mjs"), path)
+	cmd.Env = append(os.Environ(), "COGUMI_NODE_LLAMA="+llamaDir)
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tokenize_gguf.mjs %s: %v\n%s", filepath.Base(path), err, stderr.String())
+	}
+	var res tokenized
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("tokenize_gguf.mjs printed %q: %v", out, err)
+	}
+	return res
+}
+
+// TestUnknownPreTokenizerRefused: a byte-level tokenizer whose
+// pre-tokenizer llama.cpp does not know fails the conversion, unless the
+// user names the pre-tokenizer.
+func TestUnknownPreTokenizerRefused(t *testing.T) {
+	m := tiny(t, tinyllama.Options{Tokenizer: tinyllama.BPE})
+	dir := m.Dir()
+	p := filepath.Join(dir, "tokenizer.json")
+	var doc map[string]any
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["pre_tokenizer"] = map[string]any{"type": "Sequence", "pretokenizers": []any{
+		map[string]any{"type": "Split", "pattern": map[string]any{"Regex": `\p{N}{1,7}| ?\p{L}+|\s+`}, "behavior": "Isolated", "invert": false},
+		map[string]any{"type": "ByteLevel", "add_prefix_space": false, "use_regex": false},
+	}}
+	if b, err = json.Marshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := checkpoint.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer changed.Close()
+	_, err = ggufconv.Convert(t.Context(), changed, t.TempDir(), ggufconv.Options{Type: "F16"})
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte(`\\p{N}{1,7}| ?\\p{L}+|\\s+`)) {
+		t.Fatalf("Convert: %v; want the pre-tokenizer refused, naming its pattern", err)
+	}
+	_, f, _ := convert(t, changed, ggufconv.Options{Type: "F16", TokenizerPre: "gpt-2"})
+	if got, err := gguf.Lookup[string](f, "tokenizer.ggml.pre"); got != "gpt-2" || err != nil {
+		t.Errorf("tokenizer.ggml.pre = %q, %v with TokenizerPre gpt-2", got, err)
+	}
+	if _, err := ggufconv.Convert(t.Context(), changed, t.TempDir(), ggufconv.Options{Type: "F16", TokenizerPre: "gpt-5"}); err == nil {
+		t.Error("Convert accepted TokenizerPre gpt-5")
+	}
+}
