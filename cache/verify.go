@@ -63,6 +63,7 @@ func (c *Local) Verify() (VerifyReport, error) {
 		return rep, err
 	}
 	c.removeBadBlobs(&rep, files)
+	c.repairModes(&rep, files)
 	if des, err := os.ReadDir(filepath.Join(c.dir, "tmp")); err == nil {
 		rep.Temps = len(des)
 	}
@@ -87,6 +88,7 @@ type casFile struct {
 	// set by checkBlob
 	problem string
 	counted bool
+	badMode bool // a good blob whose mode is not the cache's: repaired
 }
 
 // verifyBlobs re-hashes every file of cas/, in parallel, and returns them
@@ -197,6 +199,36 @@ func checkBlob(f *casFile) {
 		} else {
 			f.problem = "content hashes to " + got.String()
 		}
+		return
+	}
+	f.badMode = info.Mode().Perm() != f.mode()
+}
+
+// mode is the mode the cache gives the file.
+func (f *casFile) mode() fs.FileMode {
+	if f.exec {
+		return execMode
+	}
+	return blobMode
+}
+
+// repairModes gives good blobs that were made writable (through a link, by
+// root or by their owner) their mode back, reporting each: a writable blob
+// is one write away from serving wrong bytes.
+func (c *Local) repairModes(rep *VerifyReport, files []*casFile) {
+	for _, f := range files {
+		if !f.badMode || f.problem != "" {
+			continue
+		}
+		what := "blob " + f.name
+		if f.exec {
+			what = "executable copy of blob " + f.digest.String()
+		}
+		reason := fmt.Sprintf("mode %04o instead of %04o; repaired", f.info.Mode().Perm(), f.mode())
+		if err := os.Chmod(f.path, f.mode()); err != nil {
+			reason = fmt.Sprintf("mode %04o instead of %04o; repairing it: %v", f.info.Mode().Perm(), f.mode(), err)
+		}
+		rep.Problems = append(rep.Problems, VerifyProblem{Path: f.path, What: what, Reason: reason})
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -47,6 +48,9 @@ func TestScripts(t *testing.T) {
 					_ = exec.Command("bash", filepath.Join(repo, "scripts", "slurm-test-cluster.sh"), "stop", cluster).Run()
 				}
 			})
+			// A scenario that mounted something under $WORK (full_disk.txt)
+			// and failed before unmounting must not leave it mounted.
+			env.Defer(func() { unmountUnder(env.WorkDir) })
 			th := &teacherHolder{}
 			env.Values["teacher"] = th
 			env.Defer(th.close)
@@ -201,11 +205,15 @@ func cmdTinyLlama(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(tinyllama.Write(ts.MkAbs(args[0]), o))
 }
 
-// haveCondition answers [have:torch], [have:slurm], [have:tokenizers] (the
+// haveCondition answers [root], [have:torch], [have:slurm], [have:tokenizers] (the
 // real tokenizers of testdata/tokenizers) or [have:TOOL]. In CI
 // (CI=true) a missing tool is an error rather than a reason to skip: CI
 // installs everything.
 func haveCondition(cond string) (bool, error) {
+	if cond == "root" {
+		// Scenarios that mount (a small tmpfs) run as root, as CI does.
+		return os.Geteuid() == 0, nil
+	}
 	name, ok := strings.CutPrefix(cond, "have:")
 	if !ok {
 		return false, fmt.Errorf("unknown condition %q", cond)
@@ -235,4 +243,22 @@ func haveCondition(cond string) (bool, error) {
 		return false, fmt.Errorf("%s is missing; scripts/test.sh installs it", name)
 	}
 	return have, nil
+}
+
+// unmountUnder detaches every mount at or below dir, deepest first.
+func unmountUnder(dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) > 4 && (fields[4] == dir || strings.HasPrefix(fields[4], dir+"/")) {
+			points = append(points, fields[4])
+		}
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		_ = syscall.Unmount(points[i], syscall.MNT_DETACH)
+	}
 }
