@@ -313,13 +313,20 @@ func TestCrashConsistency(t *testing.T) {
 		}
 		var kill <-chan time.Time
 		var what string
-		if rng.Intn(2) == 0 {
+		n, jitter := 1+rng.Intn(len(faultGraph())), time.Duration(rng.Int63n(int64(3*time.Millisecond)))
+		switch rng.Intn(3) {
+		case 0:
 			delay := time.Duration(rng.Int63n(int64(1500 * time.Millisecond)))
 			kill, what = time.After(delay), fmt.Sprintf("run %d (salt %s, kill at %v)", i, salt, delay)
-		} else {
-			n, jitter := 1+rng.Intn(len(faultGraph())), time.Duration(rng.Int63n(int64(3*time.Millisecond)))
-			kill = afterActions(trace, n, jitter)
+		case 1:
+			// While outputs are adopted, linked and their stat recorded.
+			kill = afterActions(trace, "end ", n, jitter)
 			what = fmt.Sprintf("run %d (salt %s, kill %v after the end of action %d)", i, salt, jitter, n)
+		default:
+			// Just after an action's inputs were staged (copies, symlinks
+			// and, for root, read-only mounts in its namespace).
+			kill = afterActions(trace, "start ", n, jitter)
+			what = fmt.Sprintf("run %d (salt %s, kill %v after the start of action %d)", i, salt, jitter, n)
 		}
 		log, wasKilled := e.buildUntil(t, what, vars, kill)
 		if wasKilled {
@@ -375,14 +382,15 @@ func (e *faultEnv) buildUntil(t *testing.T, what string, vars map[string]string,
 	return out.String(), killed
 }
 
-// afterActions fires jitter after the trace file holds n "end" lines (or
-// after 5 s, when the build has fewer actions left to run).
-func afterActions(trace string, n int, jitter time.Duration) <-chan time.Time {
+// afterActions fires jitter after the trace file holds n lines holding word
+// ("end " or "start "), or after 5 s, when the build has fewer actions left
+// to run.
+func afterActions(trace, word string, n int, jitter time.Duration) <-chan time.Time {
 	c := make(chan time.Time, 1)
 	go func() {
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 			b, _ := os.ReadFile(trace)
-			if bytes.Count(b, []byte("end ")) >= n {
+			if bytes.Count(b, []byte(word)) >= n {
 				break
 			}
 		}
