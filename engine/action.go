@@ -318,24 +318,36 @@ func (e *Engine) link(l label.Label, key cache.ActionKey, m cache.Manifest, fres
 	}
 	// A new link changes the blob's ctime, not its content, which was
 	// checked just above: remember it as intact, so that the next build
-	// does not read it again.
+	// does not read it again. Where Materialize had to copy (cogumi-out on
+	// another file system than the cache), the copy is remembered too.
 	for _, f := range m.Files {
-		_ = e.stat.Remember(e.cfg.Cache.LinkPath(f), f.Digest)
+		blob := e.cfg.Cache.LinkPath(f)
+		_ = e.stat.Remember(blob, f.Digest)
+		out := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if bi, err := os.Stat(blob); err == nil {
+			if oi, err := os.Stat(out); err == nil && !os.SameFile(bi, oi) {
+				_ = e.stat.Remember(out, f.Digest)
+			}
+		}
 	}
 	e.state.set(l, lastBuild{Key: key.String(), Linked: key.String()})
 	return nil
 }
 
 // intact reports, from one lstat per file, whether dir still holds the
-// files of m as links into the cache with their content unchanged since
-// it was last verified.
+// files of m as links into the cache (or copies of them) with their
+// content unchanged since it was last verified.
 func (e *Engine) intact(dir string, m cache.Manifest) bool {
 	for _, f := range m.Files {
 		info, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(f.Path)))
 		if err != nil {
 			return false
 		}
-		if d, ok := e.stat.Unchanged(e.cfg.Cache.LinkPath(f), info); !ok || d != f.Digest {
+		d, ok := e.stat.Unchanged(e.cfg.Cache.LinkPath(f), info)
+		if !ok { // a copy, where links cannot be made
+			d, ok = e.stat.Unchanged(filepath.Join(dir, filepath.FromSlash(f.Path)), info)
+		}
+		if !ok || d != f.Digest {
 			return false
 		}
 	}
