@@ -50,7 +50,7 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler, rewinds int, 
 		return outcome{result: Failed, err: err}
 	}
 	key := cache.KeyFromRecords(recs)
-	o := outcome{key: key.String()}
+	o := outcome{key: key}
 	rebuild := e.cfg.Rebuild[t.Label]
 	if !rebuild && !lost {
 		if o, ok := e.fromCache(ctx, t.Label, key, s.wanted[n], true); ok {
@@ -229,7 +229,7 @@ func (e *Engine) fromCache(ctx context.Context, l label.Label, key cache.ActionK
 		}
 		return outcome{}, false
 	}
-	return outcome{result: result, art: newArtifact(res.Outputs, nil), key: key.String()}, true
+	return outcome{result: result, art: newArtifact(res.Outputs, nil), key: key}, true
 }
 
 // resolve finds the result of key: local cache first, then (with remote)
@@ -285,8 +285,8 @@ func (e *Engine) unlink(l label.Label, key cache.ActionKey) error {
 			return fmt.Errorf("removing stale outputs %s: %w", dir, err)
 		}
 	}
-	if last := e.state.get(l); last.Key != key.String() || last.Linked != "" {
-		e.state.set(l, lastBuild{Key: key.String()})
+	if last := e.state.get(l); last.Key != key || !last.Linked.IsZero() {
+		e.state.set(l, lastBuild{Key: key})
 	}
 	return nil
 }
@@ -302,9 +302,9 @@ func (e *Engine) unlink(l label.Label, key cache.ActionKey) error {
 func (e *Engine) link(l label.Label, key cache.ActionKey, m cache.Manifest, fresh bool) error {
 	dir := filepath.Join(e.outDir, artifactDir(l))
 	last := e.state.get(l)
-	if last.Linked == key.String() && !fresh && e.intact(dir, m) {
-		if last.Key != key.String() {
-			e.state.set(l, lastBuild{Key: key.String(), Linked: key.String()})
+	if last.Linked == key && !fresh && e.intact(dir, m) {
+		if last.Key != key {
+			e.state.set(l, lastBuild{Key: key, Linked: key})
 		}
 		return nil
 	}
@@ -322,7 +322,7 @@ func (e *Engine) link(l label.Label, key cache.ActionKey, m cache.Manifest, fres
 	for _, f := range m.Files {
 		_ = e.stat.Remember(e.cfg.Cache.LinkPath(f), f.Digest)
 	}
-	e.state.set(l, lastBuild{Key: key.String(), Linked: key.String()})
+	e.state.set(l, lastBuild{Key: key, Linked: key})
 	return nil
 }
 
@@ -353,17 +353,13 @@ func (e *Engine) reason(l label.Label, key cache.ActionKey, recs []string) strin
 		return "forced with --rebuild"
 	}
 	last := e.state.get(l)
-	if last.Key == "" {
+	if last.Key.IsZero() {
 		return "never built"
 	}
-	if last.Key == key.String() {
+	if last.Key == key {
 		return "its cached result is gone (cache cleaned or entry corrupt)"
 	}
-	lk, err := cache.ParseActionKey(last.Key)
-	if err != nil {
-		return "never built"
-	}
-	old, err := e.cfg.Cache.GetAction(lk)
+	old, err := e.cfg.Cache.GetAction(last.Key)
 	if err != nil {
 		return "its last build is no longer in the cache"
 	}

@@ -14,10 +14,10 @@ import (
 type PlanItem struct {
 	Label   label.Label
 	Kind    string
-	Source  bool     // a source group: never runs
-	Stale   bool     // its action would run
-	Reasons []string // why it would run
-	Key     string   // its action key, when it can be known without building
+	Source  bool            // a source group: never runs
+	Stale   bool            // its action would run
+	Reasons []string        // why it would run
+	Key     cache.ActionKey // its action key, when it can be known without building; else zero
 }
 
 // Plan computes, without running anything, which targets of the closure of
@@ -68,7 +68,7 @@ func (e *Engine) Plan(ctx context.Context, roots []label.Label) ([]PlanItem, err
 			return nil, err
 		}
 		key := cache.KeyFromRecords(recs)
-		it.Key = key.String()
+		it.Key = key
 		if !e.cfg.Rebuild[nd.t.Label] {
 			if res, _, ok := e.resolve(ctx, nd.t.Label, key, true); ok {
 				arts[n] = newArtifact(res.Outputs, nil)
@@ -122,14 +122,10 @@ func (e *Engine) LogOf(l label.Label) ([]byte, error) {
 		return b, nil
 	}
 	last := e.state.get(l)
-	if last.Key == "" {
+	if last.Key.IsZero() {
 		return nil, fmt.Errorf("%s has not been built in this workspace", l)
 	}
-	key, err := cache.ParseActionKey(last.Key)
-	if err != nil {
-		return nil, err
-	}
-	res, err := e.cfg.Cache.GetAction(key)
+	res, err := e.cfg.Cache.GetAction(last.Key)
 	if err != nil {
 		return nil, fmt.Errorf("the result of the last build of %s is not in the cache: %w", l, err)
 	}
