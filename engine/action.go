@@ -57,7 +57,7 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler, rewinds int, 
 			return o
 		}
 	}
-	o.reason = e.reason(t.Label, key, recs)
+	o.reason = e.reason(ctx, t.Label, key, recs)
 	if s.isStopped() {
 		o.result, o.err = Skipped, errors.New("the build stopped after a failure")
 		return o
@@ -235,7 +235,7 @@ func (e *Engine) fromCache(ctx context.Context, l label.Label, key cache.ActionK
 // resolve finds the result of key: local cache first, then (with remote)
 // the remote one.
 func (e *Engine) resolve(ctx context.Context, l label.Label, key cache.ActionKey, remote bool) (*cache.ActionResult, Result, bool) {
-	res, err := e.cfg.Cache.GetAction(key)
+	res, err := e.cfg.Cache.GetAction(ctx, key)
 	if err == nil {
 		return res, Cached, true
 	}
@@ -257,7 +257,7 @@ func (e *Engine) resolve(ctx context.Context, l label.Label, key cache.ActionKey
 // and are not wanted stay there ("build without the bytes"), and a stale
 // link from an earlier build is removed.
 func (e *Engine) deliver(ctx context.Context, l label.Label, key cache.ActionKey, res *cache.ActionResult, wanted bool) error {
-	if res.BlobsRemote && !wanted && !e.allLocal(res.Outputs) {
+	if res.BlobsRemote && !wanted && !e.allLocal(ctx, res.Outputs) {
 		return e.unlink(l, key)
 	}
 	if res.BlobsRemote {
@@ -268,9 +268,9 @@ func (e *Engine) deliver(ctx context.Context, l label.Label, key cache.ActionKey
 	return e.link(l, key, res.Outputs, false)
 }
 
-func (e *Engine) allLocal(m cache.Manifest) bool {
+func (e *Engine) allLocal(ctx context.Context, m cache.Manifest) bool {
 	for _, f := range m.Files {
-		if !e.cfg.Cache.HasBlob(f.Digest, f.Size) {
+		if !e.cfg.Cache.HasBlob(ctx, f.Digest, f.Size) {
 			return false
 		}
 	}
@@ -348,7 +348,7 @@ func (e *Engine) intact(dir string, m cache.Manifest) bool {
 
 // reason says, in words, why key must run: what changed since the last
 // build of the target.
-func (e *Engine) reason(l label.Label, key cache.ActionKey, recs []string) string {
+func (e *Engine) reason(ctx context.Context, l label.Label, key cache.ActionKey, recs []string) string {
 	if e.cfg.Rebuild[l] {
 		return "forced with --rebuild"
 	}
@@ -359,7 +359,7 @@ func (e *Engine) reason(l label.Label, key cache.ActionKey, recs []string) strin
 	if last.Key == key {
 		return "its cached result is gone (cache cleaned or entry corrupt)"
 	}
-	old, err := e.cfg.Cache.GetAction(last.Key)
+	old, err := e.cfg.Cache.GetAction(ctx, last.Key)
 	if err != nil {
 		return "its last build is no longer in the cache"
 	}

@@ -55,8 +55,8 @@ func (e *Engine) Push(ctx context.Context, roots []label.Label) (TransferReport,
 			continue
 		}
 		k := it.Key
-		res, err := e.cfg.Cache.GetAction(k)
-		if err != nil || res.BlobsRemote && !e.allLocal(res.Outputs) {
+		res, err := e.cfg.Cache.GetAction(ctx, k)
+		if err != nil || res.BlobsRemote && !e.allLocal(ctx, res.Outputs) {
 			continue // the remote already has it: that is where it came from
 		}
 		if _, err := e.remote.r.GetAction(ctx, k); err == nil {

@@ -76,7 +76,7 @@ func (e *Engine) Plan(ctx context.Context, roots []label.Label) ([]PlanItem, err
 				continue
 			}
 		}
-		it.Stale, it.Reasons = true, []string{e.reason(nd.t.Label, key, recs)}
+		it.Stale, it.Reasons = true, []string{e.reason(ctx, nd.t.Label, key, recs)}
 		items = append(items, it)
 	}
 	return items, nil
@@ -117,7 +117,7 @@ func (e *Engine) Why(ctx context.Context, l label.Label) ([]string, error) {
 
 // LogOf returns the log of the last run of l: the one kept for the
 // workspace (failed or not), or the one stored with its cached result.
-func (e *Engine) LogOf(l label.Label) ([]byte, error) {
+func (e *Engine) LogOf(ctx context.Context, l label.Label) ([]byte, error) {
 	if b, err := os.ReadFile(e.state.logPath(l)); err == nil {
 		return b, nil
 	}
@@ -125,7 +125,7 @@ func (e *Engine) LogOf(l label.Label) ([]byte, error) {
 	if last.Key.IsZero() {
 		return nil, fmt.Errorf("%s has not been built in this workspace", l)
 	}
-	res, err := e.cfg.Cache.GetAction(last.Key)
+	res, err := e.cfg.Cache.GetAction(ctx, last.Key)
 	if err != nil {
 		return nil, fmt.Errorf("the result of the last build of %s is not in the cache: %w", l, err)
 	}

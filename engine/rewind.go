@@ -60,7 +60,7 @@ func (e *Engine) rewind(ctx context.Context, lost *lostInputError, s *scheduler)
 		return fmt.Errorf("input %w (it was not built by an action, so it cannot be made again)", lost)
 	}
 	// Another action may have rewound it while this one waited.
-	if res, err := e.cfg.Cache.GetAction(key); err == nil && !res.BlobsRemote && e.allLocal(res.Outputs) {
+	if res, err := e.cfg.Cache.GetAction(ctx, key); err == nil && !res.BlobsRemote && e.allLocal(ctx, res.Outputs) {
 		if e.lostInOutputs(res.Outputs) == nil {
 			return nil
 		}
