@@ -53,8 +53,8 @@ func TestGolden(t *testing.T) {
 	for _, g := range goldenRules(fx) {
 		t.Run(g.rule.Kind(), func(t *testing.T) {
 			version, file := g.rule.Version(), g.rule.Kind()+".json"
-			if kind, kernel, ok := strings.Cut(version, "/"); ok && g.rule.Kind() == "awq" {
-				version, file = kind, "awq@"+kernel+".json"
+			if base, kernel, ok := strings.Cut(version, "/"); ok && g.rule.Kind() == "awq" {
+				version, file = base, "awq@"+kernel+".json"
 			}
 			got := golden{Version: version, Outputs: make(map[string]string)}
 			for _, c := range g.cases {
