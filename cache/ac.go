@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +16,11 @@ import (
 // the wrong size) is a *CorruptError naming it, and is removed. Output blobs
 // are checked by size only, not re-hashed, and not at all for an entry
 // recorded from a remote hit (BlobsRemote), whose blobs may be in the bucket.
-func (c *Local) GetAction(k ActionKey) (*ActionResult, error) {
+func (c *Local) GetAction(_ context.Context, k ActionKey) (*ActionResult, error) {
+	return c.getAction(k)
+}
+
+func (c *Local) getAction(k ActionKey) (*ActionResult, error) {
 	path := c.actionPath(k)
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -65,7 +70,7 @@ func (c *Local) GetAction(k ActionKey) (*ActionResult, error) {
 		if r.BlobsRemote {
 			break
 		}
-		if !c.HasBlob(out.Digest, out.Size) {
+		if !c.hasBlob(out.Digest, out.Size) {
 			return nil, corrupt(r.Label, fmt.Sprintf("output %q: blob %s of %d bytes is missing or has another size", out.Path, out.Digest.Short(), out.Size))
 		}
 	}
@@ -74,7 +79,7 @@ func (c *Local) GetAction(k ActionKey) (*ActionResult, error) {
 
 // PutAction validates r and stores it under r.Key, atomically. Put every
 // blob r names first.
-func (c *Local) PutAction(r *ActionResult) error {
+func (c *Local) PutAction(_ context.Context, r *ActionResult) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("storing action result: %w", err)
 	}

@@ -36,7 +36,7 @@ func (c *Local) AdoptFile(path string) (Digest, int64, error) {
 	if err != nil {
 		return Digest{}, 0, fmt.Errorf("storing output %s: %w", path, err)
 	}
-	if c.HasBlob(d, n) {
+	if c.hasBlob(d, n) {
 		_ = os.Remove(tmp)
 		return d, n, nil
 	}

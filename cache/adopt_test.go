@@ -79,6 +79,7 @@ func TestAdoptFileWithOtherLinks(t *testing.T) {
 }
 
 func TestAdoptTree(t *testing.T) {
+	ctx := t.Context()
 	c := openTestCache(t)
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
@@ -120,7 +121,7 @@ func TestAdoptTree(t *testing.T) {
 		if f.Path != w.path || f.Digest != DigestBytes([]byte(w.content)) || f.Size != int64(len(w.content)) || f.Executable != w.exec {
 			t.Errorf("file %d = %+v, want %+v", i, f, w)
 		}
-		if !c.HasBlob(f.Digest, f.Size) {
+		if !c.HasBlob(ctx, f.Digest, f.Size) {
 			t.Errorf("%s: blob missing", f.Path)
 		}
 	}

@@ -24,6 +24,7 @@ func otherFilesystemDir(t *testing.T, ref string) string {
 }
 
 func TestAcrossFilesystems(t *testing.T) {
+	ctx := t.Context()
 	c := openTestCache(t)
 	other := otherFilesystemDir(t, c.Dir())
 	writeFiles(t, other, map[string]string{"out/data.bin": "far away", "out/run*": "#!/bin/sh\n"})
@@ -32,7 +33,7 @@ func TestAcrossFilesystems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Files) != 2 || !c.HasBlob(m.Files[0].Digest, 8) {
+	if len(m.Files) != 2 || !c.HasBlob(ctx, m.Files[0].Digest, 8) {
 		t.Fatalf("manifest = %+v", m)
 	}
 	if _, err := os.Stat(filepath.Join(other, "out", "data.bin")); !os.IsNotExist(err) {

@@ -10,11 +10,11 @@
 //
 // The life of an action's outputs, as the engine drives it:
 //
-//	unlock, err := c.Lock(ctx, key, onWait) // one builder per key, across processes
-//	r, err := c.GetAction(key)              // hit: done (a *CorruptError is a miss)
+//	unlock, err := c.Lock(ctx, key, onWait)    // one builder per key, across processes
+//	r, err := c.GetAction(ctx, key)            // hit: done (a *CorruptError is a miss)
 //	... run the action into a scratch directory ...
-//	m, err := c.AdoptTree(scratchOut)       // outputs move into the CAS
-//	err = c.PutAction(&ActionResult{...})   // last, after every blob
+//	m, err := c.AdoptTree(scratchOut)          // outputs move into the CAS
+//	err = c.PutAction(ctx, &ActionResult{...}) // last, after every blob
 //	err = c.Materialize(m, "cogumi-out/pkg/target")
 //	unlock()
 //

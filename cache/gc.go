@@ -89,7 +89,7 @@ func (c *Local) GC(opts GCOptions) (GCReport, error) {
 	}
 	refs := make(map[Digest]int)
 	for i := range entries {
-		r, err := c.GetAction(entries[i].key)
+		r, err := c.getAction(entries[i].key)
 		if err != nil {
 			continue // a corrupt entry was removed by GetAction; a missing one is gone
 		}

@@ -8,13 +8,14 @@ import (
 
 func putResult(t *testing.T, c *Local, name string, content string, age time.Duration) ActionKey {
 	t.Helper()
-	d, err := c.PutBytes([]byte(content))
+	ctx := t.Context()
+	d, err := c.PutBytes(ctx, []byte(content))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &ActionResult{Key: KeyFromRecords([]string{name}), Label: "//p:" + name,
 		Outputs: Manifest{Files: []FileEntry{{Path: "o", Digest: d, Size: int64(len(content))}}}}
-	if err := c.PutAction(r); err != nil {
+	if err := c.PutAction(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	when := time.Now().Add(-age)
@@ -25,6 +26,7 @@ func putResult(t *testing.T, c *Local, name string, content string, age time.Dur
 }
 
 func TestGCByAgeKeepsLinkedAndShared(t *testing.T) {
+	ctx := t.Context()
 	c, err := OpenLocal(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -43,27 +45,28 @@ func TestGCByAgeKeepsLinkedAndShared(t *testing.T) {
 	if len(rep.Actions) != 2 || rep.Blobs != 1 {
 		t.Fatalf("dry run: %d actions, %d blobs; want 2 (old, shared-old) and 1 (old bytes)", len(rep.Actions), rep.Blobs)
 	}
-	if _, err := c.GetAction(old); err != nil {
+	if _, err := c.GetAction(ctx, old); err != nil {
 		t.Fatal("dry run removed something")
 	}
 	if _, err := c.GC(GCOptions{OlderThan: 30 * 24 * time.Hour, Keep: map[ActionKey]bool{linked: true}, Now: later}); err != nil {
 		t.Fatal(err)
 	}
 	for k, want := range map[ActionKey]bool{old: false, linked: true, shared: false, fresh: true} {
-		_, err := c.GetAction(k)
+		_, err := c.GetAction(ctx, k)
 		if (err == nil) != want {
 			t.Errorf("after gc, action present = %v, want %v", err == nil, want)
 		}
 	}
-	if c.HasBlob(DigestBytes([]byte("old bytes")), 9) {
+	if c.HasBlob(ctx, DigestBytes([]byte("old bytes")), 9) {
 		t.Error("unreferenced blob kept")
 	}
-	if !c.HasBlob(DigestBytes([]byte("shared bytes")), 12) {
+	if !c.HasBlob(ctx, DigestBytes([]byte("shared bytes")), 12) {
 		t.Error("blob still referenced by a fresh result was removed")
 	}
 }
 
 func TestGCMaxSizeRemovesOldestFirst(t *testing.T) {
+	ctx := t.Context()
 	c, err := OpenLocal(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +82,7 @@ func TestGCMaxSizeRemovesOldestFirst(t *testing.T) {
 		t.Fatalf("removed %v, %d bytes left; want only the oldest, 20 left", rep.Actions, rep.BytesLeft)
 	}
 	for _, k := range []ActionKey{b, cc} {
-		if _, err := c.GetAction(k); err != nil {
+		if _, err := c.GetAction(ctx, k); err != nil {
 			t.Errorf("newer result removed: %v", err)
 		}
 	}

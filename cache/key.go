@@ -16,12 +16,16 @@ const (
 	treeDigestContext = "cogumi 2025-01-01 tree digest v1"
 )
 
-// KeyFromRecords hashes the labelled records of an action's recipe, in order,
-// into its action key. Records are free text; the engine writes a name and
-// a value separated by " = ", such as `rule-version = "3"` or
-// `input 0 srcs file "data/a.txt" = 3fa2...`. Each is length-prefixed before
-// hashing, so the encoding is unambiguous whatever the records contain. The
-// engine keeps the records (ActionResult.Records) to explain what changed.
+// KeyFromRecords hashes the records of an action's recipe, in order, into
+// its action key. Each record is length-prefixed before hashing, so the
+// encoding is unambiguous whatever the records contain. Records are free
+// text. A target's key (engine/key.go) is made of labelled records, a name
+// and a value separated by " = ", such as `rule-version = "2"` or
+// `input 0 srcs file "data/a.txt" = ` followed by the input's 64-hex digest;
+// the engine keeps them in the action result (ActionResult.Records) so that
+// cogumi why can name the record that changed. A memo entry's key (one paid
+// API request) is made of other records, `cogumi-memo-v1`, `kind generate`
+// and `key <request>`, and holds no rule version.
 func KeyFromRecords(records []string) ActionKey {
 	n := 0
 	for _, r := range records {

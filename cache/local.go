@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -110,15 +111,17 @@ func (c *Local) actionPath(k ActionKey) string {
 }
 
 // HasBlob reports whether blob d is stored as a regular file of size bytes.
-func (c *Local) HasBlob(d Digest, size int64) bool {
+func (c *Local) HasBlob(_ context.Context, d Digest, size int64) bool { return c.hasBlob(d, size) }
+
+func (c *Local) hasBlob(d Digest, size int64) bool {
 	info, err := os.Lstat(c.BlobPath(d))
 	return err == nil && info.Mode().IsRegular() && info.Size() == size
 }
 
 // PutBytes stores b and returns its digest.
-func (c *Local) PutBytes(b []byte) (Digest, error) {
+func (c *Local) PutBytes(_ context.Context, b []byte) (Digest, error) {
 	d := DigestBytes(b)
-	if c.HasBlob(d, int64(len(b))) {
+	if c.hasBlob(d, int64(len(b))) {
 		return d, nil
 	}
 	tmp, err := c.writeTemp(func(w io.Writer) error {
@@ -136,11 +139,11 @@ func (c *Local) PutBytes(b []byte) (Digest, error) {
 
 // PutBlob stores size bytes read from r as blob d, checking that they hash
 // to d; on a mismatch nothing is stored.
-func (c *Local) PutBlob(d Digest, size int64, r io.Reader) error {
+func (c *Local) PutBlob(_ context.Context, d Digest, size int64, r io.Reader) error {
 	if size < 0 || size >= MaxBlobSize {
 		return fmt.Errorf("storing blob %s: impossible size %d", d.Short(), size)
 	}
-	if c.HasBlob(d, size) {
+	if c.hasBlob(d, size) {
 		return nil
 	}
 	tmp, got, n, err := c.copyToTemp(io.LimitReader(r, size+1))
@@ -171,7 +174,7 @@ func (c *Local) OpenBlob(d Digest) (*os.File, error) {
 }
 
 // ReadBlob is OpenBlob for the Store interface.
-func (c *Local) ReadBlob(d Digest) (io.ReadCloser, error) {
+func (c *Local) ReadBlob(_ context.Context, d Digest) (io.ReadCloser, error) {
 	f, err := c.OpenBlob(d)
 	if err != nil {
 		return nil, err

@@ -11,9 +11,10 @@ import (
 )
 
 func TestGetActionHostileEntries(t *testing.T) {
+	ctx := t.Context()
 	c := openTestCache(t)
 	k := KeyFromRecords([]string{"hostile"})
-	blob, err := c.PutBytes([]byte("x"))
+	blob, err := c.PutBytes(ctx, []byte("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func TestGetActionHostileEntries(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			writeRawAction(t, c, k, []byte(tc.data))
-			r, err := c.GetAction(k)
+			r, err := c.GetAction(ctx, k)
 			var ce *CorruptError
 			if r != nil || !errors.Is(err, ErrNotFound) || !errors.As(err, &ce) {
 				t.Fatalf("GetAction = %v, %v; want a *CorruptError", r, err)
@@ -68,7 +69,7 @@ func TestGetActionHostileEntries(t *testing.T) {
 	}
 	t.Run("valid", func(t *testing.T) {
 		writeRawAction(t, c, k, []byte(ok))
-		if r, err := c.GetAction(k); err != nil || r.Outputs.Files[0].Digest != blob {
+		if r, err := c.GetAction(ctx, k); err != nil || r.Outputs.Files[0].Digest != blob {
 			t.Fatalf("GetAction = %v, %v", r, err)
 		}
 	})
@@ -77,7 +78,7 @@ func TestGetActionHostileEntries(t *testing.T) {
 		if err := os.Truncate(c.actionPath(k), maxActionJSON+1); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.GetAction(k); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "limit") {
+		if _, err := c.GetAction(ctx, k); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "limit") {
 			t.Errorf("GetAction(huge) = %v", err)
 		}
 	})
@@ -85,15 +86,16 @@ func TestGetActionHostileEntries(t *testing.T) {
 		if err := os.Mkdir(c.actionPath(k), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.GetAction(k); !errors.Is(err, ErrNotFound) {
+		if _, err := c.GetAction(ctx, k); !errors.Is(err, ErrNotFound) {
 			t.Errorf("GetAction(directory) = %v", err)
 		}
 	})
 }
 
 func TestVerifyBlob(t *testing.T) {
+	ctx := t.Context()
 	c := openTestCache(t)
-	d, err := c.PutBytes([]byte("precious"))
+	d, err := c.PutBytes(ctx, []byte("precious"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +113,7 @@ func TestVerifyBlob(t *testing.T) {
 	if err := os.WriteFile(c.BlobPath(d), []byte("tampered"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if !c.HasBlob(d, 8) {
+	if !c.HasBlob(ctx, d, 8) {
 		t.Fatal("HasBlob checks only the size, so it should still say yes")
 	}
 	err = c.VerifyBlob(d)
@@ -119,7 +121,7 @@ func TestVerifyBlob(t *testing.T) {
 	if !errors.As(err, &ce) || !errors.Is(err, ErrNotFound) {
 		t.Fatalf("VerifyBlob(tampered) = %v", err)
 	}
-	if c.HasBlob(d, 8) {
+	if c.HasBlob(ctx, d, 8) {
 		t.Error("corrupt blob not removed")
 	}
 	if err := c.VerifyBlob(d); !errors.Is(err, ErrNotFound) {

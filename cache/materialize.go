@@ -104,7 +104,7 @@ func RemoveStaleTrees(dir string) {
 func (c *Local) fillTree(m Manifest, root string) error {
 	made := map[string]bool{root: true}
 	for _, f := range m.Files {
-		if !c.HasBlob(f.Digest, f.Size) {
+		if !c.hasBlob(f.Digest, f.Size) {
 			return fmt.Errorf("file %s: blob %s of %d bytes: %w", f.Path, f.Digest.Short(), f.Size, ErrNotFound)
 		}
 		dst := filepath.Join(root, filepath.FromSlash(f.Path))

@@ -1,6 +1,9 @@
 package cache
 
-import "io"
+import (
+	"context"
+	"io"
+)
 
 // Store is the contract every cache backend meets: the local disk (Local)
 // and an S3 bucket (package s3). Both pass the same conformance suite
@@ -20,6 +23,10 @@ import "io"
 //     GetAction may check that they are all present); GetAction validates the
 //     entry (Validate, key match) before returning it.
 //   - Methods are safe for concurrent use.
+//   - Each method takes a context first: a remote store stops its requests
+//     when it is cancelled and returns its error; the local store, which
+//     waits on nothing that a context could cancel, ignores it. A reader
+//     from ReadBlob stays bound to the context it was opened with.
 //
 // Backends may drop entries at any time (eviction): a blob or result that
 // was there may later be a miss, never a different content.
@@ -27,24 +34,24 @@ type Store interface {
 	// HasBlob reports whether blob d is stored with exactly size bytes.
 	// It is a cheap check (a stat, a HEAD request), not a verification;
 	// any failure to find out reads as false.
-	HasBlob(d Digest, size int64) bool
+	HasBlob(ctx context.Context, d Digest, size int64) bool
 	// PutBytes stores b and returns its digest.
-	PutBytes(b []byte) (Digest, error)
+	PutBytes(ctx context.Context, b []byte) (Digest, error)
 	// PutBlob streams size bytes from r into blob d, verifying the content
 	// against d and size as it goes; on a mismatch nothing is stored and the
 	// error says so.
-	PutBlob(d Digest, size int64, r io.Reader) error
+	PutBlob(ctx context.Context, d Digest, size int64, r io.Reader) error
 	// ReadBlob opens blob d for reading, or returns an ErrNotFound error.
 	// Remote stores verify the content as it is read (a reader that finds a
 	// mismatch fails with a *CorruptError at EOF); the local store does not
 	// re-hash on every read (see Local.VerifyBlob).
-	ReadBlob(d Digest) (io.ReadCloser, error)
+	ReadBlob(ctx context.Context, d Digest) (io.ReadCloser, error)
 	// GetAction returns the validated result stored under k, or an error
 	// for which errors.Is(err, ErrNotFound) holds.
-	GetAction(k ActionKey) (*ActionResult, error)
+	GetAction(ctx context.Context, k ActionKey) (*ActionResult, error)
 	// PutAction validates r and stores it under r.Key, replacing any entry
 	// there, atomically.
-	PutAction(r *ActionResult) error
+	PutAction(ctx context.Context, r *ActionResult) error
 }
 
 var _ Store = (*Local)(nil)

@@ -268,7 +268,7 @@ func (c *Local) verifyActions(rep *VerifyReport, bad badBlobs) error {
 			}
 			continue
 		}
-		r, err := c.GetAction(k)
+		r, err := c.getAction(k)
 		var ce *CorruptError
 		switch {
 		case errors.As(err, &ce):

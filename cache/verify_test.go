@@ -19,12 +19,13 @@ type verifyFixture struct {
 
 func newVerifyFixture(t *testing.T) *verifyFixture {
 	t.Helper()
+	ctx := t.Context()
 	c := openTestCache(t)
 	f := &verifyFixture{c: c}
 	put := func(name string, m Manifest, remote bool) ActionKey {
 		t.Helper()
 		r := &ActionResult{Key: KeyFromRecords([]string{name}), Label: "//v:" + name, Outputs: m, BlobsRemote: remote}
-		if err := c.PutAction(r); err != nil {
+		if err := c.PutAction(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 		return r.Key
@@ -52,6 +53,7 @@ func verifyOK(t *testing.T, c *Local) VerifyReport {
 }
 
 func TestVerifyCleanCache(t *testing.T) {
+	ctx := t.Context()
 	f := newVerifyFixture(t)
 	// What killed processes leave in tmp/ is not a problem.
 	if err := os.WriteFile(filepath.Join(f.c.Dir(), "tmp", "adopt-123"), []byte("half"), 0o600); err != nil {
@@ -65,7 +67,7 @@ func TestVerifyCleanCache(t *testing.T) {
 		t.Errorf("report %+v: want 3 blobs, 1 executable copy, 3 action results, 1 temp file", rep)
 	}
 	for _, k := range []ActionKey{f.plain, f.exec, f.remote} {
-		if _, err := f.c.GetAction(k); err != nil {
+		if _, err := f.c.GetAction(ctx, k); err != nil {
 			t.Errorf("a good entry was removed: %v", err)
 		}
 	}
@@ -229,14 +231,15 @@ func TestVerifyFindsAndRemoves(t *testing.T) {
 }
 
 func TestVerifyRemoteEntryKeptWhenItsLocalBlobIsBad(t *testing.T) {
+	ctx := t.Context()
 	c := openTestCache(t)
-	d, err := c.PutBytes([]byte("remote bytes"))
+	d, err := c.PutBytes(ctx, []byte("remote bytes"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &ActionResult{Key: KeyFromRecords([]string{"r"}), Label: "//v:r", BlobsRemote: true,
 		Outputs: Manifest{Files: []FileEntry{{Path: "r", Digest: d, Size: 12}}}}
-	if err := c.PutAction(r); err != nil {
+	if err := c.PutAction(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	overwrite(t, c.BlobPath(d), "REMOTE BYTES")
@@ -244,7 +247,7 @@ func TestVerifyRemoteEntryKeptWhenItsLocalBlobIsBad(t *testing.T) {
 	if len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].What, "blob "+d.String()) {
 		t.Fatalf("problems %v: want only the blob", rep.Problems)
 	}
-	if _, err := c.GetAction(r.Key); err != nil {
+	if _, err := c.GetAction(ctx, r.Key); err != nil {
 		t.Errorf("the remote hit's entry was removed: %v", err)
 	}
 }

@@ -50,14 +50,14 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler, rewinds int, 
 		return outcome{result: Failed, err: err}
 	}
 	key := cache.KeyFromRecords(recs)
-	o := outcome{key: key.String()}
+	o := outcome{key: key}
 	rebuild := e.cfg.Rebuild[t.Label]
 	if !rebuild && !lost {
 		if o, ok := e.fromCache(ctx, t.Label, key, s.wanted[n], true); ok {
 			return o
 		}
 	}
-	o.reason = e.reason(t.Label, key, recs)
+	o.reason = e.reason(ctx, t.Label, key, recs)
 	if s.isStopped() {
 		o.result, o.err = Skipped, errors.New("the build stopped after a failure")
 		return o
@@ -229,13 +229,13 @@ func (e *Engine) fromCache(ctx context.Context, l label.Label, key cache.ActionK
 		}
 		return outcome{}, false
 	}
-	return outcome{result: result, art: newArtifact(res.Outputs, nil), key: key.String()}, true
+	return outcome{result: result, art: newArtifact(res.Outputs, nil), key: key}, true
 }
 
 // resolve finds the result of key: local cache first, then (with remote)
 // the remote one.
 func (e *Engine) resolve(ctx context.Context, l label.Label, key cache.ActionKey, remote bool) (*cache.ActionResult, Result, bool) {
-	res, err := e.cfg.Cache.GetAction(key)
+	res, err := e.cfg.Cache.GetAction(ctx, key)
 	if err == nil {
 		return res, Cached, true
 	}
@@ -257,7 +257,7 @@ func (e *Engine) resolve(ctx context.Context, l label.Label, key cache.ActionKey
 // and are not wanted stay there ("build without the bytes"), and a stale
 // link from an earlier build is removed.
 func (e *Engine) deliver(ctx context.Context, l label.Label, key cache.ActionKey, res *cache.ActionResult, wanted bool) error {
-	if res.BlobsRemote && !wanted && !e.allLocal(res.Outputs) {
+	if res.BlobsRemote && !wanted && !e.allLocal(ctx, res.Outputs) {
 		return e.unlink(l, key)
 	}
 	if res.BlobsRemote {
@@ -268,9 +268,9 @@ func (e *Engine) deliver(ctx context.Context, l label.Label, key cache.ActionKey
 	return e.link(l, key, res.Outputs, false)
 }
 
-func (e *Engine) allLocal(m cache.Manifest) bool {
+func (e *Engine) allLocal(ctx context.Context, m cache.Manifest) bool {
 	for _, f := range m.Files {
-		if !e.cfg.Cache.HasBlob(f.Digest, f.Size) {
+		if !e.cfg.Cache.HasBlob(ctx, f.Digest, f.Size) {
 			return false
 		}
 	}
@@ -285,8 +285,8 @@ func (e *Engine) unlink(l label.Label, key cache.ActionKey) error {
 			return fmt.Errorf("removing stale outputs %s: %w", dir, err)
 		}
 	}
-	if last := e.state.get(l); last.Key != key.String() || last.Linked != "" {
-		e.state.set(l, lastBuild{Key: key.String()})
+	if last := e.state.get(l); last.Key != key || !last.Linked.IsZero() {
+		e.state.set(l, lastBuild{Key: key})
 	}
 	return nil
 }
@@ -302,9 +302,9 @@ func (e *Engine) unlink(l label.Label, key cache.ActionKey) error {
 func (e *Engine) link(l label.Label, key cache.ActionKey, m cache.Manifest, fresh bool) error {
 	dir := filepath.Join(e.outDir, artifactDir(l))
 	last := e.state.get(l)
-	if last.Linked == key.String() && !fresh && e.intact(dir, m) {
-		if last.Key != key.String() {
-			e.state.set(l, lastBuild{Key: key.String(), Linked: key.String()})
+	if last.Linked == key && !fresh && e.intact(dir, m) {
+		if last.Key != key {
+			e.state.set(l, lastBuild{Key: key, Linked: key})
 		}
 		return nil
 	}
@@ -330,7 +330,7 @@ func (e *Engine) link(l label.Label, key cache.ActionKey, m cache.Manifest, fres
 			}
 		}
 	}
-	e.state.set(l, lastBuild{Key: key.String(), Linked: key.String()})
+	e.state.set(l, lastBuild{Key: key, Linked: key})
 	return nil
 }
 
@@ -360,22 +360,18 @@ func (e *Engine) intact(dir string, m cache.Manifest) bool {
 
 // reason says, in words, why key must run: what changed since the last
 // build of the target.
-func (e *Engine) reason(l label.Label, key cache.ActionKey, recs []string) string {
+func (e *Engine) reason(ctx context.Context, l label.Label, key cache.ActionKey, recs []string) string {
 	if e.cfg.Rebuild[l] {
 		return "forced with --rebuild"
 	}
 	last := e.state.get(l)
-	if last.Key == "" {
+	if last.Key.IsZero() {
 		return "never built"
 	}
-	if last.Key == key.String() {
+	if last.Key == key {
 		return "its cached result is gone (cache cleaned or entry corrupt)"
 	}
-	lk, err := cache.ParseActionKey(last.Key)
-	if err != nil {
-		return "never built"
-	}
-	old, err := e.cfg.Cache.GetAction(lk)
+	old, err := e.cfg.Cache.GetAction(ctx, last.Key)
 	if err != nil {
 		return "its last build is no longer in the cache"
 	}

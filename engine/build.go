@@ -27,7 +27,7 @@ type Summary struct {
 type outcome struct {
 	result  Result
 	art     *artifact
-	key     string
+	key     cache.ActionKey // zero when it could not be computed
 	reason  string
 	err     error
 	logTail string
@@ -62,7 +62,7 @@ func (e *Engine) Build(ctx context.Context, roots []label.Label) (Summary, error
 		e:       e,
 		budget:  b,
 		arts:    make([]*artifact, len(e.nodes)),
-		keys:    make(map[int]cache.ActionKey),
+		keys:    make([]cache.ActionKey, len(e.nodes)),
 		rewound: make(map[int]*sync.Mutex),
 		results: make([]Result, len(e.nodes)),
 		pending: make([]int32, len(e.nodes)),
@@ -121,8 +121,8 @@ type scheduler struct {
 
 	mu      sync.Mutex
 	arts    []*artifact
-	keys    map[int]cache.ActionKey // of the actions processed, for rewinding
-	rewound map[int]*sync.Mutex     // one rewind of a target at a time
+	keys    []cache.ActionKey   // of the actions processed, for rewinding; zero if none
+	rewound map[int]*sync.Mutex // one rewind of a target at a time
 	results []Result
 	pending []int32
 	inBuild []bool
@@ -171,9 +171,7 @@ func (s *scheduler) finish(n int, o outcome) {
 	defer s.mu.Unlock()
 	s.arts[n] = o.art
 	s.results[n] = o.result
-	if k, err := cache.ParseActionKey(o.key); err == nil {
-		s.keys[n] = k
-	}
+	s.keys[n] = o.key
 	switch o.result {
 	case Built:
 		s.sum.Executed++

@@ -18,8 +18,8 @@ func LinkedKeys(c *cache.Local) map[cache.ActionKey]bool {
 	dirs, _ := filepath.Glob(filepath.Join(c.Dir(), "workspaces", "*", "state.json"))
 	for _, path := range dirs {
 		for _, lb := range readStateFile(path) {
-			if k, err := cache.ParseActionKey(lb.Linked); err == nil {
-				keep[k] = true
+			if !lb.Linked.IsZero() {
+				keep[lb.Linked] = true
 			}
 		}
 	}
@@ -50,13 +50,13 @@ func (e *Engine) Push(ctx context.Context, roots []label.Label) (TransferReport,
 		if it.Source {
 			continue
 		}
-		if it.Stale || it.Key == "" {
+		if it.Stale || it.Key.IsZero() {
 			rep.Missing = append(rep.Missing, it.Label.String())
 			continue
 		}
-		k, _ := cache.ParseActionKey(it.Key)
-		res, err := e.cfg.Cache.GetAction(k)
-		if err != nil || res.BlobsRemote && !e.allLocal(res.Outputs) {
+		k := it.Key
+		res, err := e.cfg.Cache.GetAction(ctx, k)
+		if err != nil || res.BlobsRemote && !e.allLocal(ctx, res.Outputs) {
 			continue // the remote already has it: that is where it came from
 		}
 		if _, err := e.remote.r.GetAction(ctx, k); err == nil {
@@ -94,11 +94,11 @@ func (e *Engine) Pull(ctx context.Context, roots []label.Label) (TransferReport,
 		if it.Source {
 			continue
 		}
-		if it.Stale || it.Key == "" {
+		if it.Stale || it.Key.IsZero() {
 			rep.Missing = append(rep.Missing, it.Label.String())
 			continue
 		}
-		k, _ := cache.ParseActionKey(it.Key)
+		k := it.Key
 		res, _, ok := e.resolve(ctx, it.Label, k, true)
 		if !ok {
 			rep.Missing = append(rep.Missing, it.Label.String())

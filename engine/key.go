@@ -36,9 +36,11 @@ type inputDigest struct {
 }
 
 // keyRecords lists everything that can change the outputs of t's action:
-// the rule and its version, each attribute the schema puts in the key (in
-// canonical JSON), and the digest of every input in declared order. Where
-// the action runs, its resources and its executor are deliberately absent.
+// the rule and its version, the target's label when the rule's outputs hold
+// it (NameUser), the records of the toolchains it runs (tools), each
+// attribute the schema puts in the key (in canonical JSON), and the digest
+// of every input in declared order. Where the action runs, its resources and
+// its executor are deliberately absent.
 func keyRecords(t *target.Target, rule rules.Rule, inputs []inputDigest, tools ...string) ([]string, error) {
 	recs := []string{
 		record("rule", fmt.Sprintf("%q", rule.Kind())),

@@ -36,7 +36,7 @@ func (m *memo) key(k string) cache.ActionKey {
 // remote one (recorded locally on a hit).
 func (m *memo) Get(ctx context.Context, k string) ([]byte, bool, error) {
 	ak := m.key(k)
-	res, err := m.e.cfg.Cache.GetAction(ak)
+	res, err := m.e.cfg.Cache.GetAction(ctx, ak)
 	if err != nil {
 		if m.e.remote == nil {
 			return nil, false, nil
@@ -77,7 +77,7 @@ func (m *memo) Put(ctx context.Context, k string, v []byte) error {
 	if len(v) > maxMemoValue {
 		return fmt.Errorf("memo value of %d bytes is over the limit of %d", len(v), maxMemoValue)
 	}
-	d, err := m.e.cfg.Cache.PutBytes(v)
+	d, err := m.e.cfg.Cache.PutBytes(ctx, v)
 	if err != nil {
 		return fmt.Errorf("storing memo value: %w", err)
 	}
@@ -87,7 +87,7 @@ func (m *memo) Put(ctx context.Context, k string, v []byte) error {
 		Outputs: cache.Manifest{Files: []cache.FileEntry{{Path: "value", Digest: d, Size: int64(len(v))}}},
 		Started: time.Now().UTC(), Host: host,
 	}
-	if err := m.e.cfg.Cache.PutAction(res); err != nil {
+	if err := m.e.cfg.Cache.PutAction(ctx, res); err != nil {
 		return fmt.Errorf("recording memo entry: %w", err)
 	}
 	if m.e.remote != nil && m.e.remote.upload {

@@ -1,6 +1,10 @@
 package engine
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/cogumi/cogumi/cache"
+)
 
 // Result says how a target's artifact was obtained in a build.
 type Result string
@@ -16,12 +20,12 @@ const (
 
 // Event is the outcome of one target in a build, as --events writes it.
 type Event struct {
-	Label     string  `json:"label"`
-	Result    Result  `json:"result"`
-	ActionKey string  `json:"action_key,omitempty"`
-	Seconds   float64 `json:"seconds"`
-	Reason    string  `json:"reason,omitempty"` // why it ran
-	Error     string  `json:"error,omitempty"`
+	Label     string          `json:"label"`
+	Result    Result          `json:"result"`
+	ActionKey cache.ActionKey `json:"action_key,omitzero"`
+	Seconds   float64         `json:"seconds"`
+	Reason    string          `json:"reason,omitempty"` // why it ran
+	Error     string          `json:"error,omitempty"`
 	// Stats are the figures a rule reported about its run (rules.Action.Stats).
 	Stats json.RawMessage `json:"stats,omitempty"`
 }

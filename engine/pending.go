@@ -60,7 +60,7 @@ func (e *Engine) retryUploads(ctx context.Context) int {
 			left++
 			continue
 		}
-		res, err := e.cfg.Cache.GetAction(k)
+		res, err := e.cfg.Cache.GetAction(ctx, k)
 		if err == nil {
 			err = e.remote.push(ctx, res)
 		} else if errors.Is(err, cache.ErrNotFound) {

@@ -14,10 +14,10 @@ import (
 type PlanItem struct {
 	Label   label.Label
 	Kind    string
-	Source  bool     // a source group: never runs
-	Stale   bool     // its action would run
-	Reasons []string // why it would run
-	Key     string   // its action key, when it can be known without building
+	Source  bool            // a source group: never runs
+	Stale   bool            // its action would run
+	Reasons []string        // why it would run
+	Key     cache.ActionKey // its action key, when it can be known without building; else zero
 }
 
 // Plan computes, without running anything, which targets of the closure of
@@ -68,7 +68,7 @@ func (e *Engine) Plan(ctx context.Context, roots []label.Label) ([]PlanItem, err
 			return nil, err
 		}
 		key := cache.KeyFromRecords(recs)
-		it.Key = key.String()
+		it.Key = key
 		if !e.cfg.Rebuild[nd.t.Label] {
 			if res, _, ok := e.resolve(ctx, nd.t.Label, key, true); ok {
 				arts[n] = newArtifact(res.Outputs, nil)
@@ -76,7 +76,7 @@ func (e *Engine) Plan(ctx context.Context, roots []label.Label) ([]PlanItem, err
 				continue
 			}
 		}
-		it.Stale, it.Reasons = true, []string{e.reason(nd.t.Label, key, recs)}
+		it.Stale, it.Reasons = true, []string{e.reason(ctx, nd.t.Label, key, recs)}
 		items = append(items, it)
 	}
 	return items, nil
@@ -117,19 +117,15 @@ func (e *Engine) Why(ctx context.Context, l label.Label) ([]string, error) {
 
 // LogOf returns the log of the last run of l: the one kept for the
 // workspace (failed or not), or the one stored with its cached result.
-func (e *Engine) LogOf(l label.Label) ([]byte, error) {
+func (e *Engine) LogOf(ctx context.Context, l label.Label) ([]byte, error) {
 	if b, err := os.ReadFile(e.state.logPath(l)); err == nil {
 		return b, nil
 	}
 	last := e.state.get(l)
-	if last.Key == "" {
+	if last.Key.IsZero() {
 		return nil, fmt.Errorf("%s has not been built in this workspace", l)
 	}
-	key, err := cache.ParseActionKey(last.Key)
-	if err != nil {
-		return nil, err
-	}
-	res, err := e.cfg.Cache.GetAction(key)
+	res, err := e.cfg.Cache.GetAction(ctx, last.Key)
 	if err != nil {
 		return nil, fmt.Errorf("the result of the last build of %s is not in the cache: %w", l, err)
 	}

@@ -88,7 +88,7 @@ func (t *remoteTier) getAction(ctx context.Context, label string, k cache.Action
 	}
 	local := *res
 	local.BlobsRemote = true
-	if err := t.local.PutAction(&local); err != nil {
+	if err := t.local.PutAction(ctx, &local); err != nil {
 		t.obs.Warn(fmt.Sprintf("%s: recording remote hit locally: %v", label, err))
 	}
 	return &local, true
@@ -99,7 +99,7 @@ func (t *remoteTier) getAction(ctx context.Context, label string, k cache.Action
 func (e *Engine) fetch(ctx context.Context, m cache.Manifest) error {
 	t := e.remote
 	for _, f := range m.Files {
-		if e.cfg.Cache.HasBlob(f.Digest, f.Size) {
+		if e.cfg.Cache.HasBlob(ctx, f.Digest, f.Size) {
 			continue
 		}
 		if !t.usable() {
@@ -160,7 +160,7 @@ func (t *remoteTier) push(ctx context.Context, r *cache.ActionResult) error {
 		if has {
 			continue
 		}
-		if !t.local.HasBlob(f.Digest, f.Size) {
+		if !t.local.HasBlob(ctx, f.Digest, f.Size) {
 			return fmt.Errorf("blob %s (%s) is not in the local cache", f.Digest.Short(), f.Path)
 		}
 		if err := t.r.PutFile(ctx, f.Digest, f.Size, t.local.BlobPath(f.Digest)); err != nil {

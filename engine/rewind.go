@@ -60,7 +60,7 @@ func (e *Engine) rewind(ctx context.Context, lost *lostInputError, s *scheduler)
 		return fmt.Errorf("input %w (it was not built by an action, so it cannot be made again)", lost)
 	}
 	// Another action may have rewound it while this one waited.
-	if res, err := e.cfg.Cache.GetAction(key); err == nil && !res.BlobsRemote && e.allLocal(res.Outputs) {
+	if res, err := e.cfg.Cache.GetAction(ctx, key); err == nil && !res.BlobsRemote && e.allLocal(ctx, res.Outputs) {
 		if e.lostInOutputs(res.Outputs) == nil {
 			return nil
 		}
@@ -100,8 +100,8 @@ func (s *scheduler) rewindLock(n int) *sync.Mutex {
 func (s *scheduler) keyOf(n int) (cache.ActionKey, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k, ok := s.keys[n]
-	return k, ok
+	k := s.keys[n]
+	return k, !k.IsZero()
 }
 
 // rewoundOutcome reports a producer run again and, when it succeeded, puts
@@ -120,8 +120,6 @@ func (s *scheduler) rewoundOutcome(n int, o outcome) {
 	}
 	if o.art != nil {
 		s.arts[n] = o.art
-		if k, err := cache.ParseActionKey(o.key); err == nil {
-			s.keys[n] = k
-		}
+		s.keys[n] = o.key
 	}
 }

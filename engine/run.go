@@ -143,7 +143,7 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 		Key: key, Label: t.Label.String(), Outputs: m, Records: recs,
 		Log: logDigest, LogSize: logSize, Started: started.UTC(), Seconds: seconds, Host: host,
 	}
-	if err := e.cfg.Cache.PutAction(res); err != nil {
+	if err := e.cfg.Cache.PutAction(ctx, res); err != nil {
 		return nil, "", fmt.Errorf("recording result: %w", err)
 	}
 	if err := e.link(t.Label, key, m, true); err != nil {

@@ -31,9 +31,9 @@ type state struct {
 }
 
 type lastBuild struct {
-	Key string `json:"key"`
+	Key cache.ActionKey `json:"key"`
 	// Linked is the key whose outputs cogumi-out/<pkg>/<name> holds, if any.
-	Linked string `json:"linked,omitempty"`
+	Linked cache.ActionKey `json:"linked,omitzero"`
 }
 
 type stateFile struct {

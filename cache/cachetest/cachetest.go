@@ -6,6 +6,7 @@ package cachetest
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -56,113 +57,118 @@ func Run(t *testing.T, open func(t *testing.T) (cache.Store, Hooks)) {
 }
 
 func testPutBytes(t *testing.T, open func(t *testing.T) (cache.Store, Hooks)) {
+	ctx := t.Context()
 	s, _ := open(t)
 	for _, data := range [][]byte{[]byte("hello, blobs"), nil, Pattern(1, 3<<20), Pattern(2, 70000)} {
-		d, err := s.PutBytes(data)
+		d, err := s.PutBytes(ctx, data)
 		if err != nil || d != cache.DigestBytes(data) {
 			t.Fatalf("PutBytes(%d bytes) = %v, %v", len(data), d, err)
 		}
-		if !s.HasBlob(d, int64(len(data))) {
+		if !s.HasBlob(ctx, d, int64(len(data))) {
 			t.Errorf("HasBlob false after PutBytes of %d bytes", len(data))
 		}
-		if s.HasBlob(d, int64(len(data))+1) {
+		if s.HasBlob(ctx, d, int64(len(data))+1) {
 			t.Error("HasBlob true for the wrong size")
 		}
 		if got := ReadAll(t, s, d); !bytes.Equal(got, data) {
 			t.Errorf("ReadBlob returned %d bytes, want the %d stored", len(got), len(data))
 		}
-		if d2, err := s.PutBytes(data); err != nil || d2 != d {
+		if d2, err := s.PutBytes(ctx, data); err != nil || d2 != d {
 			t.Errorf("second PutBytes = %v, %v", d2, err)
 		}
 	}
 }
 
 func testMissing(t *testing.T, open func(t *testing.T) (cache.Store, Hooks)) {
+	ctx := t.Context()
 	s, _ := open(t)
 	d := cache.DigestBytes([]byte("never stored"))
-	if s.HasBlob(d, 12) {
+	if s.HasBlob(ctx, d, 12) {
 		t.Error("HasBlob true for a missing blob")
 	}
-	if rc, err := s.ReadBlob(d); !errors.Is(err, cache.ErrNotFound) {
+	if rc, err := s.ReadBlob(ctx, d); !errors.Is(err, cache.ErrNotFound) {
 		if err == nil {
 			rc.Close()
 		}
 		t.Errorf("ReadBlob(missing) = %v, want ErrNotFound", err)
 	}
-	if _, err := s.GetAction(cache.KeyFromRecords([]string{"never"})); !errors.Is(err, cache.ErrNotFound) {
+	if _, err := s.GetAction(ctx, cache.KeyFromRecords([]string{"never"})); !errors.Is(err, cache.ErrNotFound) {
 		t.Errorf("GetAction(missing) = %v, want ErrNotFound", err)
 	}
 }
 
 func testPutBlob(t *testing.T, open func(t *testing.T) (cache.Store, Hooks)) {
+	ctx := t.Context()
 	s, _ := open(t)
 	data := []byte("streamed")
 	d := cache.DigestBytes(data)
-	if err := s.PutBlob(d, int64(len(data)), bytes.NewReader(data)); err != nil {
+	if err := s.PutBlob(ctx, d, int64(len(data)), bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	if got := ReadAll(t, s, d); !bytes.Equal(got, data) {
 		t.Errorf("ReadBlob = %q", got)
 	}
 	liar := cache.DigestBytes([]byte("something else"))
-	if err := s.PutBlob(liar, int64(len(data)), bytes.NewReader(data)); err == nil {
+	if err := s.PutBlob(ctx, liar, int64(len(data)), bytes.NewReader(data)); err == nil {
 		t.Error("PutBlob stored content under the wrong digest")
 	}
-	if s.HasBlob(liar, int64(len(data))) {
+	if s.HasBlob(ctx, liar, int64(len(data))) {
 		t.Error("mismatched PutBlob left a blob")
 	}
 	long := Pattern(3, 1<<20)
 	short := cache.DigestBytes(long)
-	if err := s.PutBlob(short, int64(len(long)), bytes.NewReader(long[:1000])); err == nil {
+	if err := s.PutBlob(ctx, short, int64(len(long)), bytes.NewReader(long[:1000])); err == nil {
 		t.Error("PutBlob accepted a short stream")
 	}
-	if err := s.PutBlob(short, int64(len(long)), io.MultiReader(bytes.NewReader(long), strings.NewReader("x"))); err == nil {
+	if err := s.PutBlob(ctx, short, int64(len(long)), io.MultiReader(bytes.NewReader(long), strings.NewReader("x"))); err == nil {
 		t.Error("PutBlob accepted a stream longer than its size")
 	}
-	if s.HasBlob(short, int64(len(long))) {
+	if s.HasBlob(ctx, short, int64(len(long))) {
 		t.Error("a failed PutBlob left a blob")
 	}
 }
 
 func testActionRoundTrip(t *testing.T, open func(t *testing.T) (cache.Store, Hooks)) {
+	ctx := t.Context()
 	s, _ := open(t)
 	r := SampleResult(t, s, "round trip")
-	if err := s.PutAction(r); err != nil {
+	if err := s.PutAction(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.GetAction(r.Key)
+	got, err := s.GetAction(ctx, r.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !equalResults(got, r) {
 		t.Errorf("GetAction = %+v\nwant %+v", got, r)
 	}
-	if err := s.PutAction(r); err != nil {
+	if err := s.PutAction(ctx, r); err != nil {
 		t.Errorf("second PutAction: %v", err)
 	}
 	bad := *r
 	bad.Outputs = cache.Manifest{Files: []cache.FileEntry{{Path: "../escape", Digest: r.Log, Size: r.LogSize}}}
-	if err := s.PutAction(&bad); err == nil {
+	if err := s.PutAction(ctx, &bad); err == nil {
 		t.Error("PutAction accepted an invalid result")
 	}
 }
 
 func testActionMissingBlob(t *testing.T, open func(t *testing.T) (cache.Store, Hooks)) {
+	ctx := t.Context()
 	s, hooks := open(t)
 	r := SampleResult(t, s, "missing blob")
 	missing := cache.DigestBytes([]byte("not stored"))
 	r.Outputs.Files = append(r.Outputs.Files, cache.FileEntry{Path: "zz", Digest: missing, Size: 10})
-	if err := s.PutAction(r); err != nil {
+	if err := s.PutAction(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.GetAction(r.Key)
+	_, err := s.GetAction(ctx, r.Key)
 	switch {
 	case hooks.LazyBlobs && err != nil:
 		t.Errorf("GetAction of a store with lazy blobs = %v, want the entry", err)
 	case !hooks.LazyBlobs && !errors.Is(err, cache.ErrNotFound):
 		t.Errorf("GetAction with a missing output blob = %v, want a miss", err)
 	}
-	if rc, err := s.ReadBlob(missing); !errors.Is(err, cache.ErrNotFound) {
+	if rc, err := s.ReadBlob(ctx, missing); !errors.Is(err, cache.ErrNotFound) {
 		if err == nil {
 			rc.Close()
 		}
@@ -171,6 +177,7 @@ func testActionMissingBlob(t *testing.T, open func(t *testing.T) (cache.Store, H
 }
 
 func testHostileAction(t *testing.T, open func(t *testing.T) (cache.Store, Hooks)) {
+	ctx := t.Context()
 	s, hooks := open(t)
 	good := SampleResult(t, s, "hostile")
 	other := cache.KeyFromRecords([]string{"another action"})
@@ -189,7 +196,7 @@ func testHostileAction(t *testing.T, open func(t *testing.T) (cache.Store, Hooks
 			data = fmt.Sprintf(data, k)
 		}
 		hooks.WriteActionRaw(t, k, []byte(data))
-		_, err := s.GetAction(k)
+		_, err := s.GetAction(ctx, k)
 		var ce *cache.CorruptError
 		if !errors.Is(err, cache.ErrNotFound) || !errors.As(err, &ce) {
 			t.Errorf("%s: GetAction = %v, want a *CorruptError miss", tc.name, err)
@@ -198,7 +205,7 @@ func testHostileAction(t *testing.T, open func(t *testing.T) (cache.Store, Hooks
 		if !strings.Contains(ce.What, k.String()) {
 			t.Errorf("%s: corrupt entry %q does not name the key %s", tc.name, ce.What, k)
 		}
-		if _, err := s.GetAction(k); !errors.Is(err, cache.ErrNotFound) {
+		if _, err := s.GetAction(ctx, k); !errors.Is(err, cache.ErrNotFound) {
 			t.Errorf("%s: second GetAction = %v, want a miss", tc.name, err)
 		}
 	}
@@ -208,9 +215,10 @@ func testHostileAction(t *testing.T, open func(t *testing.T) (cache.Store, Hooks
 // a *CorruptError naming the digest (or ErrNotFound when deleted), and no
 // longer present afterwards. Both a small and a multi-frame blob are tried.
 func testDamagedBlob(t *testing.T, open func(t *testing.T) (cache.Store, Hooks), how string) {
+	ctx := t.Context()
 	s, hooks := open(t)
 	for _, data := range [][]byte{Pattern(4, 5000), Pattern(5, 20<<20+12345)} {
-		d, err := s.PutBytes(data)
+		d, err := s.PutBytes(ctx, data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +231,7 @@ func testDamagedBlob(t *testing.T, open func(t *testing.T) (cache.Store, Hooks),
 		case "deleted":
 			hooks.DeleteBlob(t, d)
 		}
-		err = verify(s, hooks, d)
+		err = verify(ctx, s, hooks, d)
 		var ce *cache.CorruptError
 		switch {
 		case !errors.Is(err, cache.ErrNotFound):
@@ -233,14 +241,14 @@ func testDamagedBlob(t *testing.T, open func(t *testing.T) (cache.Store, Hooks),
 		case ce != nil && !strings.Contains(ce.What, d.String()):
 			t.Errorf("corrupt entry %q does not name the blob %s", ce.What, d)
 		}
-		if s.HasBlob(d, size) {
+		if s.HasBlob(ctx, d, size) {
 			t.Errorf("HasBlob true for a %s blob that was found bad", how)
 		}
-		if err := verify(s, hooks, d); !errors.Is(err, cache.ErrNotFound) {
+		if err := verify(ctx, s, hooks, d); !errors.Is(err, cache.ErrNotFound) {
 			t.Errorf("second read of the %s blob = %v, want a miss", how, err)
 		}
 		// The next upload repairs it.
-		if err := s.PutBlob(d, size, bytes.NewReader(data)); err != nil {
+		if err := s.PutBlob(ctx, d, size, bytes.NewReader(data)); err != nil {
 			t.Fatalf("re-uploading the %s blob: %v", how, err)
 		}
 		if got := ReadAll(t, s, d); !bytes.Equal(got, data) {
@@ -250,11 +258,11 @@ func testDamagedBlob(t *testing.T, open func(t *testing.T) (cache.Store, Hooks),
 }
 
 // verify reads blob d completely and returns the first error.
-func verify(s cache.Store, hooks Hooks, d cache.Digest) error {
+func verify(ctx context.Context, s cache.Store, hooks Hooks, d cache.Digest) error {
 	if hooks.Verify != nil {
 		return hooks.Verify(d)
 	}
-	rc, err := s.ReadBlob(d)
+	rc, err := s.ReadBlob(ctx, d)
 	if err != nil {
 		return err
 	}
@@ -266,7 +274,8 @@ func verify(s cache.Store, hooks Hooks, d cache.Digest) error {
 // ReadAll reads blob d from s, failing the test on any error.
 func ReadAll(t *testing.T, s cache.Store, d cache.Digest) []byte {
 	t.Helper()
-	rc, err := s.ReadBlob(d)
+	ctx := t.Context()
+	rc, err := s.ReadBlob(ctx, d)
 	if err != nil {
 		t.Fatalf("ReadBlob(%s): %v", d.Short(), err)
 	}
@@ -282,19 +291,20 @@ func ReadAll(t *testing.T, s cache.Store, d cache.Digest) []byte {
 // naming them, under a fresh key.
 func SampleResult(t *testing.T, s cache.Store, name string) *cache.ActionResult {
 	t.Helper()
+	ctx := t.Context()
 	var m cache.Manifest
 	for _, f := range []struct {
 		path, content string
 		exec          bool
 	}{{"bin/tool", "#!/bin/sh\necho hi\n", true}, {"out.txt", "output " + name, false}} {
-		d, err := s.PutBytes([]byte(f.content))
+		d, err := s.PutBytes(ctx, []byte(f.content))
 		if err != nil {
 			t.Fatal(err)
 		}
 		m.Files = append(m.Files, cache.FileEntry{Path: f.path, Digest: d, Size: int64(len(f.content)), Executable: f.exec})
 	}
 	log := []byte("building " + name + "\n")
-	ld, err := s.PutBytes(log)
+	ld, err := s.PutBytes(ctx, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 // result at once, as machines of a team building the same target do: every
 // put succeeds and one consistent entry remains.
 func testConcurrentWriters(t *testing.T, open func(t *testing.T) (cache.Store, Hooks)) {
+	ctx := t.Context()
 	s, _ := open(t)
 	small := bytes.Repeat([]byte("same content "), 100000)
 	multi := Pattern(6, 19<<20) // several frames and parts in a remote store
@@ -21,21 +22,21 @@ func testConcurrentWriters(t *testing.T, open func(t *testing.T) (cache.Store, H
 	errs := make(chan error, 64)
 	for i := range 8 {
 		wg.Go(func() {
-			if _, err := s.PutBytes(small); err != nil {
+			if _, err := s.PutBytes(ctx, small); err != nil {
 				errs <- err
 			}
-			if err := s.PutBlob(cache.DigestBytes(small), int64(len(small)), bytes.NewReader(small)); err != nil {
+			if err := s.PutBlob(ctx, cache.DigestBytes(small), int64(len(small)), bytes.NewReader(small)); err != nil {
 				errs <- err
 			}
 			if i < 3 {
-				if err := s.PutBlob(cache.DigestBytes(multi), int64(len(multi)), bytes.NewReader(multi)); err != nil {
+				if err := s.PutBlob(ctx, cache.DigestBytes(multi), int64(len(multi)), bytes.NewReader(multi)); err != nil {
 					errs <- err
 				}
 			}
-			if err := s.PutAction(r); err != nil {
+			if err := s.PutAction(ctx, r); err != nil {
 				errs <- err
 			}
-			if _, err := s.GetAction(r.Key); err != nil {
+			if _, err := s.GetAction(ctx, r.Key); err != nil {
 				errs <- err
 			}
 		})
@@ -51,7 +52,7 @@ func testConcurrentWriters(t *testing.T, open func(t *testing.T) (cache.Store, H
 	if got := ReadAll(t, s, cache.DigestBytes(multi)); !bytes.Equal(got, multi) {
 		t.Error("concurrent writers left a different multi-part blob")
 	}
-	if got, err := s.GetAction(r.Key); err != nil || !equalResults(got, r) {
+	if got, err := s.GetAction(ctx, r.Key); err != nil || !equalResults(got, r) {
 		t.Errorf("after concurrent writers GetAction = %+v, %v", got, err)
 	}
 }
@@ -60,6 +61,7 @@ func testConcurrentWriters(t *testing.T, open func(t *testing.T) (cache.Store, H
 // send in several parts) from two writers at once and reads it back. Under
 // -short it uses 9 MiB.
 func testLargeBlob(t *testing.T, open func(t *testing.T) (cache.Store, Hooks)) {
+	ctx := t.Context()
 	s, _ := open(t)
 	size := int64(96<<20 + 4321)
 	if testing.Short() {
@@ -72,7 +74,7 @@ func testLargeBlob(t *testing.T, open func(t *testing.T) (cache.Store, Hooks)) {
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range errs {
-		wg.Go(func() { errs[i] = s.PutBlob(d, size, NewPatternReader(7, size)) })
+		wg.Go(func() { errs[i] = s.PutBlob(ctx, d, size, NewPatternReader(7, size)) })
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -80,10 +82,10 @@ func testLargeBlob(t *testing.T, open func(t *testing.T) (cache.Store, Hooks)) {
 			t.Fatalf("PutBlob of %d bytes: %v", size, err)
 		}
 	}
-	if !s.HasBlob(d, size) {
+	if !s.HasBlob(ctx, d, size) {
 		t.Error("HasBlob false after a large PutBlob")
 	}
-	rc, err := s.ReadBlob(d)
+	rc, err := s.ReadBlob(ctx, d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,18 +19,13 @@ import (
 // errClosed cancels the fetches of a reader closed before its end.
 var errClosed = errors.New("blob reader closed")
 
-// ReadBlob is ReadBlobContext without cancellation.
-func (s *Store) ReadBlob(d cache.Digest) (io.ReadCloser, error) {
-	return s.ReadBlobContext(context.Background(), d)
-}
-
-// ReadBlobContext opens blob d for streaming. The first GET fetches the
+// ReadBlob opens blob d for streaming. The first GET fetches the
 // object's end (metadata, trailer, index, and all of a small blob); the
 // reader then fetches a few frames ahead with parallel ranged GETs and
 // verifies the content as it goes: a mismatch fails the read of the last
 // frame with a *cache.CorruptError, before its bytes are returned. Memory
 // is a few frames whatever the size. Close the reader.
-func (s *Store) ReadBlobContext(ctx context.Context, d cache.Digest) (io.ReadCloser, error) {
+func (s *Store) ReadBlob(ctx context.Context, d cache.Digest) (io.ReadCloser, error) {
 	return s.openBlob(ctx, d, -1, nil)
 }
 

@@ -34,24 +34,25 @@ func checkUnavailable(t *testing.T, op string, err error, srv *s3test.Server, wo
 // TestServerStopped: with the server gone every operation fails within
 // seconds with a clear error, then fails fast; after a restart it works.
 func TestServerStopped(t *testing.T) {
+	ctx := t.Context()
 	srv := s3test.Start(t)
 	s := openTest(t, srv)
 	s.downFor = time.Second
 	r := cachetest.SampleResult(t, s, "stopped")
-	if err := s.PutAction(r); err != nil {
+	if err := s.PutAction(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	srv.Stop()
 	start := time.Now()
-	_, err := s.GetAction(r.Key)
+	_, err := s.GetAction(ctx, r.Key)
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("GetAction took %v against a stopped server", took)
 	}
 	checkUnavailable(t, "GetAction", err, srv, "connection refused")
 	start = time.Now()
 	for name, op := range map[string]func() error{
-		"ReadBlob": func() error { _, err := s.ReadBlob(r.Log); return err },
-		"PutBytes": func() error { _, err := s.PutBytes([]byte("new")); return err },
+		"ReadBlob": func() error { _, err := s.ReadBlob(ctx, r.Log); return err },
+		"PutBytes": func() error { _, err := s.PutBytes(ctx, []byte("new")); return err },
 		"StatBlob": func() error { _, err := s.StatBlob(context.Background(), r.Log); return err },
 	} {
 		checkUnavailable(t, name, op(), srv, "not tried")
@@ -59,12 +60,12 @@ func TestServerStopped(t *testing.T) {
 	if took := time.Since(start); took > 100*time.Millisecond {
 		t.Errorf("a known-down server was tried again (%v)", took)
 	}
-	if s.HasBlob(r.Log, r.LogSize) {
+	if s.HasBlob(ctx, r.Log, r.LogSize) {
 		t.Error("HasBlob true with the server down")
 	}
 	srv.Restart(t)
 	time.Sleep(s.downFor)
-	if _, err := s.GetAction(r.Key); err != nil {
+	if _, err := s.GetAction(ctx, r.Key); err != nil {
 		t.Errorf("after a restart: %v", err)
 	}
 }
@@ -89,12 +90,13 @@ func (s *stopAfter) Read(p []byte) (int, error) {
 // TestServerStoppedMidTransfer stops the server in the middle of an upload
 // and of a download: both fail within seconds, and nothing partial is left.
 func TestServerStoppedMidTransfer(t *testing.T) {
+	ctx := t.Context()
 	srv := s3test.Start(t)
 	s := openTest(t, srv)
 	size := int64(64 << 20)
 	d, _, _ := cache.DigestReader(cachetest.NewPatternReader(15, size))
 	start := time.Now()
-	err := s.PutBlob(d, size, &stopAfter{r: cachetest.NewPatternReader(15, size), n: 40 << 20, stop: srv.Stop})
+	err := s.PutBlob(ctx, d, size, &stopAfter{r: cachetest.NewPatternReader(15, size), n: 40 << 20, stop: srv.Stop})
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("interrupted upload took %v", took)
 	}
@@ -102,13 +104,13 @@ func TestServerStoppedMidTransfer(t *testing.T) {
 
 	srv.Restart(t)
 	s = openTest(t, srv, func(c *Config) { c.URL = "s3://" + srv.Bucket + "/" + s.prefix })
-	if s.HasBlob(d, size) {
+	if s.HasBlob(ctx, d, size) {
 		t.Fatal("an interrupted upload left a blob")
 	}
-	if err := s.PutBlob(d, size, cachetest.NewPatternReader(15, size)); err != nil {
+	if err := s.PutBlob(ctx, d, size, cachetest.NewPatternReader(15, size)); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := s.ReadBlob(d)
+	rc, err := s.ReadBlob(ctx, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,12 +130,13 @@ func TestServerStoppedMidTransfer(t *testing.T) {
 // TestStalledServer: a server that accepts connections but never answers
 // fails a request after the idle timeout.
 func TestStalledServer(t *testing.T) {
+	ctx := t.Context()
 	srv := s3test.Start(t)
 	s := openTest(t, srv, func(c *Config) { c.IdleTimeout = 500 * time.Millisecond })
 	srv.Pause(t)
 	defer srv.Resume(t)
 	start := time.Now()
-	_, err := s.GetAction(cache.KeyFromRecords([]string{"stalled"}))
+	_, err := s.GetAction(ctx, cache.KeyFromRecords([]string{"stalled"}))
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("took %v to give up on a stalled server", took)
 	}
@@ -172,12 +175,13 @@ func (s *slowReader) Read(p []byte) (int, error) {
 // TestNoAbsoluteTimeout: transfers much longer than the idle timeout
 // succeed as long as bytes keep moving.
 func TestNoAbsoluteTimeout(t *testing.T) {
+	ctx := t.Context()
 	srv := s3test.Start(t)
 	s := openTest(t, srv, func(c *Config) { c.IdleTimeout = 300 * time.Millisecond })
 	s.rt.base = slowTransport{s.rt.base}
 	data := cachetest.Pattern(16, 6<<20) // a few seconds each way
 	start := time.Now()
-	d, err := s.PutBytes(data)
+	d, err := s.PutBytes(ctx, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +202,7 @@ func TestBadCredentials(t *testing.T) {
 	srv := s3test.Start(t)
 	good := openTest(t, srv)
 	r := cachetest.SampleResult(t, good, "creds")
-	if err := good.PutAction(r); err != nil {
+	if err := good.PutAction(t.Context(), r); err != nil {
 		t.Fatal(err)
 	}
 	url := "s3://" + srv.Bucket + "/" + good.prefix
@@ -211,13 +215,13 @@ func TestBadCredentials(t *testing.T) {
 			t.Setenv(tc.env, tc.value)
 			ctx := context.Background()
 			// GetAction first: the first error is the one the others repeat.
-			_, getErr := s.GetAction(r.Key)
+			_, getErr := s.GetAction(ctx, r.Key)
 			errs := map[string]error{
 				"GetAction":  getErr,
 				"Check":      s.Check(ctx),
-				"ReadBlob":   func() error { _, err := s.ReadBlob(r.Log); return err }(),
-				"PutBytes":   func() error { _, err := s.PutBytes([]byte("x")); return err }(),
-				"PutAction":  s.PutAction(r),
+				"ReadBlob":   func() error { _, err := s.ReadBlob(ctx, r.Log); return err }(),
+				"PutBytes":   func() error { _, err := s.PutBytes(ctx, []byte("x")); return err }(),
+				"PutAction":  s.PutAction(ctx, r),
 				"ListBlobs":  s.ListBlobs(ctx, func(BlobEntry) error { return nil }),
 				"DeleteBlob": s.DeleteBlob(ctx, r.Log),
 			}
@@ -247,6 +251,7 @@ func TestBadCredentials(t *testing.T) {
 // TestTwoMachines: two stores (two machines) push the same target at once;
 // both succeed and one consistent entry remains.
 func TestTwoMachines(t *testing.T) {
+	ctx := t.Context()
 	srv := s3test.Start(t)
 	a := openTest(t, srv)
 	b := openTest(t, srv, func(c *Config) { c.URL = "s3://" + srv.Bucket + "/" + a.prefix })
@@ -258,8 +263,8 @@ func TestTwoMachines(t *testing.T) {
 	errs := make([]error, 4)
 	for i, s := range []*Store{a, b} {
 		wg.Go(func() {
-			errs[2*i] = s.PutBlob(d, int64(len(data)), bytes.NewReader(data))
-			errs[2*i+1] = s.PutAction(r)
+			errs[2*i] = s.PutBlob(ctx, d, int64(len(data)), bytes.NewReader(data))
+			errs[2*i+1] = s.PutAction(ctx, r)
 		})
 	}
 	wg.Wait()
@@ -267,7 +272,7 @@ func TestTwoMachines(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []*Store{a, b} {
-		if got, err := s.GetAction(r.Key); err != nil || got.Outputs.Files[2].Digest != d {
+		if got, err := s.GetAction(ctx, r.Key); err != nil || got.Outputs.Files[2].Digest != d {
 			t.Errorf("GetAction = %v, %v", got, err)
 		}
 		if got := cachetest.ReadAll(t, s, d); !bytes.Equal(got, data) {

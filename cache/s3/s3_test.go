@@ -111,10 +111,11 @@ func rawHooks(t *testing.T, srv *s3test.Server, s *Store) cachetest.Hooks {
 // metadata, as another tool would: a *CorruptError naming the object, a
 // miss until the next upload repairs it.
 func TestOverwrittenObject(t *testing.T) {
+	ctx := t.Context()
 	srv := s3test.Start(t)
 	s := openTest(t, srv)
 	data := cachetest.Pattern(11, 3<<20)
-	d, err := s.PutBytes(data)
+	d, err := s.PutBytes(ctx, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func TestOverwrittenObject(t *testing.T) {
 	if _, err := srv.Client(t).PutObject(context.Background(), srv.Bucket, s.blobKey(d), bytes.NewReader(other), int64(len(other)), minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.ReadBlob(d)
+	_, err = s.ReadBlob(ctx, d)
 	var ce *cache.CorruptError
 	if !errors.As(err, &ce) || !errors.Is(err, cache.ErrNotFound) {
 		t.Fatalf("ReadBlob of an overwritten object = %v, want a *CorruptError", err)
@@ -130,19 +131,19 @@ func TestOverwrittenObject(t *testing.T) {
 	if !strings.Contains(ce.What, d.String()) || !strings.Contains(ce.What, s.blobKey(d)) {
 		t.Errorf("corrupt entry %q names neither the digest nor the object", ce.What)
 	}
-	if s.HasBlob(d, int64(len(data))) {
+	if s.HasBlob(ctx, d, int64(len(data))) {
 		t.Error("HasBlob true for an overwritten object")
 	}
 	// A second store (another machine) finds it bad too, and its upload
 	// repairs it for everyone.
 	s2 := openTest(t, srv, func(c *Config) { c.URL = "s3://" + srv.Bucket + "/" + s.prefix })
-	if s2.HasBlob(d, int64(len(data))) {
+	if s2.HasBlob(ctx, d, int64(len(data))) {
 		t.Error("a fresh store's HasBlob true for an object without metadata")
 	}
-	if err := s2.PutBlob(d, int64(len(data)), bytes.NewReader(data)); err != nil {
+	if err := s2.PutBlob(ctx, d, int64(len(data)), bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutBlob(d, int64(len(data)), bytes.NewReader(data)); err != nil {
+	if err := s.PutBlob(ctx, d, int64(len(data)), bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	if got := cachetest.ReadAll(t, s, d); !bytes.Equal(got, data) {

@@ -81,8 +81,8 @@ func (s *Store) StatBlob(ctx context.Context, d cache.Digest) (BlobInfo, error) 
 
 // HasBlob reports whether the bucket holds blob d of size bytes, with one
 // HEAD request; any failure reads as false.
-func (s *Store) HasBlob(d cache.Digest, size int64) bool {
-	info, err := s.StatBlob(context.Background(), d)
+func (s *Store) HasBlob(ctx context.Context, d cache.Digest, size int64) bool {
+	info, err := s.StatBlob(ctx, d)
 	return err == nil && info.Size == size
 }
 
@@ -99,22 +99,17 @@ func (s *Store) Check(ctx context.Context) error {
 }
 
 // PutBytes stores b and returns its digest.
-func (s *Store) PutBytes(b []byte) (cache.Digest, error) {
+func (s *Store) PutBytes(ctx context.Context, b []byte) (cache.Digest, error) {
 	d := cache.DigestBytes(b)
-	return d, s.PutBlobContext(context.Background(), d, int64(len(b)), bytes.NewReader(b))
+	return d, s.PutBlob(ctx, d, int64(len(b)), bytes.NewReader(b))
 }
 
-// PutBlob is PutBlobContext without cancellation.
-func (s *Store) PutBlob(d cache.Digest, size int64, r io.Reader) error {
-	return s.PutBlobContext(context.Background(), d, size, r)
-}
-
-// PutBlobContext streams size bytes from r into blob d, unless the bucket
+// PutBlob streams size bytes from r into blob d, unless the bucket
 // already has it (one HEAD). The content is hashed as it goes; on a
 // mismatch, a short or a long stream, nothing is stored. Memory stays
 // bounded whatever the size: large blobs go up as a parallel multipart
 // upload of compressed frames (see doc.go).
-func (s *Store) PutBlobContext(ctx context.Context, d cache.Digest, size int64, r io.Reader) error {
+func (s *Store) PutBlob(ctx context.Context, d cache.Digest, size int64, r io.Reader) error {
 	if skip, err := s.beforePut(ctx, d, size); skip || err != nil {
 		return err
 	}
@@ -144,16 +139,11 @@ func (s *Store) beforePut(ctx context.Context, d cache.Digest, size int64) (skip
 	return false, err
 }
 
-// GetAction is GetActionContext without cancellation.
-func (s *Store) GetAction(k cache.ActionKey) (*cache.ActionResult, error) {
-	return s.GetActionContext(context.Background(), k)
-}
-
-// GetActionContext fetches and validates the result stored under k, with
+// GetAction fetches and validates the result stored under k, with
 // one GET. It does not check that the output blobs are in the bucket (that
 // would cost a request per blob): callers put blobs first, and a blob that
 // has since gone missing is a miss when it is read.
-func (s *Store) GetActionContext(ctx context.Context, k cache.ActionKey) (*cache.ActionResult, error) {
+func (s *Store) GetAction(ctx context.Context, k cache.ActionKey) (*cache.ActionResult, error) {
 	key := s.actionKey(k)
 	var data []byte
 	err := s.do(ctx, "GET", key, s.idle, func(ctx context.Context, a *activity) error {
@@ -191,17 +181,12 @@ func (s *Store) GetActionContext(ctx context.Context, k cache.ActionKey) (*cache
 	return &r, nil
 }
 
-// PutAction is PutActionContext without cancellation.
-func (s *Store) PutAction(r *cache.ActionResult) error {
-	return s.PutActionContext(context.Background(), r)
-}
-
-// PutActionContext validates r and writes it (the same JSON as the local
+// PutAction validates r and writes it (the same JSON as the local
 // cache) under r.Key, replacing any entry there; a PUT is atomic in S3.
 // Put every blob r names first. BlobsRemote, a local annotation, is not
 // stored. Unlike blobs, the payload is signed even over http://: an action
 // result is not content-addressed, so only the signature protects it.
-func (s *Store) PutActionContext(ctx context.Context, r *cache.ActionResult) error {
+func (s *Store) PutAction(ctx context.Context, r *cache.ActionResult) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("storing action result: %w", err)
 	}

@@ -57,6 +57,7 @@ func (c *closeHook) Close() error {
 // make an object of hundreds of frames in several parts, then reads it
 // back with parallel ranged GETs.
 func TestSmallFramesAndParts(t *testing.T) {
+	ctx := t.Context()
 	srv := s3test.Start(t)
 	s := openTest(t, srv)
 	s.frameSize, s.partSize = minFrameSize, 5<<20
@@ -65,7 +66,7 @@ func TestSmallFramesAndParts(t *testing.T) {
 	data := cachetest.Pattern(12, 14<<20+777)
 	d := cache.DigestBytes(data)
 	before := s.Stats()
-	if err := s.PutBlob(d, int64(len(data)), bytes.NewReader(data)); err != nil {
+	if err := s.PutBlob(ctx, d, int64(len(data)), bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	up := s.Stats()
@@ -178,14 +179,15 @@ func TestPutFileGetFile(t *testing.T) {
 // TestRequestCounts pins the cost of each operation: a remote hit of an
 // action is one request, as is a HEAD and the read of a small blob.
 func TestRequestCounts(t *testing.T) {
+	ctx := t.Context()
 	srv := s3test.Start(t)
 	s := openTest(t, srv)
 	r := cachetest.SampleResult(t, s, "counts")
-	if err := s.PutAction(r); err != nil {
+	if err := s.PutAction(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	data := cachetest.Pattern(14, 200<<10)
-	d, err := s.PutBytes(data)
+	d, err := s.PutBytes(ctx, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,11 +196,11 @@ func TestRequestCounts(t *testing.T) {
 		op   func() error
 		want int64
 	}{
-		{"GetAction", func() error { _, err := s.GetAction(r.Key); return err }, 1},
-		{"GetAction miss", func() error { _, err := s.GetAction(cache.KeyFromRecords([]string{"x"})); return nilIfMiss(err) }, 1},
-		{"HasBlob", func() error { s.HasBlob(d, int64(len(data))); return nil }, 1},
+		{"GetAction", func() error { _, err := s.GetAction(ctx, r.Key); return err }, 1},
+		{"GetAction miss", func() error { _, err := s.GetAction(ctx, cache.KeyFromRecords([]string{"x"})); return nilIfMiss(err) }, 1},
+		{"HasBlob", func() error { s.HasBlob(ctx, d, int64(len(data))); return nil }, 1},
 		{"ReadBlob small", func() error { _, err := io.ReadAll(mustOpen(t, s, d)); return err }, 1},
-		{"PutBytes present", func() error { _, err := s.PutBytes(data); return err }, 1},
+		{"PutBytes present", func() error { _, err := s.PutBytes(ctx, data); return err }, 1},
 	} {
 		before := s.Stats().Requests
 		if err := tc.op(); err != nil {
@@ -219,7 +221,8 @@ func nilIfMiss(err error) error {
 
 func mustOpen(t *testing.T, s *Store, d cache.Digest) io.Reader {
 	t.Helper()
-	rc, err := s.ReadBlob(d)
+	ctx := t.Context()
+	rc, err := s.ReadBlob(ctx, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,23 +233,23 @@ func mustOpen(t *testing.T, s *Store, d cache.Digest) io.Reader {
 // TestReadOnly: a store without Upload reads, and refuses every write
 // before making a request.
 func TestReadOnly(t *testing.T) {
+	ctx := context.Background()
 	srv := s3test.Start(t)
 	w := openTest(t, srv)
 	r := cachetest.SampleResult(t, w, "read only")
-	if err := w.PutAction(r); err != nil {
+	if err := w.PutAction(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	s := openTest(t, srv, func(c *Config) { c.URL = "s3://" + srv.Bucket + "/" + w.prefix; c.Upload = false })
-	if _, err := s.GetAction(r.Key); err != nil {
+	if _, err := s.GetAction(ctx, r.Key); err != nil {
 		t.Fatal(err)
 	}
 	before := s.Stats().Requests
-	ctx := context.Background()
 	for name, err := range map[string]error{
-		"PutBytes":     func() error { _, err := s.PutBytes([]byte("x")); return err }(),
-		"PutBlob":      s.PutBlob(r.Log, r.LogSize, strings.NewReader("whatever")),
+		"PutBytes":     func() error { _, err := s.PutBytes(ctx, []byte("x")); return err }(),
+		"PutBlob":      s.PutBlob(ctx, r.Log, r.LogSize, strings.NewReader("whatever")),
 		"PutFile":      s.PutFile(ctx, r.Log, 1, "/nonexistent"),
-		"PutAction":    s.PutAction(r),
+		"PutAction":    s.PutAction(ctx, r),
 		"DeleteBlob":   s.DeleteBlob(ctx, r.Log),
 		"DeleteAction": s.DeleteAction(ctx, r.Key),
 	} {
@@ -266,7 +269,7 @@ func TestListDelete(t *testing.T) {
 	ctx := context.Background()
 	r1, r2 := cachetest.SampleResult(t, s, "one"), cachetest.SampleResult(t, s, "two")
 	for _, r := range []*cache.ActionResult{r1, r2} {
-		if err := s.PutAction(r); err != nil {
+		if err := s.PutAction(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -298,13 +301,13 @@ func TestListDelete(t *testing.T) {
 	if err := s.DeleteAction(ctx, r1.Key); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GetAction(r1.Key); !errors.Is(err, cache.ErrNotFound) {
+	if _, err := s.GetAction(ctx, r1.Key); !errors.Is(err, cache.ErrNotFound) {
 		t.Errorf("GetAction after DeleteAction = %v", err)
 	}
 	if err := s.DeleteBlob(ctx, blobs[0].Digest); err != nil {
 		t.Fatal(err)
 	}
-	if s.HasBlob(blobs[0].Digest, 0) {
+	if s.HasBlob(ctx, blobs[0].Digest, 0) {
 		t.Error("blob still there after DeleteBlob")
 	}
 }

@@ -234,7 +234,7 @@ func newLogCmd(g *globals) *cobra.Command {
 			if _, err := e.Select([]label.Pattern{{Pkg: l.Pkg, Name: l.Name}}); err != nil {
 				return &exitError{code: exitConfig, err: err}
 			}
-			b, err := e.LogOf(l)
+			b, err := e.LogOf(cmd.Context(), l)
 			if err != nil {
 				return err
 			}

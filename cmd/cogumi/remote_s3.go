@@ -36,11 +36,11 @@ func openRemote(ctx context.Context, rc *hcl.RemoteCache, opts ...func(*s3.Confi
 func (r *s3Remote) String() string { return r.s.String() }
 
 func (r *s3Remote) GetAction(ctx context.Context, k cache.ActionKey) (*cache.ActionResult, error) {
-	return r.s.GetActionContext(ctx, k)
+	return r.s.GetAction(ctx, k)
 }
 
 func (r *s3Remote) PutAction(ctx context.Context, res *cache.ActionResult) error {
-	return r.s.PutActionContext(ctx, res)
+	return r.s.PutAction(ctx, res)
 }
 
 func (r *s3Remote) HasBlob(ctx context.Context, d cache.Digest, size int64) (bool, error) {
@@ -91,7 +91,7 @@ func runRemoteGC(cmd *cobra.Command, g *globals, opts cache.GCOptions) error {
 			old = append(old, e.Key)
 			return nil
 		}
-		res, err := r.s.GetActionContext(ctx, e.Key)
+		res, err := r.s.GetAction(ctx, e.Key)
 		if err != nil {
 			return nil // unreadable or corrupt: it keeps nothing alive
 		}

@@ -174,12 +174,12 @@ func routeToolchain(root, command string) (toolchain.NodeLlama, error) {
 }
 
 // blobFile is the path of a file of the router in the local cache.
-func blobFile(c *cache.Local, what, digest string, size int64) (string, error) {
+func blobFile(ctx context.Context, c *cache.Local, what, digest string, size int64) (string, error) {
 	d, err := cache.ParseDigest(digest)
 	if err != nil {
 		return "", fmt.Errorf("router.json: %s: %w", what, err)
 	}
-	if !c.HasBlob(d, size) {
+	if !c.HasBlob(ctx, d, size) {
 		return "", fmt.Errorf("%s (%s) is not in the local cache: build it here first", what, d.Short())
 	}
 	return c.BlobPath(d), nil
@@ -193,7 +193,7 @@ func route(ctx context.Context, c *cache.Local, tc toolchain.NodeLlama, rc rules
 			return d, &exitError{code: exitConfig, err: fmt.Errorf("--domain %q: the router's modifiers are %s", domain, strings.Join(slices.Sorted(maps.Keys(rc.Modifiers)), ", "))}
 		}
 	}
-	base, err := blobFile(c, "base model "+rc.Base.Model, rc.Base.Digest, rc.Base.Size)
+	base, err := blobFile(ctx, c, "base model "+rc.Base.Model, rc.Base.Digest, rc.Base.Size)
 	if err != nil {
 		return d, err
 	}
@@ -218,7 +218,7 @@ func route(ctx context.Context, c *cache.Local, tc toolchain.NodeLlama, rc rules
 		var texts []llamarun.Text
 		for _, name := range slices.Sorted(maps.Keys(rc.Modifiers)) {
 			m := rc.Modifiers[name]
-			p, err := blobFile(c, "adapter of "+m.Label, m.Digest, m.Size)
+			p, err := blobFile(ctx, c, "adapter of "+m.Label, m.Digest, m.Size)
 			if err != nil {
 				return d, err
 			}

@@ -275,7 +275,7 @@ func (tr *Transit) Exec(ctx context.Context, t *target.Target, dir string, argv,
 		return fmt.Errorf("encoding the job's spec: %w", err)
 	}
 	specDigest := cache.DigestBytes(data)
-	if err := tr.Store.PutBlobContext(ctx, specDigest, int64(len(data)), bytes.NewReader(data)); err != nil {
+	if err := tr.Store.PutBlob(ctx, specDigest, int64(len(data)), bytes.NewReader(data)); err != nil {
 		return fmt.Errorf("sending the job's spec through the remote cache %s: %w", tr.Store, err)
 	}
 	var total int64
@@ -315,7 +315,7 @@ func (tr *Transit) Exec(ctx context.Context, t *target.Target, dir string, argv,
 		fctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), fetchAfterCancel)
 		defer cancel()
 	}
-	result, err := tr.Store.GetActionContext(fctx, key)
+	result, err := tr.Store.GetAction(fctx, key)
 	var corrupt *cache.CorruptError
 	switch {
 	case errors.As(err, &corrupt) && jobErr == nil:
@@ -398,7 +398,7 @@ func hasRecord(r *cache.ActionResult, rec string) bool {
 }
 
 func copyBlob(ctx context.Context, st *s3.Store, d cache.Digest, w io.Writer) error {
-	rc, err := st.ReadBlobContext(ctx, d)
+	rc, err := st.ReadBlob(ctx, d)
 	if err != nil {
 		return err
 	}

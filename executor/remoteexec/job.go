@@ -97,7 +97,7 @@ func RunJob(ctx context.Context, st *s3.Store, specDigest cache.Digest, stdout i
 			res.Log, res.LogSize = d, n
 		}
 	}
-	if err := st.PutActionContext(uctx, res); err != nil {
+	if err := st.PutAction(uctx, res); err != nil {
 		return errors.Join(runErr, fmt.Errorf("recording the result in %s: %w", st, err))
 	}
 	if runErr != nil {
@@ -108,7 +108,7 @@ func RunJob(ctx context.Context, st *s3.Store, specDigest cache.Digest, stdout i
 
 // readSpec fetches and checks a spec.
 func readSpec(ctx context.Context, st *s3.Store, d cache.Digest) (*Spec, error) {
-	rc, err := st.ReadBlobContext(ctx, d)
+	rc, err := st.ReadBlob(ctx, d)
 	if err != nil {
 		return nil, fmt.Errorf("reading spec %s from %s: %w", d.Short(), st, err)
 	}
