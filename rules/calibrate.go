@@ -24,6 +24,7 @@ import (
 //	  seq_len  = 512              # ... of this many tokens
 //	  max_rows = 512              # token rows kept per input (a seeded uniform sample)
 //	  seed     = 0
+//	  dtype    = "float32"        # the compute dtype: float32, bfloat16, float16
 //	  resources {
 //	    gpus = 1                  # CUDA when given a GPU; the CPU otherwise
 //	  }
@@ -34,7 +35,8 @@ import (
 // artifact is calibration.safetensors (per decoder layer and per input the
 // linears read: the mean |x| per channel over every token, and the rows of
 // up to max_rows sampled tokens) and calibration.json. It runs cogumi's
-// torch runtime with the python toolchain.
+// torch runtime with the python toolchain. The device it ran on and the
+// times go to the build log and events, not into the artifact.
 type Calibrate struct{}
 
 func (Calibrate) Kind() string         { return "calibrate" }
@@ -57,6 +59,7 @@ func (Calibrate) Schema() Schema {
 				Doc: "token rows of each input kept in calibration.safetensors, a seeded uniform sample (default 512)"},
 			{Name: "seed", Type: cty.Number, Key: InKey,
 				Doc: "seed of the row sample (default 0)"},
+			dtypeAttr("the model"),
 		},
 	}
 }
@@ -72,7 +75,7 @@ func calibParam(t *target.Target, name string) int {
 }
 
 func (Calibrate) Check(t *target.Target) []AttrError {
-	var errs []AttrError
+	errs := checkDType(t)
 	for _, name := range []string{"samples", "seq_len", "max_rows", "seed"} {
 		v, ok := t.Attrs[name]
 		if !ok || v.IsNull() {
@@ -120,7 +123,8 @@ func (Calibrate) Execute(ctx context.Context, a *Action) error {
 	if err := llamarun.WriteTexts(input, texts); err != nil {
 		return err
 	}
-	params := map[string]int{}
+	facts := filepath.Join(work, "calibrate-facts.json")
+	params := map[string]any{"dtype": torchDType(t), "facts": facts}
 	for name := range calibDefaults {
 		params[name] = calibParam(t, name)
 	}
@@ -129,5 +133,9 @@ func (Calibrate) Execute(ctx context.Context, a *Action) error {
 	if err := os.WriteFile(paramsPath, b, 0o644); err != nil {
 		return err
 	}
-	return runPython(ctx, a, []string{filepath.Join(a.PythonPath, "cogumi_calibrate.py"), model, input, a.Out, paramsPath})
+	if err := runPython(ctx, a, []string{filepath.Join(a.PythonPath, "cogumi_calibrate.py"), model, input, a.Out, paramsPath}); err != nil {
+		return err
+	}
+	reportFacts(a, facts)
+	return nil
 }

@@ -27,6 +27,7 @@ import (
 //	  by           = "domain"                  # optional: figures per value of a row field
 //	  script       = "score.py"                # optional: a user metric script
 //	  max_examples = 200                       # optional: the first N examples
+//	  dtype        = "float32"                 # optional: torch's compute dtype
 //	}
 //
 // The artifact is metrics.json (the metrics over every example, token-
@@ -45,8 +46,10 @@ import (
 // (relative to the workspace root; node comes from PATH, and the package's
 // version joins the action key). A checkpoint directory is scored by
 // cogumi's torch runtime with the python toolchain (CUDA when the target
-// asks for a GPU). Both tokenise with the model's own tokenizer, prepend
-// BOS and score every token after it.
+// asks for a GPU), in dtype (float32 unless given): the device and the
+// times go to the build log and events, not into the artifact. Both
+// tokenise with the model's own tokenizer, prepend BOS and score every
+// token after it.
 //
 // The script, when given, runs with the python toolchain and
 // COGUMI_INPUT_MODEL, COGUMI_INPUT_DATASET, COGUMI_OUT and COGUMI_PARAMS;
@@ -82,12 +85,13 @@ func (Eval) Schema() Schema {
 				Doc: "any value, written as JSON to the file $COGUMI_PARAMS names, for the script"},
 			{Name: "max_examples", Type: cty.Number, Key: InKey,
 				Doc: "evaluate only the first N examples of the dataset"},
+			dtypeAttr("torch (a checkpoint model)"),
 		},
 	}
 }
 
 func (Eval) Check(t *target.Target) []AttrError {
-	var errs []AttrError
+	errs := checkDType(t)
 	for _, m := range t.Strings("metrics") {
 		if !slices.Contains(evalMetrics, m) {
 			errs = append(errs, AttrError{Attr: "metrics", Msg: fmt.Sprintf("metric %q is not computed by cogumi (%s); compute others with script", m, strings.Join(evalMetrics, ", "))})
@@ -185,6 +189,9 @@ func scoreModel(ctx context.Context, a *Action, exs []evalset.Example) (llamarun
 		return llamarun.Result{}, fmt.Errorf("model %s: %w", a.Target.String("model"), err)
 	}
 	if gguf != "" {
+		if _, ok := a.Target.Attrs["dtype"]; ok {
+			return llamarun.Result{}, fmt.Errorf("dtype is torch's compute dtype; model %s is a GGUF, scored by llama.cpp in its own types", a.Target.String("model"))
+		}
 		tc, err := llamaToolchain(a)
 		if err != nil {
 			return llamarun.Result{}, err
@@ -198,9 +205,11 @@ func scoreModel(ctx context.Context, a *Action, exs []evalset.Example) (llamarun
 			return llamarun.Result{}, err
 		}
 	} else {
-		if err := runPython(ctx, a, []string{filepath.Join(a.PythonPath, "cogumi_eval.py"), dir, input, output}); err != nil {
+		facts := filepath.Join(work, "eval-facts.json")
+		if err := runPython(ctx, a, []string{filepath.Join(a.PythonPath, "cogumi_eval.py"), dir, input, output, torchDType(a.Target), facts}); err != nil {
 			return llamarun.Result{}, err
 		}
+		reportFacts(a, facts)
 	}
 	return llamarun.ReadResult(output, len(exs))
 }

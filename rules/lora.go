@@ -27,6 +27,7 @@ import (
 //	  alpha   = 32              # the update is alpha/rank · B·A
 //	  target_modules = ["q_proj", "k_proj", "v_proj", "o_proj"]   # the default
 //	  params  = { lr = 1e-3, steps = 100, seed = 0, batch = 8, seq_len = 64 }
+//	  dtype   = "float32"       # the frozen base's compute dtype (the adapters train in float32)
 //	  resources {
 //	    gpus = 1
 //	  }
@@ -34,7 +35,9 @@ import (
 //
 // Its artifact is the adapter in PEFT's layout (adapter_config.json,
 // adapter_model.safetensors), the same adapter for llama.cpp
-// (adapter.gguf, written here in Go), and metrics.json from training.
+// (adapter.gguf, written here in Go), and metrics.json from training (the
+// loss curve and the settings; the device and the times go to the build log
+// and events).
 type Lora struct{}
 
 func (Lora) UsesName() bool       { return true }
@@ -64,12 +67,13 @@ func (Lora) Schema() Schema {
 				Doc: "the projections adapted in every layer, among " + strings.Join(lora.Modules(), ", ") + " (default q_proj, k_proj, v_proj, o_proj)"},
 			{Name: "params", Type: cty.DynamicPseudoType, Key: InKey,
 				Doc: "training settings: lr (1e-3), steps (100), seed (0), batch (8), seq_len (64), log_every (10), device (auto)"},
+			dtypeAttr("the frozen base"),
 		},
 	}
 }
 
 func (Lora) Check(t *target.Target) []AttrError {
-	var errs []AttrError
+	errs := checkDType(t)
 	if v, ok := t.Attrs["rank"]; ok && !v.IsNull() {
 		if bf := v.AsBigFloat(); !bf.IsInt() || bf.Sign() <= 0 {
 			errs = append(errs, AttrError{Attr: "rank", Msg: fmt.Sprintf("rank %s must be a whole number of at least 1", bf.Text('g', -1))})
@@ -169,9 +173,10 @@ func (Lora) Execute(ctx context.Context, a *Action) error {
 			return fmt.Errorf("encoding params: %w", err)
 		}
 	}
+	facts := filepath.Join(filepath.Dir(a.Dir), "lora-facts.json")
 	job := map[string]any{
 		"base_dir": base.Dir(), "base_label": inputLabel(t, "base", ""), "dataset": dataset, "dataset_label": inputLabel(t, "dataset", ""),
-		"rank": rank, "alpha": alpha, "target_modules": modules, "params": params,
+		"rank": rank, "alpha": alpha, "target_modules": modules, "params": params, "dtype": torchDType(t), "facts": facts,
 	}
 	b, err := json.MarshalIndent(job, "", "  ")
 	if err != nil {
@@ -184,6 +189,7 @@ func (Lora) Execute(ctx context.Context, a *Action) error {
 	if err := runPython(ctx, a, []string{filepath.Join(a.PythonPath, "cogumi_lora.py")}, "COGUMI_LORA_CONFIG="+jobPath); err != nil {
 		return err
 	}
+	reportFacts(a, facts)
 
 	// The script's output comes from outside Go: read it back as any
 	// adapter, check it against the base, and write the llama.cpp file.

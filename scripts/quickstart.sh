@@ -6,16 +6,21 @@
 # script starts on 127.0.0.1 and stops at the end.
 #
 # Installs (each only when missing): Debian's python3-torch, python3-numpy
-# and libopenblas0-pthread (the python toolchain on the CPU); node-llama-cpp
+# and libopenblas0-pthread (the python toolchain on the CPU), python3-regex
+# and python3-sentencepiece (the torch runtime's tokenizers); node-llama-cpp
 # 3.21.1 from npm into examples/tiny-pipeline/tools (llama.cpp, which scores
 # the GGUF files).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 
-if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+apt_pkgs=()
+/usr/bin/python3 -c 'import torch' 2>/dev/null || apt_pkgs+=(python3-torch python3-numpy libopenblas0-pthread)
+/usr/bin/python3 -c 'import regex' 2>/dev/null || apt_pkgs+=(python3-regex)
+/usr/bin/python3 -c 'import sentencepiece' 2>/dev/null || apt_pkgs+=(python3-sentencepiece)
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-numpy libopenblas0-pthread >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
 fi
 if [ ! -d examples/tiny-pipeline/tools/node_modules/node-llama-cpp ]; then
   (cd examples/tiny-pipeline/tools && npm ci --omit=optional --no-audit --no-fund --loglevel=error)

