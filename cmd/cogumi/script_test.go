@@ -205,14 +205,18 @@ func cmdTinyLlama(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(tinyllama.Write(ts.MkAbs(args[0]), o))
 }
 
-// haveCondition answers [root], [have:torch], [have:slurm], [have:tokenizers] (the
+// haveCondition answers [root], [long] (COGUMI_LONG=1), [have:torch], [have:slurm], [have:tokenizers] (the
 // real tokenizers of testdata/tokenizers) or [have:TOOL]. In CI
 // (CI=true) a missing tool is an error rather than a reason to skip: CI
 // installs everything.
 func haveCondition(cond string) (bool, error) {
-	if cond == "root" {
+	switch cond {
+	case "root":
 		// Scenarios that mount (a small tmpfs) run as root, as CI does.
 		return os.Geteuid() == 0, nil
+	case "long":
+		// Suites that take minutes run only when asked: COGUMI_LONG=1.
+		return os.Getenv("COGUMI_LONG") == "1", nil
 	}
 	name, ok := strings.CutPrefix(cond, "have:")
 	if !ok {
