@@ -46,7 +46,7 @@ func keyRecords(t *target.Target, rule rules.Rule, inputs []inputDigest, tools .
 		record("rule", fmt.Sprintf("%q", rule.Kind())),
 		record("rule-version", fmt.Sprintf("%q", rule.Version())),
 	}
-	if n, ok := rule.(rules.NameUser); ok && n.UsesName() {
+	if rules.TraitsOf(rule).UsesName {
 		// Its outputs hold the target's name (file names, ids): two targets
 		// with the same recipe and other names make different artifacts.
 		recs = append(recs, record("target", fmt.Sprintf("%q", t.Label.String())))

@@ -76,8 +76,7 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 		return nil, "", fmt.Errorf("creating resume directory: %w", err)
 	}
 	var log io.Writer = sink
-	live, _ := rule.(rules.LiveLogger)
-	if t.Resources.GPUs > 0 || rs.ex != nil || (live != nil && live.LiveLog()) {
+	if t.Resources.GPUs > 0 || rs.ex != nil || rules.TraitsOf(rule).LiveLog {
 		// Long GPU and cluster jobs are followed live on the terminal.
 		log = io.MultiWriter(sink, &lineWriter{label: t.Label.String(), obs: e.obs})
 	}

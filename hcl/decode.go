@@ -71,7 +71,7 @@ func (p *pkgLoader) decodeTarget(b *hclsyntax.Block, seen map[string]target.Pos)
 			continue
 		}
 		switch {
-		case blk.Type != "resources" || !k.schema.Resources:
+		case blk.Type != "resources" || !k.traits.Resources:
 			p.errorf(blk.TypeRange, "unexpected block %q in a %s target", blk.Type, b.Type)
 		case resSeen:
 			p.errorf(blk.TypeRange, "duplicate resources block; the first is at %s", t.AttrPos["resources"])
@@ -105,7 +105,7 @@ func (p *pkgLoader) decodeTarget(b *hclsyntax.Block, seen map[string]target.Pos)
 // inputs aside).
 func (p *pkgLoader) decodeAttr(t *target.Target, k kindInfo, a *hclsyntax.Attribute) bool {
 	t.AttrPos[a.Name] = posOf(a.NameRange)
-	if a.Name == "executor" && k.schema.Resources {
+	if a.Name == "executor" && k.traits.Resources {
 		s, ok, ds := evalString(a, p.ctx)
 		p.res.diags = append(p.res.diags, ds...)
 		t.Executor = s

@@ -145,13 +145,13 @@ func Load(root string, opts Options) (*Workspace, error) {
 	}
 	for _, k := range sh.kindNames {
 		rule, _ := opts.Rules.Lookup(k)
-		info := kindInfo{rule: rule, schema: rule.Schema()}
+		info := kindInfo{rule: rule, schema: rule.Schema(), traits: rules.TraitsOf(rule)}
 		for _, a := range info.schema.Attrs {
 			if !strings.Contains(a.Name, ".") { // set by the loader (OrderOf), not written
 				info.attrs = append(info.attrs, a.Name)
 			}
 		}
-		if info.schema.Resources {
+		if info.traits.Resources {
 			info.attrs = append(info.attrs, "executor")
 		}
 		sh.kinds[k] = info

@@ -24,6 +24,7 @@ const BuildFile = "BUILD.hcl"
 type kindInfo struct {
 	rule   rules.Rule
 	schema rules.Schema
+	traits rules.Traits
 	attrs  []string // accepted attribute names, for messages
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/zclconf/go-cty/cty"
-
 	"github.com/cogumi/cogumi/engine/target"
 )
 
@@ -16,14 +14,13 @@ type Files struct{}
 func (Files) Kind() string    { return "files" }
 func (Files) Version() string { return "1" }
 
+// filesParams are the attributes of a files target.
+type filesParams struct {
+	Srcs []string `cogumi:"srcs,key,required,input=sources" doc:"source files of this package (paths or glob() results) and labels"`
+}
+
 func (Files) Schema() Schema {
-	return Schema{
-		Source: true,
-		Attrs: []Attr{
-			{Name: "srcs", Type: cty.List(cty.String), Required: true, Input: SourcesInput, Key: InKey,
-				Doc: "source files of this package (paths or glob() results) and labels"},
-		},
-	}
+	return Schema{Attrs: attrsOf[filesParams](), Traits: Traits{Source: true}}
 }
 
 func (Files) Check(*target.Target) []AttrError { return nil }

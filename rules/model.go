@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/zclconf/go-cty/cty"
-
 	"github.com/cogumi/cogumi/engine/target"
 	"github.com/cogumi/cogumi/model/checkpoint"
 )
@@ -20,18 +18,21 @@ type Model struct{}
 func (Model) Kind() string    { return "model" }
 func (Model) Version() string { return "1" }
 
+// modelParams are the attributes of a model target.
+type modelParams struct {
+	Path string `cogumi:"path,key,required" doc:"the checkpoint directory (config.json, *.safetensors, tokenizer), relative to the package"`
+}
+
 func (Model) Schema() Schema {
-	return Schema{
-		Source: true,
-		Attrs: []Attr{
-			{Name: "path", Type: cty.String, Required: true, Key: InKey,
-				Doc: "the checkpoint directory (config.json, *.safetensors, tokenizer), relative to the package"},
-		},
-	}
+	return Schema{Attrs: attrsOf[modelParams](), Traits: Traits{Source: true}}
 }
 
 func (Model) Check(t *target.Target) []AttrError {
-	if err := CheckOutPath(t.String("path")); err != nil {
+	p, errs := decode[modelParams](t)
+	if len(errs) > 0 {
+		return errs
+	}
+	if err := CheckOutPath(p.Path); err != nil {
 		return []AttrError{{Attr: "path", Msg: "path must be a clean directory path inside the package"}}
 	}
 	return nil
@@ -39,7 +40,11 @@ func (Model) Check(t *target.Target) []AttrError {
 
 func (Model) Outs(*target.Target) []string { return nil }
 
-func (Model) SourceDir(t *target.Target) (string, string) { return t.String("path"), "path" }
+// SourceDir returns the path attribute; a bad one was reported by Check.
+func (Model) SourceDir(t *target.Target) (string, string) {
+	p, _ := decode[modelParams](t)
+	return p.Path, "path"
+}
 
 // CheckSource opens the checkpoint, which validates its configuration,
 // every shard's header against its size, and the tokenizer.

@@ -66,6 +66,10 @@ type Attr struct {
 	// time (package rowexpr). A plain string value is a template over row.
 	Row bool
 	Doc string
+	// Default is the value of an unset attribute as HCL writes it ("4",
+	// "tensor"), "" for none. Rules get it from decode; it is shown by
+	// cogumi help and never enters the action key (see decl.go).
+	Default string
 }
 
 // OrderOf names the attribute holding an Ordered attribute's keys in the
@@ -74,12 +78,61 @@ func OrderOf(attr string) string { return attr + ".order" }
 
 // Schema is what a rule kind accepts.
 type Schema struct {
-	Attrs []Attr
+	Attrs  []Attr
+	Traits Traits
+	// Resources is Traits.Resources, for the rules not yet declared with
+	// Traits (calibrate, eval, lora); read TraitsOf, never this.
+	Resources bool
+}
+
+// Traits are what the engine and the loader need to know about a rule
+// kind beyond its attributes, in one place.
+type Traits struct {
 	// Source marks a source group (files, model): the target has no action;
 	// its artifact is its input files, hashed where they lie.
 	Source bool
 	// Resources allows a resources block and an executor attribute.
 	Resources bool
+	// Toolchains are the toolchains of cogumi.hcl the rule runs; their
+	// versions join its action keys.
+	Toolchains []string
+	// LiveLog: actions run long on this machine and report progress in
+	// their log (API generation): the engine echoes their log lines on the
+	// terminal as they come, as it does for GPU jobs.
+	LiveLog bool
+	// UsesName: outputs contain the target's own label or name
+	// (generate's <name>.jsonl and prompt ids), so the label joins the
+	// action key. Other rules' identical recipes share one action whatever
+	// their targets are called.
+	UsesName bool
+	// AllCPUs: actions run inside cogumi on every core (AWQ's search,
+	// quantisation, zstd): unless the target declares resources { cpus = N },
+	// the scheduler counts such an action as taking all of the CPU budget,
+	// so it does not run beside other CPU work it would slow.
+	AllCPUs bool
+}
+
+// TraitsOf returns the traits of r: its Schema's, and those of the older
+// optional interfaces (ToolchainUser, LiveLogger, NameUser, AllCPUs) for
+// rules that still implement them. Once every rule declares Traits, the
+// interfaces go and this is r.Schema().Traits.
+func TraitsOf(r Rule) Traits {
+	s := r.Schema()
+	tr := s.Traits
+	tr.Resources = tr.Resources || s.Resources
+	if tu, ok := r.(ToolchainUser); ok && len(tr.Toolchains) == 0 {
+		tr.Toolchains = tu.Toolchains()
+	}
+	if l, ok := r.(LiveLogger); ok {
+		tr.LiveLog = tr.LiveLog || l.LiveLog()
+	}
+	if n, ok := r.(NameUser); ok {
+		tr.UsesName = tr.UsesName || n.UsesName()
+	}
+	if c, ok := r.(AllCPUs); ok {
+		tr.AllCPUs = tr.AllCPUs || c.UsesAllCPUs()
+	}
+	return tr
 }
 
 // Attr returns the attribute named name.
@@ -228,6 +281,10 @@ func (r *Registry) Kinds() []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// ToolchainUser, LiveLogger, NameUser and AllCPUs are the traits of the
+// rules not yet converted to Traits (calibrate, eval, lora); they go once
+// those are.
 
 // ToolchainUser is implemented by rules that run a toolchain declared in
 // cogumi.hcl; the toolchain's version joins their action keys.
