@@ -3,10 +3,7 @@ package rules
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
-
-	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cogumi/cogumi/engine/target"
 	"github.com/cogumi/cogumi/model/awq"
@@ -30,8 +27,7 @@ import (
 // the machine.
 type AWQ struct{}
 
-func (AWQ) UsesAllCPUs() bool { return true }
-func (AWQ) Kind() string      { return "awq" }
+func (AWQ) Kind() string { return "awq" }
 
 // Version 1: AutoAWQ's scale search (ratios i/grid, i < grid, with an
 // explicit RTN candidate), errors measured through the repository's ggml
@@ -41,64 +37,46 @@ func (AWQ) Kind() string      { return "awq" }
 // may choose other scales, so they do not share results.
 func (AWQ) Version() string { return "1/" + awq.Kernel() }
 
-func (AWQ) Schema() Schema {
-	return Schema{
-		Attrs: []Attr{
-			{Name: "model", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
-				Doc: "a target whose artifact holds one Hugging Face checkpoint directory"},
-			{Name: "calibration", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
-				Doc: "a calibrate target of the same model: its calibration.safetensors holds the linears' input statistics"},
-			{Name: "bits", Type: cty.Number, Key: InKey,
-				Doc: "weight bits; 4 (the default) is the only value supported"},
-			{Name: "target", Type: cty.String, Key: InKey,
-				Doc: `the format the search optimises for: "Q4_0" (ggml, symmetric blocks of 32), "Q4_K" (ggml k-quant super-blocks; the default) or "g128" (AutoAWQ's asymmetric groups of 128)`},
-			{Name: "duo_scaling", Type: cty.Bool, Key: InKey,
-				Doc: "scales from activation and weight statistics (mean|x|^a / mean|w|^(1-a)), as AutoAWQ's duo_scaling; default false"},
-			{Name: "grid", Type: cty.Number, Key: InKey,
-				Doc: fmt.Sprintf("number of exponents a = i/grid (i = 0 .. grid-1) tried per group; default %d, at most %d", awq.DefaultGrid, awq.MaxGrid)},
-			{Name: "search_stride", Type: cty.Number, Key: InKey,
-				Doc: fmt.Sprintf("score the exponents on every Nth block of 16 weight rows (N = 2 .. %d: about N times faster); the chosen scales are checked on all rows and kept only if they beat plain rounding there; default 1, every row", awq.MaxSearchStride)},
-		},
-	}
+// awqParams are the attributes of an awq target. The defaults of target
+// and grid are awq.TargetQ4_K and awq.DefaultGrid (TestAWQDefaults).
+// search_stride has none: unset, every row is scored, and the report
+// says nothing of a stride.
+type awqParams struct {
+	Model        string `cogumi:"model,key,required,input=label" doc:"a target whose artifact holds one Hugging Face checkpoint directory"`
+	Calibration  string `cogumi:"calibration,key,required,input=label" doc:"a calibrate target of the same model: its calibration.safetensors holds the linears' input statistics"`
+	Bits         int    `cogumi:"bits,key" default:"4" doc:"weight bits; 4 is the only value supported"`
+	Target       string `cogumi:"target,key" default:"Q4_K" doc:"the format the search optimises for: \"Q4_0\" (ggml, symmetric blocks of 32), \"Q4_K\" (ggml k-quant super-blocks) or \"g128\" (AutoAWQ's asymmetric groups of 128)"`
+	DuoScaling   bool   `cogumi:"duo_scaling,key" default:"false" doc:"scales from activation and weight statistics (mean|x|^a / mean|w|^(1-a)), as AutoAWQ's duo_scaling"`
+	Grid         int    `cogumi:"grid,key" default:"20"`
+	SearchStride *int   `cogumi:"search_stride,key"`
 }
 
-// awqOptions reads the target's attributes, defaults applied.
-func awqOptions(t *target.Target) awq.Options {
-	o := awq.Options{Target: t.String("target"), Bits: 4, Grid: awq.DefaultGrid}
-	if o.Target == "" {
-		o.Target = awq.TargetQ4_K
-	}
-	if v, ok := t.Attrs["bits"]; ok && !v.IsNull() {
-		o.Bits = intAttr(v)
-	}
-	if v, ok := t.Attrs["grid"]; ok && !v.IsNull() {
-		o.Grid = intAttr(v)
-	}
-	if v, ok := t.Attrs["duo_scaling"]; ok && !v.IsNull() {
-		o.DuoScaling = v.True()
-	}
-	if v, ok := t.Attrs["search_stride"]; ok && !v.IsNull() {
-		o.SearchStride = intAttr(v)
+func (AWQ) Schema() Schema {
+	attrs := attrsOf[awqParams]()
+	// These docs name the awq package's limits.
+	attrs = withDoc(attrs, "grid", fmt.Sprintf("number of exponents a = i/grid (i = 0 .. grid-1) tried per group; at most %d", awq.MaxGrid))
+	attrs = withDoc(attrs, "search_stride", fmt.Sprintf("score the exponents on every Nth block of 16 weight rows (N = 2 .. %d: about N times faster); the chosen scales are checked on all rows and kept only if they beat plain rounding there; when unset, every row", awq.MaxSearchStride))
+	return Schema{Attrs: attrs, Traits: Traits{AllCPUs: true}}
+}
+
+// options are the awq package's options for p.
+func (p *awqParams) options() awq.Options {
+	o := awq.Options{Target: p.Target, Bits: p.Bits, Grid: p.Grid, DuoScaling: p.DuoScaling}
+	if p.SearchStride != nil {
+		o.SearchStride = *p.SearchStride
 	}
 	return o
 }
 
-// intAttr returns a whole number's value, or math.MinInt for a fraction
-// (which every range check then rejects).
-func intAttr(v cty.Value) int {
-	f, _ := v.AsBigFloat().Float64()
-	if f != math.Trunc(f) || math.Abs(f) > 1<<30 {
-		return math.MinInt
-	}
-	return int(f)
-}
-
 func (AWQ) Check(t *target.Target) []AttrError {
-	o := awqOptions(t)
-	var errs []AttrError
-	if v, ok := t.Attrs["bits"]; ok && o.Bits != 4 {
-		errs = append(errs, AttrError{Attr: "bits", Msg: fmt.Sprintf("bits = %s is not supported: AWQ here writes 4-bit formats (%s); use bits = 4",
-			v.AsBigFloat().Text('g', -1), strings.Join(awq.Targets(), ", "))})
+	p, errs := decode[awqParams](t)
+	if len(errs) > 0 {
+		return errs
+	}
+	o := p.options()
+	if o.Bits != 4 {
+		errs = append(errs, AttrError{Attr: "bits", Msg: fmt.Sprintf("bits = %d is not supported: AWQ here writes 4-bit formats (%s); use bits = 4",
+			o.Bits, strings.Join(awq.Targets(), ", "))})
 	}
 	ok := false
 	for _, name := range awq.Targets() {
@@ -108,13 +86,13 @@ func (AWQ) Check(t *target.Target) []AttrError {
 		errs = append(errs, AttrError{Attr: "target", Msg: fmt.Sprintf("target %q is not supported; use one of %s",
 			o.Target, strings.Join(awq.Targets(), ", "))})
 	}
-	if v, ok := t.Attrs["grid"]; ok && (o.Grid < 1 || o.Grid > awq.MaxGrid) {
-		errs = append(errs, AttrError{Attr: "grid", Msg: fmt.Sprintf("grid = %s: want a whole number of steps from 1 to %d",
-			v.AsBigFloat().Text('g', -1), awq.MaxGrid)})
+	if o.Grid < 1 || o.Grid > awq.MaxGrid {
+		errs = append(errs, AttrError{Attr: "grid", Msg: fmt.Sprintf("grid = %d: want a whole number of steps from 1 to %d",
+			o.Grid, awq.MaxGrid)})
 	}
-	if v, ok := t.Attrs["search_stride"]; ok && (o.SearchStride < 1 || o.SearchStride > awq.MaxSearchStride) {
-		errs = append(errs, AttrError{Attr: "search_stride", Msg: fmt.Sprintf("search_stride = %s: want a whole number from 1 to %d",
-			v.AsBigFloat().Text('g', -1), awq.MaxSearchStride)})
+	if p.SearchStride != nil && (o.SearchStride < 1 || o.SearchStride > awq.MaxSearchStride) {
+		errs = append(errs, AttrError{Attr: "search_stride", Msg: fmt.Sprintf("search_stride = %d: want a whole number from 1 to %d",
+			o.SearchStride, awq.MaxSearchStride)})
 	}
 	return errs
 }
@@ -122,6 +100,10 @@ func (AWQ) Check(t *target.Target) []AttrError {
 func (AWQ) Outs(*target.Target) []string { return nil }
 
 func (AWQ) Execute(ctx context.Context, a *Action) error {
+	p, err := decodeAction[awqParams](a)
+	if err != nil {
+		return err
+	}
 	m, err := openModelInput(a, "model")
 	if err != nil {
 		return err
@@ -140,7 +122,7 @@ func (AWQ) Execute(ctx context.Context, a *Action) error {
 		return fmt.Errorf("calibration: %w", err)
 	}
 	defer cal.Close()
-	o := awqOptions(a.Target)
+	o := p.options()
 	o.Log = a.Log
 	rep, err := awq.Run(ctx, m, cal, a.Out, o)
 	if err != nil {

@@ -33,36 +33,33 @@ const (
 	zpkSuffix = ".zpk"
 )
 
-func (Compress) UsesAllCPUs() bool { return true }
-func (Compress) Kind() string      { return "compress" }
-func (Compress) Version() string   { return "1" }
+func (Compress) Kind() string    { return "compress" }
+func (Compress) Version() string { return "1" }
+
+// compressParams are the attributes of a compress target.
+type compressParams struct {
+	Input   string    `cogumi:"input,key,required,input=label" doc:"the target (or one file or directory of it) whose files are compressed"`
+	Level   cty.Value `cogumi:"level,key" default:"default" doc:"zstd level 1-22 (mapped onto klauspost's fastest/default/better/best) or one of those names"`
+	Weights bool      `cogumi:"weights,key" doc:"regroup the bits of BF16/F16 weights into planes before entropy coding (safetensors files)"`
+}
 
 func (Compress) Schema() Schema {
-	return Schema{
-		Attrs: []Attr{
-			{Name: "input", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
-				Doc: "the target (or one file or directory of it) whose files are compressed"},
-			{Name: "level", Type: cty.DynamicPseudoType, Key: InKey,
-				Doc: `zstd level 1-22 (mapped onto klauspost's fastest/default/better/best) or one of those names; default "default"`},
-			{Name: "weights", Type: cty.Bool, Key: InKey,
-				Doc: "regroup the bits of BF16/F16 weights into planes before entropy coding (safetensors files)"},
-		},
-	}
+	return Schema{Attrs: attrsOf[compressParams](), Traits: Traits{AllCPUs: true}}
 }
 
 func (Compress) Check(t *target.Target) []AttrError {
-	if _, err := compressLevel(t); err != nil {
+	p, errs := decode[compressParams](t)
+	if len(errs) > 0 {
+		return errs
+	}
+	if _, err := compressLevel(p.Level); err != nil {
 		return []AttrError{{Attr: "level", Msg: err.Error()}}
 	}
 	return nil
 }
 
 // compressLevel reads the level attribute, a number or a name.
-func compressLevel(t *target.Target) (string, error) {
-	v, ok := t.Attrs["level"]
-	if !ok || v.IsNull() {
-		return "default", nil
-	}
+func compressLevel(v cty.Value) (string, error) {
 	var s string
 	switch v.Type() {
 	case cty.Number:
@@ -81,7 +78,11 @@ func compressLevel(t *target.Target) (string, error) {
 func (Compress) Outs(*target.Target) []string { return nil }
 
 func (Compress) Execute(ctx context.Context, a *Action) error {
-	level, err := compressLevel(a.Target)
+	p, err := decodeAction[compressParams](a)
+	if err != nil {
+		return err
+	}
+	level, err := compressLevel(p.Level)
 	if err != nil {
 		return err
 	}
@@ -89,10 +90,7 @@ func (Compress) Execute(ctx context.Context, a *Action) error {
 	if err != nil {
 		return err
 	}
-	weights := false
-	if v, ok := a.Target.Attrs["weights"]; ok && !v.IsNull() {
-		weights = v.True()
-	}
+	weights := p.Weights
 	suffix := zstSuffix
 	if weights {
 		suffix = zpkSuffix
@@ -118,17 +116,19 @@ type Decompress struct{}
 func (Decompress) Kind() string    { return "decompress" }
 func (Decompress) Version() string { return "1" }
 
-func (Decompress) Schema() Schema {
-	return Schema{
-		Attrs: []Attr{
-			{Name: "input", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
-				Doc: "a compress target: each .zst or .zpk file is restored to its original name"},
-		},
-	}
+// decompressParams are the attributes of a decompress target. Execute
+// reads only the staged input.
+type decompressParams struct {
+	Input string `cogumi:"input,key,required,input=label" doc:"a compress target: each .zst or .zpk file is restored to its original name"`
 }
 
-func (Decompress) Check(*target.Target) []AttrError { return nil }
-func (Decompress) Outs(*target.Target) []string     { return nil }
+func (Decompress) Schema() Schema { return Schema{Attrs: attrsOf[decompressParams]()} }
+
+func (Decompress) Check(t *target.Target) []AttrError {
+	_, errs := decode[decompressParams](t)
+	return errs
+}
+func (Decompress) Outs(*target.Target) []string { return nil }
 
 func (Decompress) Execute(ctx context.Context, a *Action) error {
 	return eachInputFile(a, "input", func(src, rel string) error {

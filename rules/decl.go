@@ -27,7 +27,7 @@ import (
 // required, ordered, input=label|sources|file|labelmap|labelkeymap and
 // row=string|row=bool (an expression over rows, decoded into a
 // *rowexpr.Expr). The attribute's type follows from the field's Go type
-// as gocty sees it; a cty.Value field takes any value. default is the value
+// as gocty sees it; a cty.Value field takes any value (null when unset). default is the value
 // of an unset attribute, as HCL would write it (4, 0.5, tensor for a
 // string); a pointer field has none: nil says the attribute is unset.
 // Anonymous struct fields without a tag are declared in place (attributes
@@ -163,6 +163,18 @@ func declField1(sf reflect.StructField, tag string) (declField, error) {
 	return f, nil
 }
 
+// withDoc sets the doc of attribute name, for a doc computed from other
+// packages' values (the formats a converter supports), which a tag cannot
+// hold.
+func withDoc(attrs []Attr, name, doc string) []Attr {
+	for i := range attrs {
+		if attrs[i].Name == name {
+			attrs[i].Doc = doc
+		}
+	}
+	return attrs
+}
+
 var inputKinds = map[string]InputKind{
 	"label": LabelInput, "sources": SourcesInput, "file": FileInput,
 	"labelmap": LabelMapInput, "labelkeymap": LabelKeyMapInput,
@@ -208,6 +220,10 @@ func decodeField(dst reflect.Value, f declField, t *target.Target) error {
 	v, set := t.Attrs[f.attr.Name]
 	if !set || v.IsNull() {
 		if f.attr.Default == "" {
+			if f.attr.Type == cty.DynamicPseudoType && !f.row {
+				// A usable value, unlike cty.NilVal: IsNull says unset.
+				dst.Set(reflect.ValueOf(cty.NullVal(cty.DynamicPseudoType)))
+			}
 			return nil
 		}
 		d, err := defaultValue(f.attr)

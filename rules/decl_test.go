@@ -2,13 +2,14 @@ package rules
 
 import (
 	"reflect"
-	"strings"
+	"regexp"
 	"testing"
 
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cogumi/cogumi/data/rowexpr"
 	"github.com/cogumi/cogumi/engine/target"
+	"github.com/cogumi/cogumi/model/awq"
 )
 
 type shared struct {
@@ -79,13 +80,17 @@ func TestDecodeNumberErrors(t *testing.T) {
 	}
 }
 
+// restatesDefault finds "(default 4)", "default: x", "; the default" in a
+// doc ("fastest/default/better" names a level).
+var restatesDefault = regexp.MustCompile(`(?i)\(default|default[ :]|the default|; default`)
+
 // A default is declared once, in its tag: the doc says what the value
 // means, and cogumi help shows the default beside it.
 func TestDefaultsDeclaredOnce(t *testing.T) {
 	reg := Default()
 	for _, rule := range reg.All() {
 		for _, a := range rule.Schema().Attrs {
-			if a.Default != "" && strings.Contains(strings.ToLower(a.Doc), "default") {
+			if a.Default != "" && restatesDefault.MatchString(a.Doc) {
 				t.Errorf("rule %s: attribute %q declares default %s and repeats a default in its doc: %q", rule.Kind(), a.Name, a.Default, a.Doc)
 			}
 		}
@@ -131,5 +136,16 @@ func TestMalformedDeclarations(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+// The awq package owns these defaults; the tags repeat them for help.
+func TestAWQDefaults(t *testing.T) {
+	p, errs := decode[awqParams](&target.Target{Attrs: map[string]cty.Value{}})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if o := p.options(); o.Target != awq.TargetQ4_K || o.Grid != awq.DefaultGrid || o.Bits != 4 || o.SearchStride != 0 {
+		t.Errorf("defaults %+v, want target %s, grid %d, bits 4, no stride", o, awq.TargetQ4_K, awq.DefaultGrid)
 	}
 }

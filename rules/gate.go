@@ -9,10 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-
-	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cogumi/cogumi/data/metrics"
 	"github.com/cogumi/cogumi/engine/target"
@@ -38,60 +35,65 @@ type Gate struct{}
 func (Gate) Kind() string    { return "gate" }
 func (Gate) Version() string { return "1" }
 
-func (Gate) Schema() Schema {
-	return Schema{
-		Attrs: []Attr{
-			{Name: "metrics", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
-				Doc: "an evaluation: a target whose artifact holds metrics.json"},
-			{Name: "baseline", Type: cty.String, Input: LabelInput, Key: InKey,
-				Doc: "an evaluation to compare with, for max_increase_pct"},
-			{Name: "min", Type: cty.Map(cty.Number), Key: InKey,
-				Doc: `lowest accepted value of each metric ("accuracy", or "group.metric" for a group of a by-evaluation)`},
-			{Name: "max", Type: cty.Map(cty.Number), Key: InKey,
-				Doc: `highest accepted value of each metric ("perplexity", "coding.perplexity")`},
-			{Name: "max_increase_pct", Type: cty.Map(cty.Number), Key: InKey,
-				Doc: "highest accepted increase of each metric over the baseline's, in percent"},
-			{Name: "max_bytes", Type: cty.Map(cty.String), Input: LabelKeyMapInput, Key: InKey,
-				Doc: `largest accepted total size of each artifact, keyed by label ({ ":final" = "890MB" })`},
-		},
-	}
+// gateParams are the attributes of a gate target. A threshold is a
+// pointer: null is an error of its own ("has no value").
+type gateParams struct {
+	Metrics        string              `cogumi:"metrics,key,required,input=label" doc:"an evaluation: a target whose artifact holds metrics.json"`
+	Baseline       string              `cogumi:"baseline,key,input=label" doc:"an evaluation to compare with, for max_increase_pct"`
+	Min            map[string]*float64 `cogumi:"min,key" doc:"lowest accepted value of each metric (\"accuracy\", or \"group.metric\" for a group of a by-evaluation)"`
+	Max            map[string]*float64 `cogumi:"max,key" doc:"highest accepted value of each metric (\"perplexity\", \"coding.perplexity\")"`
+	MaxIncreasePct map[string]*float64 `cogumi:"max_increase_pct,key" doc:"highest accepted increase of each metric over the baseline's, in percent"`
+	MaxBytes       map[string]*string  `cogumi:"max_bytes,key,input=labelkeymap" doc:"largest accepted total size of each artifact, keyed by label ({ \":final\" = \"890MB\" })"`
 }
 
+func (Gate) Schema() Schema { return Schema{Attrs: attrsOf[gateParams]()} }
+
 func (Gate) Check(t *target.Target) []AttrError {
-	var errs []AttrError
-	n := 0
-	for _, attr := range []string{"min", "max", "max_increase_pct", "max_bytes"} {
-		v, ok := t.Attrs[attr]
-		if !ok || v.IsNull() {
-			continue
-		}
-		n += v.LengthInt()
-		for it := v.ElementIterator(); it.Next(); {
-			k, e := it.Element()
-			key := k.AsString()
-			if e.IsNull() {
-				errs = append(errs, AttrError{Attr: attr, Msg: fmt.Sprintf("%q has no value", key)})
-				continue
-			}
-			if attr == "max_bytes" {
-				if _, err := units.ParseBytes(e.AsString()); err != nil {
-					errs = append(errs, AttrError{Attr: attr, Msg: fmt.Sprintf("%s: %v", key, err)})
-				}
-				continue
-			}
-			if g, m, dotted := strings.Cut(key, "."); key == "" || dotted && (g == "" || m == "" || strings.Contains(m, ".")) {
-				errs = append(errs, AttrError{Attr: attr, Msg: fmt.Sprintf(`metric name %q: write "metric" or "group.metric"`, key)})
-			}
-			if f, _ := e.AsBigFloat().Float64(); attr == "max_increase_pct" && f < 0 {
-				errs = append(errs, AttrError{Attr: attr, Msg: fmt.Sprintf("%s: %g is negative: the metric would have to improve; use max against the baseline's value instead", key, f)})
+	p, errs := decode[gateParams](t)
+	if len(errs) > 0 {
+		return errs
+	}
+	for _, th := range []struct {
+		attr string
+		m    map[string]*float64
+	}{{"min", p.Min}, {"max", p.Max}, {"max_increase_pct", p.MaxIncreasePct}} {
+		errs = append(errs, gateCheckMetrics(th.attr, th.m)...)
+	}
+	for _, key := range sortedKeysOf(p.MaxBytes) {
+		switch s := p.MaxBytes[key]; {
+		case s == nil:
+			errs = append(errs, AttrError{Attr: "max_bytes", Msg: fmt.Sprintf("%q has no value", key)})
+		default:
+			if _, err := units.ParseBytes(*s); err != nil {
+				errs = append(errs, AttrError{Attr: "max_bytes", Msg: fmt.Sprintf("%s: %v", key, err)})
 			}
 		}
 	}
-	if n == 0 {
+	if len(p.Min)+len(p.Max)+len(p.MaxIncreasePct)+len(p.MaxBytes) == 0 {
 		errs = append(errs, AttrError{Msg: "a gate needs at least one threshold: min, max, max_increase_pct or max_bytes"})
 	}
-	if v, ok := t.Attrs["max_increase_pct"]; ok && !v.IsNull() && v.LengthInt() > 0 && t.String("baseline") == "" {
+	if len(p.MaxIncreasePct) > 0 && p.Baseline == "" {
 		errs = append(errs, AttrError{Attr: "max_increase_pct", Msg: "max_increase_pct compares with a baseline: set baseline to an evaluation"})
+	}
+	return errs
+}
+
+// gateCheckMetrics checks the metric names and values of one threshold
+// attribute, in key order.
+func gateCheckMetrics(attr string, m map[string]*float64) []AttrError {
+	var errs []AttrError
+	for _, key := range sortedKeysOf(m) {
+		f := m[key]
+		if f == nil {
+			errs = append(errs, AttrError{Attr: attr, Msg: fmt.Sprintf("%q has no value", key)})
+			continue
+		}
+		if g, m, dotted := strings.Cut(key, "."); key == "" || dotted && (g == "" || m == "" || strings.Contains(m, ".")) {
+			errs = append(errs, AttrError{Attr: attr, Msg: fmt.Sprintf(`metric name %q: write "metric" or "group.metric"`, key)})
+		}
+		if attr == "max_increase_pct" && *f < 0 {
+			errs = append(errs, AttrError{Attr: attr, Msg: fmt.Sprintf("%s: %g is negative: the metric would have to improve; use max against the baseline's value instead", key, *f)})
+		}
 	}
 	return errs
 }
@@ -109,30 +111,32 @@ type gateReport struct {
 
 func (Gate) Execute(ctx context.Context, a *Action) error {
 	t := a.Target
+	p, err := decodeAction[gateParams](a)
+	if err != nil {
+		return err
+	}
 	cur, err := gateEvalInput(a, "metrics")
 	if err != nil {
 		return err
 	}
-	th := metrics.Thresholds{Min: gateNumbers(t, "min"), Max: gateNumbers(t, "max"), MaxIncreasePct: gateNumbers(t, "max_increase_pct")}
+	th := metrics.Thresholds{Min: gateNumbers(p.Min), Max: gateNumbers(p.Max), MaxIncreasePct: gateNumbers(p.MaxIncreasePct)}
 	var base *metrics.Subject
-	if t.String("baseline") != "" {
+	if p.Baseline != "" {
 		b, err := gateEvalInput(a, "baseline")
 		if err != nil {
 			return err
 		}
 		base = &b
 	}
-	sizes := t.StringMap("max_bytes")
-	keys := make([]string, 0, len(sizes))
-	for k := range sizes {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeysOf(p.MaxBytes) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		limit, err := units.ParseBytes(sizes[k])
+		if p.MaxBytes[k] == nil {
+			continue // reported by Check
+		}
+		written := *p.MaxBytes[k]
+		limit, err := units.ParseBytes(written)
 		if err != nil {
 			return fmt.Errorf("max_bytes: %s: %w", k, err)
 		}
@@ -144,7 +148,7 @@ func (Gate) Execute(ctx context.Context, a *Action) error {
 		if err != nil {
 			return fmt.Errorf("max_bytes: %s: %w", k, err)
 		}
-		th.MaxBytes = append(th.MaxBytes, metrics.SizeLimit{Label: inputLabel(t, "max_bytes", k), Limit: limit, Written: sizes[k], Size: size})
+		th.MaxBytes = append(th.MaxBytes, metrics.SizeLimit{Label: inputLabel(t, "max_bytes", k), Limit: limit, Written: written, Size: size})
 	}
 	checks, err := metrics.Evaluate(th, cur, base)
 	if err != nil {
@@ -212,20 +216,17 @@ func gateEvalInput(a *Action, attr string) (metrics.Subject, error) {
 	return metrics.Subject{Label: l, File: f}, nil
 }
 
-// gateNumbers returns a map of numbers as Go floats.
-func gateNumbers(t *target.Target, attr string) map[string]float64 {
-	v, ok := t.Attrs[attr]
-	if !ok || v.IsNull() || !v.CanIterateElements() {
+// gateNumbers returns the thresholds that have a value (Check reported
+// the others); nil when there are none.
+func gateNumbers(m map[string]*float64) map[string]float64 {
+	if m == nil {
 		return nil
 	}
-	out := make(map[string]float64)
-	for it := v.ElementIterator(); it.Next(); {
-		k, e := it.Element()
-		if e.IsNull() || e.Type() != cty.Number {
-			continue
+	out := make(map[string]float64, len(m))
+	for k, f := range m {
+		if f != nil {
+			out[k] = *f
 		}
-		f, _ := e.AsBigFloat().Float64()
-		out[k.AsString()] = f
 	}
 	return out
 }

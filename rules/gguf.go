@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/zclconf/go-cty/cty"
-
 	"github.com/cogumi/cogumi/engine/label"
 	"github.com/cogumi/cogumi/engine/target"
 	"github.com/cogumi/cogumi/model/checkpoint"
@@ -28,41 +26,41 @@ import (
 // llama-quantize would choose.
 type GGUF struct{}
 
-func (GGUF) UsesAllCPUs() bool { return true }
-func (GGUF) Kind() string      { return "gguf" }
-func (GGUF) Version() string   { return "2" } // 2: pre-tokenizers by digest, SentencePiece-style tokenizer.json
+func (GGUF) Kind() string    { return "gguf" }
+func (GGUF) Version() string { return "2" } // 2: pre-tokenizers by digest, SentencePiece-style tokenizer.json
+
+// ggufParams are the attributes of a gguf target. Name and TokenizerPre
+// are pointers: when unset, they are derived (see their docs).
+type ggufParams struct {
+	Model        string  `cogumi:"model,key,required,input=label" doc:"a target whose artifact holds one Hugging Face checkpoint directory"`
+	Type         string  `cogumi:"type,key,required"`
+	Pure         bool    `cogumi:"pure,key" default:"false" doc:"store every 2-D tensor in the type's base type, as llama-quantize --pure"`
+	Name         *string `cogumi:"name,key" doc:"general.name and the start of the file name; when unset, the name of the model target"`
+	TokenizerPre *string `cogumi:"tokenizer_pre,key" doc:"tokenizer.ggml.pre for a byte-level BPE tokenizer whose pre-tokenizer llama.cpp's converter does not recognise by its digest, but which splits text as the named llama.cpp pre-tokenizer does; when unset, identified as the converter does"`
+}
 
 func (GGUF) Schema() Schema {
-	return Schema{
-		Attrs: []Attr{
-			{Name: "model", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
-				Doc: "a target whose artifact holds one Hugging Face checkpoint directory"},
-			{Name: "type", Type: cty.String, Required: true, Key: InKey,
-				Doc: "the GGUF file type: " + strings.Join(ggufconv.Types(), ", ") + " (llama-quantize's mixes for the K types)"},
-			{Name: "pure", Type: cty.Bool, Key: InKey,
-				Doc: "store every 2-D tensor in the type's base type, as llama-quantize --pure (default false)"},
-			{Name: "name", Type: cty.String, Key: InKey,
-				Doc: "general.name and the start of the file name; default: the name of the model target"},
-			{Name: "tokenizer_pre", Type: cty.String, Key: InKey,
-				Doc: "tokenizer.ggml.pre for a byte-level BPE tokenizer whose pre-tokenizer llama.cpp's converter does not recognise by its digest, but which splits text as the named llama.cpp pre-tokenizer does; default: identified as the converter does"},
-		},
-	}
+	// The list of types comes from ggufconv, so that doc is not a tag.
+	attrs := withDoc(attrsOf[ggufParams](), "type",
+		"the GGUF file type: "+strings.Join(ggufconv.Types(), ", ")+" (llama-quantize's mixes for the K types)")
+	return Schema{Attrs: attrs, Traits: Traits{AllCPUs: true}}
 }
 
 func (GGUF) Check(t *target.Target) []AttrError {
-	var errs []AttrError
-	if _, err := ggufconv.ParseType(t.String("type")); err != nil {
+	p, errs := decode[ggufParams](t)
+	if len(errs) > 0 {
+		return errs
+	}
+	if _, err := ggufconv.ParseType(p.Type); err != nil {
 		errs = append(errs, AttrError{Attr: "type", Msg: err.Error()})
 	}
-	if v, ok := t.Attrs["name"]; ok && !v.IsNull() {
-		if n := strings.TrimSpace(t.String("name")); n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\\\x00") {
-			errs = append(errs, AttrError{Attr: "name", Msg: fmt.Sprintf("name %q must be a non-empty file name part without slashes", t.String("name"))})
+	if p.Name != nil {
+		if n := strings.TrimSpace(*p.Name); n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\\\x00") {
+			errs = append(errs, AttrError{Attr: "name", Msg: fmt.Sprintf("name %q must be a non-empty file name part without slashes", *p.Name)})
 		}
 	}
-	if v, ok := t.Attrs["tokenizer_pre"]; ok && !v.IsNull() {
-		if p := t.String("tokenizer_pre"); !checkpoint.KnownLlamaCppPre(p) {
-			errs = append(errs, AttrError{Attr: "tokenizer_pre", Msg: fmt.Sprintf("%q is not a pre-tokenizer llama.cpp knows (llama-bpe, qwen2, gpt-2, ...; see src/llama-vocab.cpp)", p)})
-		}
+	if p.TokenizerPre != nil && !checkpoint.KnownLlamaCppPre(*p.TokenizerPre) {
+		errs = append(errs, AttrError{Attr: "tokenizer_pre", Msg: fmt.Sprintf("%q is not a pre-tokenizer llama.cpp knows (llama-bpe, qwen2, gpt-2, ...; see src/llama-vocab.cpp)", *p.TokenizerPre)})
 	}
 	return errs
 }
@@ -72,35 +70,38 @@ func (GGUF) Outs(*target.Target) []string { return nil }
 // ggufName is the model's name in the file: the name attribute, else the
 // name of the model target. Both are in the action key (the input record
 // names the model's label), so the file name never changes without the key.
-func ggufName(t *target.Target) string {
-	if n := strings.TrimSpace(t.String("name")); n != "" {
-		return n
+func ggufName(t *target.Target, p *ggufParams) string {
+	if p.Name != nil {
+		if n := strings.TrimSpace(*p.Name); n != "" {
+			return n
+		}
 	}
 	for _, in := range t.Inputs {
 		if in.Attr == "model" && !in.IsFile() {
 			return in.Label.Name
 		}
 	}
-	if l, err := label.Parse(t.String("model"), t.Label.Pkg); err == nil {
+	if l, err := label.Parse(p.Model, t.Label.Pkg); err == nil {
 		return l.Name
 	}
 	return "model"
 }
 
 func (GGUF) Execute(ctx context.Context, a *Action) error {
-	t := a.Target
+	p, err := decodeAction[ggufParams](a)
+	if err != nil {
+		return err
+	}
 	m, err := openModelInput(a, "model")
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	pure := false
-	if v, ok := t.Attrs["pure"]; ok && !v.IsNull() {
-		pure = v.True()
+	opts := ggufconv.Options{Type: p.Type, Pure: p.Pure, Name: ggufName(a.Target, p)}
+	if p.TokenizerPre != nil {
+		opts.TokenizerPre = *p.TokenizerPre
 	}
-	rep, err := ggufconv.Convert(ctx, m, a.Out, ggufconv.Options{
-		Type: t.String("type"), Pure: pure, Name: ggufName(t), TokenizerPre: t.String("tokenizer_pre"),
-	})
+	rep, err := ggufconv.Convert(ctx, m, a.Out, opts)
 	if err != nil {
 		return err
 	}

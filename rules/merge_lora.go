@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/zclconf/go-cty/cty"
-
 	"github.com/cogumi/cogumi/engine/target"
 	"github.com/cogumi/cogumi/model/lora"
 )
@@ -26,18 +24,19 @@ type MergeLora struct{}
 func (MergeLora) Kind() string    { return "merge_lora" }
 func (MergeLora) Version() string { return "1" }
 
-func (MergeLora) Schema() Schema {
-	return Schema{
-		Attrs: []Attr{
-			{Name: "base", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
-				Doc: "a target whose artifact holds one float Hugging Face Llama checkpoint"},
-			{Name: "adapter", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
-				Doc: "a target whose artifact holds one PEFT LoRA adapter (adapter_config.json, adapter_model.safetensors)"},
-		},
-	}
+// mergeLoraParams are the attributes of a merge_lora target. Execute
+// reads only their staged artifacts.
+type mergeLoraParams struct {
+	Base    string `cogumi:"base,key,required,input=label" doc:"a target whose artifact holds one float Hugging Face Llama checkpoint"`
+	Adapter string `cogumi:"adapter,key,required,input=label" doc:"a target whose artifact holds one PEFT LoRA adapter (adapter_config.json, adapter_model.safetensors)"`
 }
 
-func (MergeLora) Check(*target.Target) []AttrError { return nil }
+func (MergeLora) Schema() Schema { return Schema{Attrs: attrsOf[mergeLoraParams]()} }
+
+func (MergeLora) Check(t *target.Target) []AttrError {
+	_, errs := decode[mergeLoraParams](t)
+	return errs
+}
 
 func (MergeLora) Outs(*target.Target) []string { return nil }
 

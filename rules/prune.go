@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/zclconf/go-cty/cty"
-
 	"github.com/cogumi/cogumi/engine/target"
 	"github.com/cogumi/cogumi/model/prune"
 )
@@ -23,68 +21,75 @@ type Prune struct{}
 func (Prune) Kind() string    { return "prune" }
 func (Prune) Version() string { return "1" }
 
-func (Prune) Schema() Schema {
-	return Schema{
-		Attrs: []Attr{
-			{Name: "model", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
-				Doc: "a target whose artifact holds one Hugging Face checkpoint directory"},
-			{Name: "sparsity", Type: cty.Number, Key: InKey,
-				Doc: "fraction of the selected weights to zero, in [0, 1] (unstructured)"},
-			{Name: "pattern", Type: cty.String, Key: InKey,
-				Doc: `semi-structured "N:M" pruning, e.g. "2:4": N zeros in every M weights along the input dimension`},
-			{Name: "scope", Type: cty.String, Key: InKey,
-				Doc: `"tensor" (default: each tensor reaches the sparsity) or "global" (one threshold across tensors)`},
-			{Name: "include", Type: cty.List(cty.String), Key: InKey,
-				Doc: "tensor name patterns to prune instead of the decoder layers' projection weights"},
-			{Name: "exclude", Type: cty.List(cty.String), Key: InKey,
-				Doc: "tensor name patterns never to prune"},
-		},
-	}
+// pruneParams are the attributes of a prune target. Sparsity, pattern
+// and scope are pointers: which of them is written matters.
+type pruneParams struct {
+	Model    string   `cogumi:"model,key,required,input=label" doc:"a target whose artifact holds one Hugging Face checkpoint directory"`
+	Sparsity *float64 `cogumi:"sparsity,key" doc:"fraction of the selected weights to zero, in [0, 1] (unstructured)"`
+	Pattern  *string  `cogumi:"pattern,key" doc:"semi-structured \"N:M\" pruning, e.g. \"2:4\": N zeros in every M weights along the input dimension"`
+	Scope    *string  `cogumi:"scope,key" doc:"\"tensor\" (when unset: each tensor reaches the sparsity) or \"global\" (one threshold across tensors)"`
+	Include  []string `cogumi:"include,key" doc:"tensor name patterns to prune instead of the decoder layers' projection weights"`
+	Exclude  []string `cogumi:"exclude,key" doc:"tensor name patterns never to prune"`
 }
 
+func (Prune) Schema() Schema { return Schema{Attrs: attrsOf[pruneParams]()} }
+
 func (Prune) Check(t *target.Target) []AttrError {
-	_, hasS := t.Attrs["sparsity"]
-	_, hasP := t.Attrs["pattern"]
-	var errs []AttrError
+	p, errs := decode[pruneParams](t)
+	if len(errs) > 0 {
+		return errs
+	}
+	hasS, hasP := p.Sparsity != nil, p.Pattern != nil
 	switch {
 	case hasS == hasP:
 		errs = append(errs, AttrError{Msg: `give either sparsity (e.g. 0.65) or pattern (e.g. "2:4")`})
-	case hasP && t.String("scope") != "":
+	case hasP && p.scope() != "":
 		errs = append(errs, AttrError{Attr: "scope", Msg: "scope applies to unstructured pruning (sparsity), not to a pattern"})
 	}
 	if hasP {
-		if _, _, err := prune.ParsePattern(t.String("pattern")); err != nil {
+		if _, _, err := prune.ParsePattern(*p.Pattern); err != nil {
 			errs = append(errs, AttrError{Attr: "pattern", Msg: err.Error()})
 		}
 	}
-	if hasS {
-		f, _ := t.Attrs["sparsity"].AsBigFloat().Float64()
-		if f < 0 || f > 1 {
-			errs = append(errs, AttrError{Attr: "sparsity", Msg: fmt.Sprintf("sparsity %g is not in [0, 1]", f)})
-		}
+	if hasS && (*p.Sparsity < 0 || *p.Sparsity > 1) {
+		errs = append(errs, AttrError{Attr: "sparsity", Msg: fmt.Sprintf("sparsity %g is not in [0, 1]", *p.Sparsity)})
 	}
-	switch t.String("scope") {
+	switch p.scope() {
 	case "", "tensor", "global":
 	default:
-		errs = append(errs, AttrError{Attr: "scope", Msg: fmt.Sprintf("scope %q: use \"tensor\" or \"global\"", t.String("scope"))})
+		errs = append(errs, AttrError{Attr: "scope", Msg: fmt.Sprintf("scope %q: use \"tensor\" or \"global\"", p.scope())})
 	}
 	return errs
+}
+
+// scope is the scope attribute, "" when unset.
+func (p *pruneParams) scope() string {
+	if p.Scope == nil {
+		return ""
+	}
+	return *p.Scope
 }
 
 func (Prune) Outs(*target.Target) []string { return nil }
 
 func (Prune) Execute(ctx context.Context, a *Action) error {
-	t := a.Target
+	p, err := decodeAction[pruneParams](a)
+	if err != nil {
+		return err
+	}
 	m, err := openModelInput(a, "model")
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	opts := prune.Options{Pattern: t.String("pattern"), Include: t.Strings("include"), Exclude: t.Strings("exclude")}
-	if v, ok := t.Attrs["sparsity"]; ok {
-		opts.Sparsity, _ = v.AsBigFloat().Float64()
+	opts := prune.Options{Include: p.Include, Exclude: p.Exclude}
+	if p.Pattern != nil {
+		opts.Pattern = *p.Pattern
 	}
-	if t.String("scope") == "global" {
+	if p.Sparsity != nil {
+		opts.Sparsity = *p.Sparsity
+	}
+	if p.scope() == "global" {
 		opts.Scope = prune.Global
 	}
 	rep, err := prune.PruneCheckpoint(ctx, m, a.Out, opts)

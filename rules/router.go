@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-
-	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/data/metrics"
@@ -38,29 +35,25 @@ type Router struct{}
 func (Router) Kind() string    { return "router" }
 func (Router) Version() string { return "1" }
 
-func (Router) Schema() Schema {
-	return Schema{
-		Attrs: []Attr{
-			{Name: "model", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
-				Doc: "the base model: a target whose artifact holds one GGUF file (or a label of the file)"},
-			{Name: "base_eval", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
-				Doc: "an evaluation of the base model with by set (metrics.json and scores.jsonl)"},
-			{Name: "modifiers", Type: cty.Map(cty.String), Required: true, Input: LabelMapInput, Key: InKey,
-				Doc: "a LoRA target per group of base_eval, whose artifact holds adapter.gguf"},
-			{Name: "threshold", Type: cty.Number, Required: true, Key: InKey,
-				Doc: "base perplexity above which a prompt goes to its domain's modifier"},
-		},
-	}
+// routerParams are the attributes of a router target.
+type routerParams struct {
+	Model     string            `cogumi:"model,key,required,input=label" doc:"the base model: a target whose artifact holds one GGUF file (or a label of the file)"`
+	BaseEval  string            `cogumi:"base_eval,key,required,input=label" doc:"an evaluation of the base model with by set (metrics.json and scores.jsonl)"`
+	Modifiers map[string]string `cogumi:"modifiers,key,required,input=labelmap" doc:"a LoRA target per group of base_eval, whose artifact holds adapter.gguf"`
+	Threshold float64           `cogumi:"threshold,key,required" doc:"base perplexity above which a prompt goes to its domain's modifier"`
 }
 
+func (Router) Schema() Schema { return Schema{Attrs: attrsOf[routerParams]()} }
+
 func (Router) Check(t *target.Target) []AttrError {
-	var errs []AttrError
-	if v, ok := t.Attrs["threshold"]; ok && !v.IsNull() {
-		if f, _ := v.AsBigFloat().Float64(); f <= 0 {
-			errs = append(errs, AttrError{Attr: "threshold", Msg: fmt.Sprintf("threshold %g: a perplexity threshold must be positive", f)})
-		}
+	p, errs := decode[routerParams](t)
+	if len(errs) > 0 {
+		return errs
 	}
-	if v, ok := t.Attrs["modifiers"]; ok && !v.IsNull() && v.LengthInt() == 0 {
+	if p.Threshold <= 0 {
+		errs = append(errs, AttrError{Attr: "threshold", Msg: fmt.Sprintf("threshold %g: a perplexity threshold must be positive", p.Threshold)})
+	}
+	if len(p.Modifiers) == 0 {
 		errs = append(errs, AttrError{Attr: "modifiers", Msg: "name at least one modifier (a domain and a LoRA target)"})
 	}
 	return errs
@@ -107,6 +100,10 @@ const adapterFile = "adapter.gguf"
 
 func (Router) Execute(ctx context.Context, a *Action) error {
 	t := a.Target
+	p, err := decodeAction[routerParams](a)
+	if err != nil {
+		return err
+	}
 	eval, err := gateEvalInput(a, "base_eval")
 	if err != nil {
 		return err
@@ -138,19 +135,11 @@ func (Router) Execute(ctx context.Context, a *Action) error {
 	if err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
-	threshold := 0.0
-	if v, ok := t.Attrs["threshold"]; ok {
-		threshold, _ = v.AsBigFloat().Float64()
-	}
+	threshold := p.Threshold
 	cfg := RouterConfig{Version: 1, Metric: "perplexity", Threshold: threshold,
 		Base:      RouterBase{Eval: eval.Label, Model: modelLabel, File: modelFile, Digest: d.String(), Size: size},
 		Modifiers: make(map[string]RouterModifier)}
-	mods := t.StringMap("modifiers")
-	domains := make([]string, 0, len(mods))
-	for k := range mods {
-		domains = append(domains, k)
-	}
-	sort.Strings(domains)
+	domains := sortedKeysOf(p.Modifiers)
 	groups := metrics.GroupsOf(scores)
 	for _, dom := range domains {
 		if _, ok := eval.File.Groups[dom]; !ok {

@@ -10,8 +10,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/zclconf/go-cty/cty"
-
 	"github.com/cogumi/cogumi/engine/target"
 )
 
@@ -21,26 +19,25 @@ type Run struct{}
 func (Run) Kind() string    { return "run" }
 func (Run) Version() string { return "1" }
 
+// runParams are the attributes of a run target.
+type runParams struct {
+	Srcs    []string          `cogumi:"srcs,key,input=sources" doc:"input files of this package and labels, in order; $SRCS lists them"`
+	Outs    []string          `cogumi:"outs,key,required" doc:"paths the command must create under $OUT"`
+	Command string            `cogumi:"command,key,required" doc:"run with sh -c in the scratch directory"`
+	Env     map[string]string `cogumi:"env,key" doc:"environment variables for the command; their values are part of the key"`
+}
+
 func (Run) Schema() Schema {
-	return Schema{
-		Resources: true,
-		Attrs: []Attr{
-			{Name: "srcs", Type: cty.List(cty.String), Input: SourcesInput, Key: InKey,
-				Doc: "input files of this package and labels, in order; $SRCS lists them"},
-			{Name: "outs", Type: cty.List(cty.String), Required: true, Key: InKey,
-				Doc: "paths the command must create under $OUT"},
-			{Name: "command", Type: cty.String, Required: true, Key: InKey,
-				Doc: "run with sh -c in the scratch directory"},
-			{Name: "env", Type: cty.Map(cty.String), Key: InKey,
-				Doc: "environment variables for the command; their values are part of the key"},
-		},
-	}
+	return Schema{Attrs: attrsOf[runParams](), Traits: Traits{Resources: true}}
 }
 
 func (Run) Check(t *target.Target) []AttrError {
-	var errs []AttrError
+	p, errs := decode[runParams](t)
+	if len(errs) > 0 {
+		return errs
+	}
 	seen := make(map[string]bool)
-	for _, o := range t.Strings("outs") {
+	for _, o := range p.Outs {
 		if err := CheckOutPath(o); err != nil {
 			errs = append(errs, AttrError{Attr: "outs", Msg: err.Error()})
 			continue
@@ -50,7 +47,7 @@ func (Run) Check(t *target.Target) []AttrError {
 		}
 		seen[o] = true
 	}
-	for k := range t.StringMap("env") {
+	for k := range p.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			errs = append(errs, AttrError{Attr: "env", Msg: fmt.Sprintf("bad environment variable name %q", k)})
 		}
@@ -93,14 +90,21 @@ func CheckOutPath(p string) error {
 	return nil
 }
 
-func (Run) Outs(t *target.Target) []string { return t.Strings("outs") }
+func (Run) Outs(t *target.Target) []string {
+	p, _ := decode[runParams](t)
+	return p.Outs
+}
 
 func (Run) Execute(ctx context.Context, a *Action) error {
-	if err := makeOutDirs(a.Out, a.Target.Strings("outs")); err != nil {
+	p, err := decodeAction[runParams](a)
+	if err != nil {
 		return err
 	}
-	env := append(ContractEnv(a), declaredEnv(a.Target.StringMap("env"))...)
-	return a.Exec(ctx, []string{"/bin/sh", "-c", a.Target.String("command")}, env)
+	if err := makeOutDirs(a.Out, p.Outs); err != nil {
+		return err
+	}
+	env := append(ContractEnv(a), declaredEnv(p.Env)...)
+	return a.Exec(ctx, []string{"/bin/sh", "-c", p.Command}, env)
 }
 
 // makeOutDirs makes the parent directories of declared outputs, as

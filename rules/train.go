@@ -27,33 +27,29 @@ import (
 // COGUMI_PARAMS, and writes its checkpoint (and metrics.json) into $OUT.
 type Train struct{}
 
-func (Train) Kind() string         { return "train" }
-func (Train) Version() string      { return "1" }
-func (Train) Toolchains() []string { return []string{"python"} }
+func (Train) Kind() string    { return "train" }
+func (Train) Version() string { return "1" }
+
+// trainParams are the attributes of a train target.
+type trainParams struct {
+	Script  string            `cogumi:"script,key,required,input=file" doc:"the Python script to run, a file of the package (or a label)"`
+	Srcs    []string          `cogumi:"srcs,key,input=sources" doc:"helper files the script imports, and other inputs"`
+	Base    string            `cogumi:"base,key,input=label" doc:"the checkpoint to start from: $COGUMI_INPUT_BASE"`
+	Dataset string            `cogumi:"dataset,key,input=label" doc:"the training data: $COGUMI_INPUT_DATASET"`
+	Params  cty.Value         `cogumi:"params,key" doc:"any value, written as JSON to the file $COGUMI_PARAMS names"`
+	Env     map[string]string `cogumi:"env,key" doc:"environment variables for the script; their values are part of the key"`
+}
 
 func (Train) Schema() Schema {
-	return Schema{
-		Resources: true,
-		Attrs: []Attr{
-			{Name: "script", Type: cty.String, Required: true, Input: FileInput, Key: InKey,
-				Doc: "the Python script to run, a file of the package (or a label)"},
-			{Name: "srcs", Type: cty.List(cty.String), Input: SourcesInput, Key: InKey,
-				Doc: "helper files the script imports, and other inputs"},
-			{Name: "base", Type: cty.String, Input: LabelInput, Key: InKey,
-				Doc: "the checkpoint to start from: $COGUMI_INPUT_BASE"},
-			{Name: "dataset", Type: cty.String, Input: LabelInput, Key: InKey,
-				Doc: "the training data: $COGUMI_INPUT_DATASET"},
-			{Name: "params", Type: cty.DynamicPseudoType, Key: InKey,
-				Doc: "any value, written as JSON to the file $COGUMI_PARAMS names"},
-			{Name: "env", Type: cty.Map(cty.String), Key: InKey,
-				Doc: "environment variables for the script; their values are part of the key"},
-		},
-	}
+	return Schema{Attrs: attrsOf[trainParams](), Traits: Traits{Resources: true, Toolchains: []string{"python"}}}
 }
 
 func (Train) Check(t *target.Target) []AttrError {
-	var errs []AttrError
-	for k := range t.StringMap("env") {
+	p, errs := decode[trainParams](t)
+	if len(errs) > 0 {
+		return errs
+	}
+	for k := range p.Env {
 		if isReservedEnv(k) {
 			errs = append(errs, AttrError{Attr: "env", Msg: fmt.Sprintf("%s is set by cogumi and cannot be overridden", k)})
 		}
@@ -64,15 +60,19 @@ func (Train) Check(t *target.Target) []AttrError {
 func (Train) Outs(*target.Target) []string { return nil }
 
 func (Train) Execute(ctx context.Context, a *Action) error {
+	p, err := decodeAction[trainParams](a)
+	if err != nil {
+		return err
+	}
 	script, err := scriptPath(a)
 	if err != nil {
 		return err
 	}
 	params := filepath.Join(filepath.Dir(a.Dir), "params.json")
-	if err := writeParams(params, a.Target); err != nil {
+	if err := writeParamsValue(params, p.Params); err != nil {
 		return err
 	}
-	env := append([]string{"COGUMI_PARAMS=" + params}, declaredEnv(a.Target.StringMap("env"))...)
+	env := append([]string{"COGUMI_PARAMS=" + params}, declaredEnv(p.Env)...)
 	return runPython(ctx, a, []string{script}, env...)
 }
 
@@ -94,8 +94,14 @@ func scriptPath(a *Action) (string, error) {
 
 // writeParams writes the params attribute as JSON (null when absent).
 func writeParams(path string, t *target.Target) error {
+	return writeParamsValue(path, t.Attrs["params"])
+}
+
+// writeParamsValue writes a params value as JSON (null when absent: the
+// zero cty.Value, or null).
+func writeParamsValue(path string, v cty.Value) error {
 	b := []byte("null")
-	if v, ok := t.Attrs["params"]; ok && !v.IsNull() {
+	if !v.IsNull() {
 		js, err := ctyjson.Marshal(v, v.Type())
 		if err != nil {
 			return fmt.Errorf("encoding params: %w", err)
