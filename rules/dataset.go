@@ -39,35 +39,27 @@ import (
 // dataset.
 type Dataset struct{}
 
-func (Dataset) UsesName() bool  { return true }
 func (Dataset) Kind() string    { return "dataset" }
 func (Dataset) Version() string { return "1" }
 
+// datasetParams are the attributes of a dataset target. The defaults of
+// dedupe_fields and max_row_bytes are package dataset's, applied when
+// they are unset (nil here).
+type datasetParams struct {
+	From         []string           `cogumi:"from,key,required,input=sources" doc:"JSONL files of the package and labels (every .jsonl file of the artifact, in path order), concatenated in order"`
+	Text         *rowexpr.Expr      `cogumi:"text,key,row=string" doc:"a row template building each row's \"text\" field: \"${row.question}\\n\\n${row.answer}\""`
+	Where        *rowexpr.Expr      `cogumi:"where,key,row=bool" doc:"an expression over each row; the rows where it is false are left out (row.domain == \"coding\")"`
+	WhereMetric  cty.Value          `cogumi:"where_metric,key,input=labelmap" doc:"keeps the rows whose per-example score from an eval passes: { eval = \":train_scores\", perplexity_gt = 12.4 } (<metric>_gt, _lt, _ge, _le)"`
+	Dedupe       string             `cogumi:"dedupe,key" doc:"\"exact\" or \"normalized_text\" (case, punctuation, white space and Unicode forms ignored): the first of equal rows is kept"`
+	DedupeFields *[]string          `cogumi:"dedupe_fields,key" doc:"the fields dedupe compares (when unset: \"text\")"`
+	Sample       cty.Value          `cogumi:"sample,key" doc:"stratified sampling: { by = [\"domain\", \"difficulty\"], quota = { easy = 0.4, hard = 0.6 }, n = 1000, seed = 7 }"`
+	Split        map[string]float64 `cogumi:"split,key" doc:"shares of each split (train = 0.9, val = 0.05, test = 0.05): <split>.jsonl each; a row's split depends only on its content and the seed"`
+	Episodes     cty.Value          `cogumi:"episodes,key" doc:"MAML episodes from the train split: { by = \"domain\", support = 5, query = 15, seed = 7 }"`
+	MaxRowBytes  *int               `cogumi:"max_row_bytes,key" doc:"the longest line accepted (when unset: 16 MiB)"`
+}
+
 func (Dataset) Schema() Schema {
-	return Schema{
-		Attrs: []Attr{
-			{Name: "from", Type: cty.List(cty.String), Required: true, Input: SourcesInput, Key: InKey,
-				Doc: "JSONL files of the package and labels (every .jsonl file of the artifact, in path order), concatenated in order"},
-			{Name: "text", Type: cty.String, Row: true, Key: InKey,
-				Doc: `a row template building each row's "text" field: "${row.question}\n\n${row.answer}"`},
-			{Name: "where", Type: cty.Bool, Row: true, Key: InKey,
-				Doc: `an expression over each row; the rows where it is false are left out (row.domain == "coding")`},
-			{Name: "where_metric", Type: cty.DynamicPseudoType, Input: LabelMapInput, Key: InKey,
-				Doc: `keeps the rows whose per-example score from an eval passes: { eval = ":train_scores", perplexity_gt = 12.4 } (<metric>_gt, _lt, _ge, _le)`},
-			{Name: "dedupe", Type: cty.String, Key: InKey,
-				Doc: `"exact" or "normalized_text" (case, punctuation, white space and Unicode forms ignored): the first of equal rows is kept`},
-			{Name: "dedupe_fields", Type: cty.List(cty.String), Key: InKey,
-				Doc: `the fields dedupe compares (default: "text")`},
-			{Name: "sample", Type: cty.DynamicPseudoType, Key: InKey,
-				Doc: `stratified sampling: { by = ["domain", "difficulty"], quota = { easy = 0.4, hard = 0.6 }, n = 1000, seed = 7 }`},
-			{Name: "split", Type: cty.Map(cty.Number), Key: InKey,
-				Doc: "shares of each split (train = 0.9, val = 0.05, test = 0.05): <split>.jsonl each; a row's split depends only on its content and the seed"},
-			{Name: "episodes", Type: cty.DynamicPseudoType, Key: InKey,
-				Doc: `MAML episodes from the train split: { by = "domain", support = 5, query = 15, seed = 7 }`},
-			{Name: "max_row_bytes", Type: cty.Number, Key: InKey,
-				Doc: "the longest line accepted (default 16 MiB)"},
-		},
-	}
+	return Schema{Attrs: attrsOf[datasetParams](), Traits: Traits{UsesName: true}}
 }
 
 func (Dataset) Check(t *target.Target) []AttrError {
@@ -85,18 +77,18 @@ func (Dataset) Outs(t *target.Target) []string {
 
 func (Dataset) Execute(ctx context.Context, a *Action) error {
 	t := a.Target
-	cfg, errs := datasetConfig(t)
+	p, err := decodeAction[datasetParams](a)
+	if err != nil {
+		return err
+	}
+	cfg, errs := p.config(t.Label.Name)
 	if len(errs) > 0 {
 		return fmt.Errorf("attribute %q: %s", errs[0].Attr, errs[0].Msg)
 	}
-	if e, err := rowexpr.FromTarget(t, "where"); err != nil {
-		return err
-	} else if e != nil {
+	if e := p.Where; e != nil {
 		cfg.Where, cfg.WherePos = e.Bool, t.AttrPos["where"].String()
 	}
-	if e, err := rowexpr.FromTarget(t, "text"); err != nil {
-		return err
-	} else if e != nil {
+	if e := p.Text; e != nil {
 		cfg.Text, cfg.TextPos = e.String, t.AttrPos["text"].String()
 	}
 	if cfg.Metric != nil {
@@ -195,43 +187,56 @@ func datasetScores(ctx context.Context, a *Action, m *dataset.MetricFilter) erro
 // datasetConfig reads the target's attributes (all but the row
 // expressions and the scores, which need the action).
 func datasetConfig(t *target.Target) (*dataset.Config, []AttrError) {
-	cfg := &dataset.Config{Name: t.Label.Name}
+	p, errs := decode[datasetParams](t)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return p.config(t.Label.Name)
+}
+
+// config is the dataset package's configuration for a target called name.
+func (p *datasetParams) config(name string) (*dataset.Config, []AttrError) {
+	cfg := &dataset.Config{Name: name}
 	var errs []AttrError
 	fail := func(attr, format string, args ...any) {
 		errs = append(errs, AttrError{Attr: attr, Msg: fmt.Sprintf(format, args...)})
 	}
-	switch d := t.String("dedupe"); d {
+	switch d := p.Dedupe; d {
 	case "", dataset.DedupeExact, dataset.DedupeNormalized:
 		cfg.Dedupe = d
 	default:
 		fail("dedupe", "%q: use %q or %q", d, dataset.DedupeExact, dataset.DedupeNormalized)
 	}
-	cfg.DedupeFields = t.Strings("dedupe_fields")
-	if _, ok := t.Attrs["dedupe_fields"]; ok && cfg.Dedupe == "" {
-		fail("dedupe_fields", `dedupe_fields needs dedupe = "exact" or "normalized_text"`)
+	if p.DedupeFields != nil {
+		if len(*p.DedupeFields) > 0 {
+			cfg.DedupeFields = *p.DedupeFields
+		}
+		if cfg.Dedupe == "" {
+			fail("dedupe_fields", `dedupe_fields needs dedupe = "exact" or "normalized_text"`)
+		}
 	}
-	if v, ok := t.Attrs["max_row_bytes"]; ok {
-		n, err := datasetWhole(v, 1)
+	if p.MaxRowBytes != nil {
+		n, err := datasetWholeF(float64(*p.MaxRowBytes), 1)
 		if err != nil {
 			fail("max_row_bytes", "%v", err)
 		}
 		cfg.MaxRowBytes = n
 	}
-	if v, ok := t.Attrs["where_metric"]; ok {
+	if v := p.WhereMetric; !v.IsNull() {
 		m, err := datasetWhereMetric(v)
 		if err != nil {
 			fail("where_metric", "%v", err)
 		}
 		cfg.Metric = m
 	}
-	if v, ok := t.Attrs["sample"]; ok {
+	if v := p.Sample; !v.IsNull() {
 		s, err := datasetSample(v)
 		if err != nil {
 			fail("sample", "%v", err)
 		}
 		cfg.Sample = s
 	}
-	if v, ok := t.Attrs["split"]; ok {
+	if v := p.Split; v != nil {
 		sp, err := datasetSplit(v)
 		if err != nil {
 			fail("split", "%v", err)
@@ -241,7 +246,7 @@ func datasetConfig(t *target.Target) (*dataset.Config, []AttrError) {
 			cfg.SplitSeed = cfg.Sample.Seed
 		}
 	}
-	if v, ok := t.Attrs["episodes"]; ok {
+	if v := p.Episodes; !v.IsNull() {
 		e, err := datasetEpisodes(v)
 		if err != nil {
 			fail("episodes", "%v", err)
@@ -307,14 +312,6 @@ func sortedKeysOf[V any](m map[string]V) []string {
 	}
 	sort.Strings(ks)
 	return ks
-}
-
-func datasetWhole(v cty.Value, least int) (int, error) {
-	if v.Type() != cty.Number {
-		return 0, fmt.Errorf("expected a whole number")
-	}
-	f, _ := v.AsBigFloat().Float64()
-	return datasetWholeF(f, least)
 }
 
 func datasetWholeF(f float64, least int) (int, error) {
@@ -431,13 +428,11 @@ func datasetSample(v cty.Value) (*dataset.Sample, error) {
 // datasetSplitName is what a split may be called: it names a file.
 var datasetSplitName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
-func datasetSplit(v cty.Value) ([]dataset.Share, error) {
+func datasetSplit(m map[string]float64) ([]dataset.Share, error) {
 	var out []dataset.Share
 	sum := 0.0
-	for it := v.ElementIterator(); it.Next(); { // a map: keys in order
-		k, e := it.Element()
-		name := k.AsString()
-		f, _ := e.AsBigFloat().Float64()
+	for _, name := range sortedKeysOf(m) {
+		f := m[name]
 		switch {
 		case !datasetSplitName.MatchString(name):
 			return nil, fmt.Errorf("%q is not a split name: use letters, digits, _ . -", name)

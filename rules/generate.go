@@ -50,58 +50,82 @@ type Generate struct{}
 // into field (default "score"); an answer without one gives null.
 type Judge struct{}
 
-func (Generate) UsesName() bool                     { return true }
-func (Generate) Kind() string                       { return "generate" }
-func (Generate) Version() string                    { return "1" }
-func (Generate) LiveLog() bool                      { return true }
-func (Generate) Schema() Schema                     { return genSchema("response") }
-func (Generate) Check(t *target.Target) []AttrError { return genCheck(t) }
-func (Generate) Outs(t *target.Target) []string     { return genOuts(t) }
+func (Generate) Kind() string    { return "generate" }
+func (Generate) Version() string { return "1" }
+func (Generate) Schema() Schema  { return genSchema(attrsOf[generateParams]()) }
+func (Generate) Check(t *target.Target) []AttrError {
+	p, errs := decode[generateParams](t)
+	if len(errs) > 0 {
+		return errs
+	}
+	return genCheck(&p.genCommon, p.Field)
+}
+func (Generate) Outs(t *target.Target) []string { return genOuts(t) }
 func (Generate) Execute(ctx context.Context, a *Action) error {
-	return genExecute(ctx, a, false)
+	p, err := decodeAction[generateParams](a)
+	if err != nil {
+		return err
+	}
+	return genExecute(ctx, a, &p.genCommon, p.Field, false)
 }
 
-func (Judge) UsesName() bool                     { return true }
-func (Judge) Kind() string                       { return "judge" }
-func (Judge) Version() string                    { return "1" }
-func (Judge) LiveLog() bool                      { return true }
-func (Judge) Schema() Schema                     { return genSchema("score") }
-func (Judge) Check(t *target.Target) []AttrError { return genCheck(t) }
-func (Judge) Outs(t *target.Target) []string     { return genOuts(t) }
+func (Judge) Kind() string    { return "judge" }
+func (Judge) Version() string { return "1" }
+func (Judge) Schema() Schema  { return genSchema(attrsOf[judgeParams]()) }
+func (Judge) Check(t *target.Target) []AttrError {
+	p, errs := decode[judgeParams](t)
+	if len(errs) > 0 {
+		return errs
+	}
+	return genCheck(&p.genCommon, p.Field)
+}
+func (Judge) Outs(t *target.Target) []string { return genOuts(t) }
 func (Judge) Execute(ctx context.Context, a *Action) error {
-	return genExecute(ctx, a, true)
+	p, err := decodeAction[judgeParams](a)
+	if err != nil {
+		return err
+	}
+	return genExecute(ctx, a, &p.genCommon, p.Field, true)
 }
 
-func genSchema(field string) Schema {
-	return Schema{Attrs: []Attr{
-		{Name: "endpoint", Type: cty.String, Required: true, Key: InKey,
-			Doc: "base URL of an OpenAI-compatible API; requests go to {endpoint}/chat/completions"},
-		{Name: "model", Type: cty.String, Required: true, Key: InKey, Doc: "the model the API is asked for"},
-		{Name: "api_key_env", Type: cty.String, Key: NotInKey,
-			Doc: "the environment variable holding the API key, read when the build runs (the key is never stored)"},
-		{Name: "prompt", Type: cty.String, Required: true, Row: true, Key: InKey,
-			Doc: "the user message: a template over the row (${row.domain}), e.g. file(\"prompts/q.tmpl\")"},
-		{Name: "system", Type: cty.String, Row: true, Key: InKey, Doc: "an optional system message, a template over the row"},
-		{Name: "from", Type: cty.String, Input: LabelInput, Key: InKey,
-			Doc: "a JSONL file, or a target whose artifact holds one .jsonl file: one request per row"},
-		{Name: "where", Type: cty.Bool, Row: true, Key: InKey, Doc: "only rows for which this is true (row.difficulty == \"hard\")"},
-		{Name: "for_each", Type: cty.DynamicPseudoType, Key: InKey, Ordered: true,
-			Doc: "rows from value lists: { domain = [\"coding\", \"math\"], difficulty = [\"easy\", \"hard\"] }, every combination, the first dimension slowest"},
-		{Name: OrderOf("for_each"), Type: cty.List(cty.String), Key: InKey,
-			Doc: "set by the loader: for_each's dimensions in the order written (they order the rows and prompt ids)"},
-		{Name: "count", Type: cty.DynamicPseudoType, Key: InKey,
-			Doc: "rows per for_each combination: a number, or a map keyed by the values of one dimension ({ easy = 40, hard = 60 })"},
-		{Name: "params", Type: cty.DynamicPseudoType, Key: InKey,
-			Doc: "request parameters sent as they are: { temperature = 0.9, max_tokens = 512 }"},
-		{Name: "price", Type: cty.DynamicPseudoType, Key: InKey,
-			Doc: "dollars per million tokens: { input_per_mtok = 0.27, output_per_mtok = 1.10 }"},
-		{Name: "max_cost", Type: cty.Number, Key: NotInKey,
-			Doc: "dollars this target may spend in one build; no request is sent that could take it over"},
-		{Name: "concurrency", Type: cty.Number, Key: NotInKey, Doc: "requests in flight at once (default 4)"},
-		{Name: "rate_limit", Type: cty.String, Key: NotInKey, Doc: "requests per period, retries included: \"600/min\", \"10/s\""},
-		{Name: "max_attempts", Type: cty.Number, Key: NotInKey, Doc: "attempts per request before it counts as failed (default 6)"},
-		{Name: "field", Type: cty.String, Key: InKey, Doc: fmt.Sprintf("the output field holding the answer (default %q)", field)},
-	}}
+// genSchema is the schema of generate and judge: their outputs hold the
+// target's name (<name>.jsonl, prompt ids), and they run long, reporting
+// progress.
+func genSchema(attrs []Attr) Schema {
+	return Schema{Attrs: attrs, Traits: Traits{LiveLog: true, UsesName: true}}
+}
+
+// genCommon are the attributes generate and judge share; each adds field,
+// whose default differs.
+type genCommon struct {
+	Endpoint     string        `cogumi:"endpoint,key,required" doc:"base URL of an OpenAI-compatible API; requests go to {endpoint}/chat/completions"`
+	Model        string        `cogumi:"model,key,required" doc:"the model the API is asked for"`
+	APIKeyEnv    string        `cogumi:"api_key_env,nokey" doc:"the environment variable holding the API key, read when the build runs (the key is never stored)"`
+	Prompt       *rowexpr.Expr `cogumi:"prompt,key,required,row=string" doc:"the user message: a template over the row (${row.domain}), e.g. file(\"prompts/q.tmpl\")"`
+	System       *rowexpr.Expr `cogumi:"system,key,row=string" doc:"an optional system message, a template over the row"`
+	From         string        `cogumi:"from,key,input=label" doc:"a JSONL file, or a target whose artifact holds one .jsonl file: one request per row"`
+	Where        *rowexpr.Expr `cogumi:"where,key,row=bool" doc:"only rows for which this is true (row.difficulty == \"hard\")"`
+	ForEach      cty.Value     `cogumi:"for_each,key,ordered" doc:"rows from value lists: { domain = [\"coding\", \"math\"], difficulty = [\"easy\", \"hard\"] }, every combination, the first dimension slowest"`
+	ForEachOrder []string      `cogumi:"for_each.order,key" doc:"set by the loader: for_each's dimensions in the order written (they order the rows and prompt ids)"`
+	Count        cty.Value     `cogumi:"count,key" doc:"rows per for_each combination: a number, or a map keyed by the values of one dimension ({ easy = 40, hard = 60 })"`
+	Params       cty.Value     `cogumi:"params,key" doc:"request parameters sent as they are: { temperature = 0.9, max_tokens = 512 }"`
+	Price        cty.Value     `cogumi:"price,key" doc:"dollars per million tokens: { input_per_mtok = 0.27, output_per_mtok = 1.10 }"`
+	MaxCost      *float64      `cogumi:"max_cost,nokey" doc:"dollars this target may spend in one build; no request is sent that could take it over"`
+	Concurrency  int           `cogumi:"concurrency,nokey" default:"4" doc:"requests in flight at once"`
+	RateLimit    string        `cogumi:"rate_limit,nokey" doc:"requests per period, retries included: \"600/min\", \"10/s\""`
+	MaxAttempts  int           `cogumi:"max_attempts,nokey" default:"6" doc:"attempts per request before it counts as failed"`
+}
+
+// generateParams are the attributes of a generate target.
+type generateParams struct {
+	genCommon
+	Field string `cogumi:"field,key" default:"response" doc:"the output field holding the answer"`
+}
+
+// judgeParams are the attributes of a judge target.
+type judgeParams struct {
+	genCommon
+	Field string `cogumi:"field,key" default:"score" doc:"the output field holding the score parsed from the answer"`
 }
 
 func genOuts(t *target.Target) []string { return []string{t.Label.Name + ".jsonl", "report.json"} }
@@ -116,32 +140,29 @@ var forbiddenParams = map[string]string{
 // reservedFields are row fields the rule writes.
 var reservedFields = []string{"index", "prompt_id", "model", "judge_model"}
 
-func genCheck(t *target.Target) []AttrError {
+func genCheck(p *genCommon, field string) []AttrError {
 	var errs []AttrError
 	add := func(attr, f string, args ...any) {
 		errs = append(errs, AttrError{Attr: attr, Msg: fmt.Sprintf(f, args...)})
 	}
-	_, hasFrom := t.Attrs["from"]
-	_, hasEach := t.Attrs["for_each"]
-	_, hasCount := t.Attrs["count"]
+	hasFrom, hasEach, hasCount := p.From != "", !p.ForEach.IsNull(), !p.Count.IsNull()
 	switch {
 	case hasFrom == hasEach:
 		add("", "give either from (one request per row of a JSONL artifact) or for_each (rows made from value lists)")
 	case hasCount && !hasEach:
 		add("count", "count applies to for_each rows; with from, every row (that where keeps) is one request")
 	}
-	if u, err := url.Parse(t.String("endpoint")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add("endpoint", "endpoint %q: give the API's base URL, e.g. \"https://api.openai.com/v1\"", t.String("endpoint"))
+	if u, err := url.Parse(p.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("endpoint", "endpoint %q: give the API's base URL, e.g. \"https://api.openai.com/v1\"", p.Endpoint)
 	} else if u.User != nil || u.RawQuery != "" {
 		add("endpoint", "endpoint: put no credentials in the URL; name the variable holding the key with api_key_env")
-	} else if u.Scheme == "http" && t.String("api_key_env") != "" && !isLoopback(u.Hostname()) {
-		add("endpoint", "endpoint %q: the API key would cross the network in clear text over http://; use https:// (http is for 127.0.0.1 and localhost)", t.String("endpoint"))
+	} else if u.Scheme == "http" && p.APIKeyEnv != "" && !isLoopback(u.Hostname()) {
+		add("endpoint", "endpoint %q: the API key would cross the network in clear text over http://; use https:// (http is for 127.0.0.1 and localhost)", p.Endpoint)
 	}
-	if env := t.String("api_key_env"); env != "" && !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(env) {
+	if env := p.APIKeyEnv; env != "" && !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(env) {
 		add("api_key_env", "api_key_env %q: give the name of an environment variable (not the key itself)", env)
 	}
-	field := genField(t)
-	dims, err := forEachDims(t)
+	dims, err := forEachDims(p.ForEach, p.ForEachOrder)
 	if err != nil {
 		add("for_each", "%v", err)
 	}
@@ -151,7 +172,7 @@ func genCheck(t *target.Target) []AttrError {
 		}
 	}
 	if hasEach && err == nil {
-		if _, err := countOf(t, dims); err != nil {
+		if _, err := countOf(p.Count, dims); err != nil {
 			add("count", "%v", err)
 		}
 	}
@@ -160,7 +181,7 @@ func genCheck(t *target.Target) []AttrError {
 			add("field", "field %q is written by the rule; choose another name", field)
 		}
 	}
-	params, err := genParams(t)
+	params, err := genRequestParams(p.Params)
 	if err != nil {
 		add("params", "%v", err)
 	}
@@ -169,12 +190,12 @@ func genCheck(t *target.Target) []AttrError {
 			add("params", "params.%s cannot be set: %s", k, why)
 		}
 	}
-	price, err := genPrice(t)
+	price, err := genPrice(p.Price)
 	if err != nil {
 		add("price", "%v", err)
 	}
-	if v, ok := t.Attrs["max_cost"]; ok {
-		f, _ := v.AsBigFloat().Float64()
+	if p.MaxCost != nil {
+		f := *p.MaxCost
 		cfg := apigen.Config{Params: params}
 		switch {
 		case f <= 0:
@@ -185,14 +206,15 @@ func genCheck(t *target.Target) []AttrError {
 			add("max_cost", "max_cost needs params.max_tokens: without it a request's cost has no bound, and the budget could not be kept")
 		}
 	}
-	for _, n := range []string{"concurrency", "max_attempts"} {
-		if v, ok := t.Attrs[n]; ok {
-			if i, acc := v.AsBigFloat().Int64(); acc != 0 || i < 1 || i > 1024 {
-				add(n, "%s must be a whole number from 1 to 1024", n)
-			}
+	for _, c := range []struct {
+		attr string
+		n    int
+	}{{"concurrency", p.Concurrency}, {"max_attempts", p.MaxAttempts}} {
+		if c.n < 1 || c.n > 1024 {
+			add(c.attr, "%s must be a whole number from 1 to 1024", c.attr)
 		}
 	}
-	if r := t.String("rate_limit"); r != "" {
+	if r := p.RateLimit; r != "" {
 		if _, err := apigen.ParseRate(r); err != nil {
 			add("rate_limit", "%v", err)
 		}
@@ -200,20 +222,10 @@ func genCheck(t *target.Target) []AttrError {
 	return errs
 }
 
-func genField(t *target.Target) string {
-	if f := t.String("field"); f != "" {
-		return f
-	}
-	if t.Kind == "judge" {
-		return "score"
-	}
-	return "response"
-}
-
-// toJSON converts an attribute to plain Go values (nil when absent).
-func toJSON(t *target.Target, attr string) (any, error) {
-	v, ok := t.Attrs[attr]
-	if !ok || v.IsNull() {
+// toJSON converts an attribute's value to plain Go values (nil when
+// unset).
+func toJSON(attr string, v cty.Value) (any, error) {
+	if v.IsNull() {
 		return nil, nil
 	}
 	b, err := ctyjson.Marshal(v, v.Type())
@@ -229,8 +241,8 @@ func toJSON(t *target.Target, attr string) (any, error) {
 	return x, nil
 }
 
-func genParams(t *target.Target) (map[string]any, error) {
-	x, err := toJSON(t, "params")
+func genRequestParams(v cty.Value) (map[string]any, error) {
+	x, err := toJSON("params", v)
 	if err != nil || x == nil {
 		return nil, err
 	}
@@ -241,8 +253,8 @@ func genParams(t *target.Target) (map[string]any, error) {
 	return m, nil
 }
 
-func genPrice(t *target.Target) (apigen.Price, error) {
-	x, err := toJSON(t, "price")
+func genPrice(v cty.Value) (apigen.Price, error) {
+	x, err := toJSON("price", v)
 	if err != nil || x == nil {
 		return apigen.Price{}, err
 	}
@@ -280,69 +292,46 @@ func maxTokens(c apigen.Config) int64 {
 	return 0
 }
 
-func whole(t *target.Target, attr string) int {
-	v, ok := t.Attrs[attr]
-	if !ok || v.IsNull() {
-		return 0
-	}
-	i, _ := v.AsBigFloat().Int64()
-	return int(i)
-}
-
 // genRow is one row to ask about: its fields, and its identity.
 type genRow struct {
 	fields map[string]any
 	id     string
 }
 
-func genExecute(ctx context.Context, a *Action, judge bool) error {
+func genExecute(ctx context.Context, a *Action, p *genCommon, field string, judge bool) error {
 	t := a.Target
-	field := genField(t)
-	prompt, err := rowexpr.FromTarget(t, "prompt")
-	if err != nil {
-		return err
-	}
-	system, err := rowexpr.FromTarget(t, "system")
-	if err != nil {
-		return err
-	}
-	where, err := rowexpr.FromTarget(t, "where")
-	if err != nil {
-		return err
-	}
+	prompt, system, where := p.Prompt, p.System, p.Where
 	var rows []genRow
-	if _, ok := t.Attrs["from"]; ok {
-		rows, err = fromRows(a)
+	var err error
+	if p.From != "" {
+		rows, err = fromRows(a, p.From)
 	} else {
-		rows, err = forEachRows(t)
+		rows, err = forEachRows(t, p)
 	}
 	if err != nil {
 		return err
 	}
-	params, err := genParams(t)
+	params, err := genRequestParams(p.Params)
 	if err != nil {
 		return err
 	}
-	price, err := genPrice(t)
+	price, err := genPrice(p.Price)
 	if err != nil {
 		return err
 	}
 	cfg := apigen.Config{
-		Name: t.Label.String(), Endpoint: t.String("endpoint"), Model: t.String("model"), Params: params, Price: price,
-		Concurrency: whole(t, "concurrency"), MaxAttempts: whole(t, "max_attempts"), Memo: a.Memo, Log: a.Log,
+		Name: t.Label.String(), Endpoint: p.Endpoint, Model: p.Model, Params: params, Price: price,
+		Concurrency: p.Concurrency, MaxAttempts: p.MaxAttempts, Memo: a.Memo, Log: a.Log,
 	}
-	if cfg.Concurrency == 0 {
-		cfg.Concurrency = 4
+	if p.MaxCost != nil {
+		cfg.MaxCost = *p.MaxCost
 	}
-	if v, ok := t.Attrs["max_cost"]; ok {
-		cfg.MaxCost, _ = v.AsBigFloat().Float64()
-	}
-	if r := t.String("rate_limit"); r != "" {
+	if r := p.RateLimit; r != "" {
 		if cfg.Rate, err = apigen.ParseRate(r); err != nil {
 			return err
 		}
 	}
-	if env := t.String("api_key_env"); env != "" {
+	if env := p.APIKeyEnv; env != "" {
 		// Read from cogumi's own environment (actions get a clean one): the
 		// key reaches the API's Authorization header and nothing else.
 		if cfg.APIKey = os.Getenv(env); cfg.APIKey == "" {

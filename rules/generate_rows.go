@@ -30,9 +30,8 @@ type dim struct {
 
 // forEachDims reads for_each's dimensions, in the order written (see
 // inWrittenOrder).
-func forEachDims(t *target.Target) ([]dim, error) {
-	v, ok := t.Attrs["for_each"]
-	if !ok || v.IsNull() {
+func forEachDims(v cty.Value, order []string) ([]dim, error) {
+	if v.IsNull() {
 		return nil, nil
 	}
 	if !v.Type().IsObjectType() && !v.Type().IsMapType() {
@@ -71,22 +70,19 @@ func forEachDims(t *target.Target) ([]dim, error) {
 		}
 		dims = append(dims, d)
 	}
-	return inWrittenOrder(t, dims), nil
+	return inWrittenOrder(order, dims), nil
 }
 
 // inWrittenOrder orders dims as for_each was written (the loader records
 // it; cty objects iterate by name), so rows and prompt ids follow the
 // configuration: { domain = ..., difficulty = ... } gives coding/hard/17.
-func inWrittenOrder(t *target.Target, dims []dim) []dim {
-	order, ok := t.Attrs[OrderOf("for_each")]
-	if !ok || order.IsNull() || !order.CanIterateElements() || order.LengthInt() != len(dims) {
+func inWrittenOrder(order []string, dims []dim) []dim {
+	if len(order) != len(dims) {
 		return dims
 	}
 	pos := make(map[string]int, len(dims))
-	i := 0
-	for it := order.ElementIterator(); it.Next(); i++ {
-		_, k := it.Element()
-		pos[k.AsString()] = i
+	for i, k := range order {
+		pos[k] = i
 	}
 	out := make([]dim, len(dims))
 	for _, d := range dims {
@@ -127,9 +123,8 @@ func (c counts) of(row map[string]string) int {
 	return c.per[row[c.by]]
 }
 
-func countOf(t *target.Target, dims []dim) (counts, error) {
-	v, ok := t.Attrs["count"]
-	if !ok || v.IsNull() {
+func countOf(v cty.Value, dims []dim) (counts, error) {
+	if v.IsNull() {
 		return counts{n: 1}, nil
 	}
 	whole := func(x cty.Value, what string) (int, error) {
@@ -197,12 +192,12 @@ func seedOf(id string) int64 {
 }
 
 // forEachRows makes the rows of for_each: every combination, count rows each.
-func forEachRows(t *target.Target) ([]genRow, error) {
-	dims, err := forEachDims(t)
+func forEachRows(t *target.Target, p *genCommon) ([]genRow, error) {
+	dims, err := forEachDims(p.ForEach, p.ForEachOrder)
 	if err != nil {
 		return nil, err
 	}
-	cnt, err := countOf(t, dims)
+	cnt, err := countOf(p.Count, dims)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +238,7 @@ func forEachRows(t *target.Target) ([]genRow, error) {
 // when it has one, else a digest of its content (and its occurrence, for
 // repeated rows): a row keeps its answer when rows are added or removed
 // around it.
-func fromRows(a *Action) ([]genRow, error) {
+func fromRows(a *Action, from string) ([]genRow, error) {
 	path, ok := a.InputDirs["from"]
 	if !ok {
 		for _, in := range a.Target.Inputs {
@@ -266,7 +261,7 @@ func fromRows(a *Action) ([]genRow, error) {
 				names[i] = filepath.Base(f)
 			}
 			return nil, fmt.Errorf("%s: from: the artifact holds %d .jsonl files %q; name one, as %s/<file>.jsonl",
-				a.Target.AttrPos["from"], len(found), names, a.Target.String("from"))
+				a.Target.AttrPos["from"], len(found), names, from)
 		}
 		path = found[0]
 	}
