@@ -56,7 +56,7 @@ func (AWQ) Schema() Schema {
 	// These docs name the awq package's limits.
 	attrs = withDoc(attrs, "grid", fmt.Sprintf("number of exponents a = i/grid (i = 0 .. grid-1) tried per group; at most %d", awq.MaxGrid))
 	attrs = withDoc(attrs, "search_stride", fmt.Sprintf("score the exponents on every Nth block of 16 weight rows (N = 2 .. %d: about N times faster); the chosen scales are checked on all rows and kept only if they beat plain rounding there; when unset, every row", awq.MaxSearchStride))
-	return Schema{Attrs: attrs, Traits: Traits{AllCPUs: true}}
+	return Schema{Summary: "activation-aware 4-bit scaling of a checkpoint, searched under the real quantiser", Attrs: attrs, Traits: Traits{AllCPUs: true}}
 }
 
 // options are the awq package's options for p.

@@ -44,7 +44,7 @@ type compressParams struct {
 }
 
 func (Compress) Schema() Schema {
-	return Schema{Attrs: attrsOf[compressParams](), Traits: Traits{AllCPUs: true}}
+	return Schema{Summary: "zstd of every file of an artifact", Attrs: attrsOf[compressParams](), Traits: Traits{AllCPUs: true}}
 }
 
 func (Compress) Check(t *target.Target) []AttrError {
@@ -122,7 +122,9 @@ type decompressParams struct {
 	Input string `cogumi:"input,key,required,input=label" doc:"a compress target: each .zst or .zpk file is restored to its original name"`
 }
 
-func (Decompress) Schema() Schema { return Schema{Attrs: attrsOf[decompressParams]()} }
+func (Decompress) Schema() Schema {
+	return Schema{Summary: "the files a compress target made, restored", Attrs: attrsOf[decompressParams]()}
+}
 
 func (Decompress) Check(t *target.Target) []AttrError {
 	_, errs := decode[decompressParams](t)

@@ -59,7 +59,7 @@ type datasetParams struct {
 }
 
 func (Dataset) Schema() Schema {
-	return Schema{Attrs: attrsOf[datasetParams](), Traits: Traits{UsesName: true}}
+	return Schema{Summary: "JSONL datasets from JSONL files and other datasets: templates, filters, dedupe, sampling, splits, episodes", Attrs: attrsOf[datasetParams](), Traits: Traits{UsesName: true}}
 }
 
 func (Dataset) Check(t *target.Target) []AttrError {

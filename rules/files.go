@@ -20,7 +20,7 @@ type filesParams struct {
 }
 
 func (Files) Schema() Schema {
-	return Schema{Attrs: attrsOf[filesParams](), Traits: Traits{Source: true}}
+	return Schema{Summary: "a group of source files, hashed where they lie; nothing runs", Attrs: attrsOf[filesParams](), Traits: Traits{Source: true}}
 }
 
 func (Files) Check(*target.Target) []AttrError { return nil }

@@ -46,7 +46,9 @@ type gateParams struct {
 	MaxBytes       map[string]*string  `cogumi:"max_bytes,key,input=labelkeymap" doc:"largest accepted total size of each artifact, keyed by label ({ \":final\" = \"890MB\" })"`
 }
 
-func (Gate) Schema() Schema { return Schema{Attrs: attrsOf[gateParams]()} }
+func (Gate) Schema() Schema {
+	return Schema{Summary: "thresholds on an evaluation's metrics and on artifact sizes; a violated one fails the build", Attrs: attrsOf[gateParams]()}
+}
 
 func (Gate) Check(t *target.Target) []AttrError {
 	p, errs := decode[gateParams](t)

@@ -52,7 +52,9 @@ type Judge struct{}
 
 func (Generate) Kind() string    { return "generate" }
 func (Generate) Version() string { return "1" }
-func (Generate) Schema() Schema  { return genSchema(attrsOf[generateParams]()) }
+func (Generate) Schema() Schema {
+	return genSchema("one answer per row from an OpenAI-compatible chat-completions API", attrsOf[generateParams]())
+}
 func (Generate) Check(t *target.Target) []AttrError {
 	p, errs := decode[generateParams](t)
 	if len(errs) > 0 {
@@ -71,7 +73,9 @@ func (Generate) Execute(ctx context.Context, a *Action) error {
 
 func (Judge) Kind() string    { return "judge" }
 func (Judge) Version() string { return "1" }
-func (Judge) Schema() Schema  { return genSchema(attrsOf[judgeParams]()) }
+func (Judge) Schema() Schema {
+	return genSchema("generate that parses a score from each answer into a field", attrsOf[judgeParams]())
+}
 func (Judge) Check(t *target.Target) []AttrError {
 	p, errs := decode[judgeParams](t)
 	if len(errs) > 0 {
@@ -91,8 +95,8 @@ func (Judge) Execute(ctx context.Context, a *Action) error {
 // genSchema is the schema of generate and judge: their outputs hold the
 // target's name (<name>.jsonl, prompt ids), and they run long, reporting
 // progress.
-func genSchema(attrs []Attr) Schema {
-	return Schema{Attrs: attrs, Traits: Traits{LiveLog: true, UsesName: true}}
+func genSchema(summary string, attrs []Attr) Schema {
+	return Schema{Summary: summary, Attrs: attrs, Traits: Traits{LiveLog: true, UsesName: true}}
 }
 
 // genCommon are the attributes generate and judge share; each adds field,

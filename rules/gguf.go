@@ -43,7 +43,7 @@ func (GGUF) Schema() Schema {
 	// The list of types comes from ggufconv, so that doc is not a tag.
 	attrs := withDoc(attrsOf[ggufParams](), "type",
 		"the GGUF file type: "+strings.Join(ggufconv.Types(), ", ")+" (llama-quantize's mixes for the K types)")
-	return Schema{Attrs: attrs, Traits: Traits{AllCPUs: true}}
+	return Schema{Summary: "one GGUF file for llama.cpp from a checkpoint", Attrs: attrs, Traits: Traits{AllCPUs: true}}
 }
 
 func (GGUF) Check(t *target.Target) []AttrError {

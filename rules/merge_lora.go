@@ -31,7 +31,9 @@ type mergeLoraParams struct {
 	Adapter string `cogumi:"adapter,key,required,input=label" doc:"a target whose artifact holds one PEFT LoRA adapter (adapter_config.json, adapter_model.safetensors)"`
 }
 
-func (MergeLora) Schema() Schema { return Schema{Attrs: attrsOf[mergeLoraParams]()} }
+func (MergeLora) Schema() Schema {
+	return Schema{Summary: "a LoRA adapter merged into its base checkpoint", Attrs: attrsOf[mergeLoraParams]()}
+}
 
 func (MergeLora) Check(t *target.Target) []AttrError {
 	_, errs := decode[mergeLoraParams](t)

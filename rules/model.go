@@ -24,7 +24,7 @@ type modelParams struct {
 }
 
 func (Model) Schema() Schema {
-	return Schema{Attrs: attrsOf[modelParams](), Traits: Traits{Source: true}}
+	return Schema{Summary: "a Hugging Face Llama-family checkpoint directory, hashed where it lies, validated when it changes", Attrs: attrsOf[modelParams](), Traits: Traits{Source: true}}
 }
 
 func (Model) Check(t *target.Target) []AttrError {

@@ -32,7 +32,9 @@ type pruneParams struct {
 	Exclude  []string `cogumi:"exclude,key" doc:"tensor name patterns never to prune"`
 }
 
-func (Prune) Schema() Schema { return Schema{Attrs: attrsOf[pruneParams]()} }
+func (Prune) Schema() Schema {
+	return Schema{Summary: "magnitude pruning of a checkpoint, unstructured or N:M", Attrs: attrsOf[pruneParams]()}
+}
 
 func (Prune) Check(t *target.Target) []AttrError {
 	p, errs := decode[pruneParams](t)

@@ -43,7 +43,9 @@ type routerParams struct {
 	Threshold float64           `cogumi:"threshold,key,required" doc:"base perplexity above which a prompt goes to its domain's modifier"`
 }
 
-func (Router) Schema() Schema { return Schema{Attrs: attrsOf[routerParams]()} }
+func (Router) Schema() Schema {
+	return Schema{Summary: "router.json: perplexity routing between a base model and LoRA modifiers", Attrs: attrsOf[routerParams]()}
+}
 
 func (Router) Check(t *target.Target) []AttrError {
 	p, errs := decode[routerParams](t)

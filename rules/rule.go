@@ -78,8 +78,10 @@ func OrderOf(attr string) string { return attr + ".order" }
 
 // Schema is what a rule kind accepts.
 type Schema struct {
-	Attrs  []Attr
-	Traits Traits
+	// Summary says in a line what a target of the kind makes (cogumi help).
+	Summary string
+	Attrs   []Attr
+	Traits  Traits
 	// Resources is Traits.Resources, for the rules not yet declared with
 	// Traits (calibrate, eval, lora); read TraitsOf, never this.
 	Resources bool

@@ -28,7 +28,7 @@ type runParams struct {
 }
 
 func (Run) Schema() Schema {
-	return Schema{Attrs: attrsOf[runParams](), Traits: Traits{Resources: true}}
+	return Schema{Summary: "a shell command, like Bazel's genrule", Attrs: attrsOf[runParams](), Traits: Traits{Resources: true}}
 }
 
 func (Run) Check(t *target.Target) []AttrError {

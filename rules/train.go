@@ -41,7 +41,7 @@ type trainParams struct {
 }
 
 func (Train) Schema() Schema {
-	return Schema{Attrs: attrsOf[trainParams](), Traits: Traits{Resources: true, Toolchains: []string{"python"}}}
+	return Schema{Summary: "a Python training script, run with the python toolchain", Attrs: attrsOf[trainParams](), Traits: Traits{Resources: true, Toolchains: []string{"python"}}}
 }
 
 func (Train) Check(t *target.Target) []AttrError {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cogumi/cogumi/engine"
 	"github.com/cogumi/cogumi/hcl"
+	"github.com/cogumi/cogumi/rules"
 )
 
 // Exit codes. A build stopped by a signal exits with 128 plus the
@@ -185,6 +186,7 @@ cache, and links outputs under cogumi-out/<package>/<target>/.`,
 		newLogCmd(g), newCacheCmd(g), newCleanCmd(g), newFmtCmd(g), newValidateCmd(g), newVersionCmd(g),
 		newExecActionCmd(g), newRouteCmd(g), newMetricsCmd(g),
 	)
+	root.SetHelpCommand(newHelpCmd(rules.Default()))
 	checkCommandLine(root)
 	return root, g
 }
