@@ -16,26 +16,29 @@ import (
 // A rule declares its attributes once, as the fields of a Go struct (its
 // params), each tagged with what Attr says about it:
 //
-//	type pruneParams struct {
-//		Model    string   `cogumi:"model,key,required,input=label" doc:"..."`
-//		Sparsity *float64 `cogumi:"sparsity,key" doc:"..."`
-//		Scope    string   `cogumi:"scope,key" default:"tensor" doc:"..."`
+//	type awqParams struct {
+//		Model        string `cogumi:"model,key,required,input=label" doc:"..."`
+//		Target       string `cogumi:"target,key" default:"Q4_K" doc:"..."`
+//		SearchStride *int   `cogumi:"search_stride,key" doc:"..."`
 //	}
 //
 // The cogumi tag is the attribute's name, then key or nokey (whether it
-// is in the action key: one of them must be written), then any of
-// required, ordered, input=label|sources|file|labelmap|labelkeymap and
-// row=string|row=bool (an expression over rows, decoded into a
-// *rowexpr.Expr). The attribute's type follows from the field's Go type
-// as gocty sees it; a cty.Value field takes any value (null when unset). default is the value
-// of an unset attribute, as HCL would write it (4, 0.5, tensor for a
-// string); a pointer field has none: nil says the attribute is unset.
-// Anonymous struct fields without a tag are declared in place (attributes
-// shared by two rules).
+// is in the action key: one of them must be written, see
+// TestSchemasDecideKey), then any of required, ordered,
+// input=label|sources|file|labelmap|labelkeymap and row=string|row=bool
+// (an expression over rows, decoded into a *rowexpr.Expr). The
+// attribute's type follows from the field's Go type as gocty sees it; a
+// cty.Value field takes any value (null when unset). default is the value
+// of an unset attribute as HCL would write it (4, 0.5, Q4_K for a
+// string). A pointer field has no default: nil says the attribute is
+// unset, for rules to which that matters (a default computed from other
+// attributes, or "give either a or b"). Anonymous struct fields without a
+// tag are declared in place (attributes two rules share).
 //
 // Schema gets the Attrs from attrsOf; Check and Execute get the values
-// from decode. Defaults never enter Target.Attrs, so they are not in the
-// action key: changing a default must change the rule's Version.
+// from decode (decodeAction), each once. Defaults never enter
+// Target.Attrs, so they are not in the action key: changing a default
+// must change the rule's Version.
 
 // declField is one declared attribute and where its value goes.
 type declField struct {
@@ -43,11 +46,6 @@ type declField struct {
 	index []int // reflect.Value.FieldByIndex
 	row   bool  // a *rowexpr.Expr field
 }
-
-var (
-	ctyValueType = reflect.TypeFor[cty.Value]()
-	rowExprType  = reflect.TypeFor[*rowexpr.Expr]()
-)
 
 // attrsOf returns the attributes P declares, in field order.
 func attrsOf[P any]() []Attr {
@@ -90,7 +88,7 @@ func declFields(st reflect.Type, index []int) ([]declField, error) {
 			out = append(out, inner...)
 			continue
 		}
-		f, err := declField1(sf, tag)
+		f, err := parseField(sf, tag)
 		if err != nil {
 			return nil, fmt.Errorf("field %s: %w", sf.Name, err)
 		}
@@ -100,8 +98,8 @@ func declFields(st reflect.Type, index []int) ([]declField, error) {
 	return out, nil
 }
 
-// declField1 reads one field's tags.
-func declField1(sf reflect.StructField, tag string) (declField, error) {
+// parseField reads one field's tags.
+func parseField(sf reflect.StructField, tag string) (declField, error) {
 	parts := strings.Split(tag, ",")
 	f := declField{attr: Attr{Name: parts[0], Doc: sf.Tag.Get("doc"), Default: sf.Tag.Get("default")}}
 	var rowType cty.Type
@@ -117,7 +115,7 @@ func declField1(sf reflect.StructField, tag string) (declField, error) {
 		case "ordered":
 			f.attr.Ordered = true
 		case "input":
-			in, ok := inputKinds[val]
+			in, ok := inputKind(val)
 			if !ok {
 				return f, fmt.Errorf("unknown input kind %q", val)
 			}
@@ -136,14 +134,14 @@ func declField1(sf reflect.StructField, tag string) (declField, error) {
 		}
 	}
 	switch {
-	case sf.Type == rowExprType:
+	case sf.Type == reflect.TypeFor[*rowexpr.Expr]():
 		if rowType == cty.NilType {
 			return f, fmt.Errorf("a *rowexpr.Expr field needs row=string or row=bool")
 		}
 		f.attr.Type, f.attr.Row, f.row = rowType, true, true
 	case rowType != cty.NilType:
 		return f, fmt.Errorf("row= needs a *rowexpr.Expr field")
-	case sf.Type == ctyValueType:
+	case sf.Type == reflect.TypeFor[cty.Value]():
 		f.attr.Type = cty.DynamicPseudoType
 	default:
 		ty, err := gocty.ImpliedType(reflect.Zero(sf.Type).Interface())
@@ -175,14 +173,26 @@ func withDoc(attrs []Attr, name, doc string) []Attr {
 	return attrs
 }
 
-var inputKinds = map[string]InputKind{
-	"label": LabelInput, "sources": SourcesInput, "file": FileInput,
-	"labelmap": LabelMapInput, "labelkeymap": LabelKeyMapInput,
+// inputKind reads the value of an input= option.
+func inputKind(s string) (InputKind, bool) {
+	switch s {
+	case "label":
+		return LabelInput, true
+	case "sources":
+		return SourcesInput, true
+	case "file":
+		return FileInput, true
+	case "labelmap":
+		return LabelMapInput, true
+	case "labelkeymap":
+		return LabelKeyMapInput, true
+	}
+	return NoInput, false
 }
 
 // defaultValue is an attribute's default as a value of its type.
 func defaultValue(a Attr) (cty.Value, error) {
-	if a.Type == cty.DynamicPseudoType {
+	if a.Type.Equals(cty.DynamicPseudoType) {
 		return cty.StringVal(a.Default), nil
 	}
 	return convert.Convert(cty.StringVal(a.Default), a.Type)
@@ -220,7 +230,7 @@ func decodeField(dst reflect.Value, f declField, t *target.Target) error {
 	v, set := t.Attrs[f.attr.Name]
 	if !set || v.IsNull() {
 		if f.attr.Default == "" {
-			if f.attr.Type == cty.DynamicPseudoType && !f.row {
+			if f.attr.Type.Equals(cty.DynamicPseudoType) && !f.row {
 				// A usable value, unlike cty.NilVal: IsNull says unset.
 				dst.Set(reflect.ValueOf(cty.NullVal(cty.DynamicPseudoType)))
 			}
@@ -240,7 +250,7 @@ func decodeField(dst reflect.Value, f declField, t *target.Target) error {
 		}
 		dst.Set(reflect.ValueOf(e))
 		return nil
-	case f.attr.Type == cty.DynamicPseudoType:
+	case f.attr.Type.Equals(cty.DynamicPseudoType):
 		dst.Set(reflect.ValueOf(v))
 		return nil
 	}
@@ -259,7 +269,7 @@ func decodeField(dst reflect.Value, f declField, t *target.Target) error {
 // numberError says what is wrong with a number that gocty could not
 // store; other values are converted already, so their errors are gocty's.
 func numberError(v cty.Value, err error) error {
-	if v.Type() != cty.Number || !v.IsKnown() {
+	if !v.Type().Equals(cty.Number) || !v.IsKnown() {
 		return err
 	}
 	f := v.AsBigFloat()

@@ -116,7 +116,7 @@ func attrType(a rules.Attr) string {
 	case rules.SourcesInput:
 		ty = "list of files and labels"
 	case rules.LabelMapInput:
-		if a.Type == cty.DynamicPseudoType {
+		if a.Type.Equals(cty.DynamicPseudoType) {
 			ty = "object with labels"
 		} else {
 			ty = "map of labels"
@@ -125,7 +125,7 @@ func attrType(a rules.Attr) string {
 		ty = "map keyed by labels"
 	default:
 		ty = a.Type.FriendlyName()
-		if a.Type == cty.DynamicPseudoType {
+		if a.Type.Equals(cty.DynamicPseudoType) {
 			ty = "any"
 		}
 	}
@@ -143,7 +143,7 @@ func attrDefault(a rules.Attr) string {
 		return "required"
 	case a.Default == "":
 		return "-"
-	case a.Type == cty.String || (a.Type == cty.DynamicPseudoType && !isNumber(a.Default)):
+	case a.Type.Equals(cty.String) || (a.Type.Equals(cty.DynamicPseudoType) && !isNumber(a.Default)):
 		return fmt.Sprintf("%q", a.Default)
 	}
 	return a.Default
