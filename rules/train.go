@@ -92,11 +92,6 @@ func scriptPath(a *Action) (string, error) {
 	return "", fmt.Errorf("the script input was not staged")
 }
 
-// writeParams writes the params attribute as JSON (null when absent).
-func writeParams(path string, t *target.Target) error {
-	return writeParamsValue(path, t.Attrs["params"])
-}
-
 // writeParamsValue writes a params value as JSON (null when absent: the
 // zero cty.Value, or null).
 func writeParamsValue(path string, v cty.Value) error {
