@@ -133,7 +133,17 @@ func (Eval) Check(t *target.Target) []AttrError {
 	return errs
 }
 
-func (Eval) Outs(*target.Target) []string { return nil }
+// Outs are metrics.json and scores.jsonl (perplexity, the only metric
+// computed without a script). With a script they are not declared: the
+// script writes into $COGUMI_OUT, and a declared list would remove what
+// else it writes there.
+func (Eval) Outs(t *target.Target) []string {
+	p, errs := decode[evalParams](t)
+	if len(errs) > 0 || p.Script != "" {
+		return nil
+	}
+	return []string{"metrics.json", "scores.jsonl"}
+}
 
 func (Eval) Execute(ctx context.Context, a *Action) error {
 	t := a.Target

@@ -57,6 +57,7 @@ func (Train) Check(t *target.Target) []AttrError {
 	return errs
 }
 
+// Outs are not declared: the script decides what it writes.
 func (Train) Outs(*target.Target) []string { return nil }
 
 func (Train) Execute(ctx context.Context, a *Action) error {
