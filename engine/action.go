@@ -34,7 +34,7 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler, rewinds int, 
 	if err != nil {
 		return outcome{result: Failed, err: err}
 	}
-	if rules.TraitsOf(nd.rule).Source {
+	if nd.rule.Schema().Traits.Source {
 		art, err := e.sourceArtifactOf(ctx, nd, inputs, s.artifactOf)
 		if err != nil {
 			return outcome{result: Failed, err: err}
@@ -68,7 +68,7 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler, rewinds int, 
 		return o
 	}
 	nd0 := needOf(t.Resources)
-	if rules.TraitsOf(nd.rule).AllCPUs && t.Resources.CPUs <= 0 {
+	if nd.rule.Schema().Traits.AllCPUs && t.Resources.CPUs <= 0 {
 		nd0.cpus = s.budget.cpus
 	}
 	gneed := gpu.Need{Count: t.Resources.GPUs, Type: t.Resources.GPUType, Memory: t.Resources.GPUMemory}
@@ -386,7 +386,7 @@ func (e *Engine) reason(ctx context.Context, l label.Label, key cache.ActionKey,
 // versions, and the digest of cogumi's Python modules for python actions.
 func (e *Engine) toolchainRecords(ctx context.Context, rule rules.Rule) ([]string, error) {
 	var recs []string
-	for _, name := range rules.TraitsOf(rule).Toolchains {
+	for _, name := range rule.Schema().Traits.Toolchains {
 		v := "unknown"
 		if e.cfg.ToolchainVersion != nil {
 			var err error

@@ -23,11 +23,11 @@ type busyRule struct {
 	running, max int
 }
 
-func (*busyRule) Kind() string      { return "busy" }
-func (*busyRule) Version() string   { return "1" }
-func (*busyRule) UsesAllCPUs() bool { return true }
+func (*busyRule) Kind() string    { return "busy" }
+func (*busyRule) Version() string { return "1" }
 func (*busyRule) Schema() rules.Schema {
-	return rules.Schema{Resources: true, Attrs: []rules.Attr{{Name: "n", Type: cty.Number, Key: rules.InKey}}}
+	return rules.Schema{Attrs: []rules.Attr{{Name: "n", Type: cty.Number, Key: rules.InKey}},
+		Traits: rules.Traits{Resources: true, AllCPUs: true}}
 }
 func (*busyRule) Check(*target.Target) []rules.AttrError { return nil }
 func (*busyRule) Outs(*target.Target) []string           { return nil }

@@ -37,7 +37,7 @@ type inputDigest struct {
 
 // keyRecords lists everything that can change the outputs of t's action:
 // the rule and its version, the target's label when the rule's outputs hold
-// it (NameUser), the records of the toolchains it runs (tools), each
+// it (Traits.UsesName), the records of the toolchains it runs (tools), each
 // attribute the schema puts in the key (in canonical JSON), and the digest
 // of every input in declared order. Where the action runs, its resources and
 // its executor are deliberately absent.
@@ -46,13 +46,13 @@ func keyRecords(t *target.Target, rule rules.Rule, inputs []inputDigest, tools .
 		record("rule", fmt.Sprintf("%q", rule.Kind())),
 		record("rule-version", fmt.Sprintf("%q", rule.Version())),
 	}
-	if rules.TraitsOf(rule).UsesName {
+	schema := rule.Schema()
+	if schema.Traits.UsesName {
 		// Its outputs hold the target's name (file names, ids): two targets
 		// with the same recipe and other names make different artifacts.
 		recs = append(recs, record("target", fmt.Sprintf("%q", t.Label.String())))
 	}
 	recs = append(recs, tools...)
-	schema := rule.Schema()
 	names := make([]string, 0, len(t.Attrs))
 	for name := range t.Attrs {
 		names = append(names, name)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/engine/label"
-	"github.com/cogumi/cogumi/rules"
 )
 
 // PlanItem says whether one target is up to date and, if not, why.
@@ -37,7 +36,7 @@ func (e *Engine) Plan(ctx context.Context, roots []label.Label) ([]PlanItem, err
 			return nil, err
 		}
 		nd := e.nodes[n]
-		it := PlanItem{Label: nd.t.Label, Kind: nd.t.Kind, Source: rules.TraitsOf(nd.rule).Source}
+		it := PlanItem{Label: nd.t.Label, Kind: nd.t.Kind, Source: nd.rule.Schema().Traits.Source}
 		var stale []string
 		for _, d := range e.graph.Deps(n) {
 			if arts[d] == nil {

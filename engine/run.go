@@ -76,7 +76,7 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 		return nil, "", fmt.Errorf("creating resume directory: %w", err)
 	}
 	var log io.Writer = sink
-	if t.Resources.GPUs > 0 || rs.ex != nil || rules.TraitsOf(rule).LiveLog {
+	if t.Resources.GPUs > 0 || rs.ex != nil || rule.Schema().Traits.LiveLog {
 		// Long GPU and cluster jobs are followed live on the terminal.
 		log = io.MultiWriter(sink, &lineWriter{label: t.Label.String(), obs: e.obs})
 	}

@@ -145,7 +145,8 @@ func Load(root string, opts Options) (*Workspace, error) {
 	}
 	for _, k := range sh.kindNames {
 		rule, _ := opts.Rules.Lookup(k)
-		info := kindInfo{rule: rule, schema: rule.Schema(), traits: rules.TraitsOf(rule)}
+		schema := rule.Schema()
+		info := kindInfo{rule: rule, schema: schema, traits: schema.Traits}
 		for _, a := range info.schema.Attrs {
 			if !strings.Contains(a.Name, ".") { // set by the loader (OrderOf), not written
 				info.attrs = append(info.attrs, a.Name)

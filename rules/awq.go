@@ -97,6 +97,8 @@ func (AWQ) Check(t *target.Target) []AttrError {
 	return errs
 }
 
+// Outs are not declared: the scaled checkpoint has the model's layout
+// (its shard and tokenizer files), known only from the input.
 func (AWQ) Outs(*target.Target) []string { return nil }
 
 func (AWQ) Execute(ctx context.Context, a *Action) error {

@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/zclconf/go-cty/cty"
-
 	"github.com/cogumi/cogumi/data/evalset"
 	"github.com/cogumi/cogumi/engine/target"
 	"github.com/cogumi/cogumi/executor/llamarun"
@@ -39,58 +37,41 @@ import (
 // times go to the build log and events, not into the artifact.
 type Calibrate struct{}
 
-func (Calibrate) Kind() string         { return "calibrate" }
-func (Calibrate) Version() string      { return "1" }
-func (Calibrate) Toolchains() []string { return []string{"python"} }
+func (Calibrate) Kind() string    { return "calibrate" }
+func (Calibrate) Version() string { return "1" }
+
+// calibrateParams are the attributes of a calibrate target; the defaults
+// are AWQ's usual 128 x 512.
+type calibrateParams struct {
+	Model   string `cogumi:"model,key,required,input=label" doc:"a target whose artifact holds one Hugging Face Llama checkpoint"`
+	Dataset string `cogumi:"dataset,key,required,input=label" doc:"calibration text: JSONL rows (\"text\", or chat \"messages\") or .txt paragraphs, a file or a directory"`
+	Samples int    `cogumi:"samples,key" default:"128" doc:"how many sequences to run"`
+	SeqLen  int    `cogumi:"seq_len,key" default:"512" doc:"tokens per sequence"`
+	MaxRows int    `cogumi:"max_rows,key" default:"512" doc:"token rows of each input kept in calibration.safetensors, a seeded uniform sample"`
+	Seed    int    `cogumi:"seed,key" default:"0" doc:"seed of the row sample"`
+	DType   string `cogumi:"dtype,key" default:"float32"`
+}
 
 func (Calibrate) Schema() Schema {
 	return Schema{
-		Resources: true,
-		Attrs: []Attr{
-			{Name: "model", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
-				Doc: "a target whose artifact holds one Hugging Face Llama checkpoint"},
-			{Name: "dataset", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
-				Doc: `calibration text: JSONL rows ("text", or chat "messages") or .txt paragraphs, a file or a directory`},
-			{Name: "samples", Type: cty.Number, Key: InKey,
-				Doc: "how many sequences to run (default 128)"},
-			{Name: "seq_len", Type: cty.Number, Key: InKey,
-				Doc: "tokens per sequence (default 512)"},
-			{Name: "max_rows", Type: cty.Number, Key: InKey,
-				Doc: "token rows of each input kept in calibration.safetensors, a seeded uniform sample (default 512)"},
-			{Name: "seed", Type: cty.Number, Key: InKey,
-				Doc: "seed of the row sample (default 0)"},
-			dtypeAttr("the model"),
-		},
+		Summary: "activation statistics of a checkpoint on calibration text, for awq",
+		Attrs:   withDoc(attrsOf[calibrateParams](), "dtype", dtypeDoc("the model")),
+		Traits:  Traits{Resources: true, Toolchains: []string{"python"}},
 	}
-}
-
-// calibDefaults are the attributes' defaults, AWQ's usual 128 x 512.
-var calibDefaults = map[string]int{"samples": 128, "seq_len": 512, "max_rows": 512, "seed": 0}
-
-func calibParam(t *target.Target, name string) int {
-	if n, ok := wholeNumber(t, name); ok {
-		return n
-	}
-	return calibDefaults[name]
 }
 
 func (Calibrate) Check(t *target.Target) []AttrError {
-	errs := checkDType(t)
-	for _, name := range []string{"samples", "seq_len", "max_rows", "seed"} {
-		v, ok := t.Attrs[name]
-		if !ok || v.IsNull() {
-			continue
-		}
-		if !v.AsBigFloat().IsInt() {
-			errs = append(errs, AttrError{Attr: name, Msg: fmt.Sprintf("%s must be a whole number", name)})
-			continue
-		}
-		min := 1
-		if name == "seed" {
-			min = 0
-		}
-		if n := calibParam(t, name); n < min {
-			errs = append(errs, AttrError{Attr: name, Msg: fmt.Sprintf("%s %d must be at least %d", name, n, min)})
+	p, errs := decode[calibrateParams](t)
+	if len(errs) > 0 {
+		return errs
+	}
+	errs = checkDType(p.DType)
+	for _, f := range []struct {
+		name   string
+		n, min int
+	}{{"samples", p.Samples, 1}, {"seq_len", p.SeqLen, 1}, {"max_rows", p.MaxRows, 1}, {"seed", p.Seed, 0}} {
+		if f.n < f.min {
+			errs = append(errs, AttrError{Attr: f.name, Msg: fmt.Sprintf("%s %d must be at least %d", f.name, f.n, f.min)})
 		}
 	}
 	return errs
@@ -102,6 +83,10 @@ func (Calibrate) Outs(*target.Target) []string {
 
 func (Calibrate) Execute(ctx context.Context, a *Action) error {
 	t := a.Target
+	p, err := decodeAction[calibrateParams](a)
+	if err != nil {
+		return err
+	}
 	model, ok := a.InputDirs["model"]
 	if !ok {
 		return fmt.Errorf("model: no input staged")
@@ -124,10 +109,8 @@ func (Calibrate) Execute(ctx context.Context, a *Action) error {
 		return err
 	}
 	facts := filepath.Join(work, "calibrate-facts.json")
-	params := map[string]any{"dtype": torchDType(t), "facts": facts}
-	for name := range calibDefaults {
-		params[name] = calibParam(t, name)
-	}
+	params := map[string]any{"samples": p.Samples, "seq_len": p.SeqLen, "max_rows": p.MaxRows, "seed": p.Seed,
+		"dtype": p.DType, "facts": facts}
 	b, _ := json.Marshal(params)
 	paramsPath := filepath.Join(work, "calibrate.json")
 	if err := os.WriteFile(paramsPath, b, 0o644); err != nil {

@@ -75,6 +75,7 @@ func compressLevel(v cty.Value) (string, error) {
 	return s, nil
 }
 
+// Outs are not declared: one file per file of the input's artifact.
 func (Compress) Outs(*target.Target) []string { return nil }
 
 func (Compress) Execute(ctx context.Context, a *Action) error {
@@ -130,6 +131,8 @@ func (Decompress) Check(t *target.Target) []AttrError {
 	_, errs := decode[decompressParams](t)
 	return errs
 }
+
+// Outs are not declared: one file per file of the input's artifact.
 func (Decompress) Outs(*target.Target) []string { return nil }
 
 func (Decompress) Execute(ctx context.Context, a *Action) error {

@@ -61,78 +61,114 @@ func (Eval) Kind() string { return "eval" }
 
 // Version includes the llama.cpp runner's digest: the runner is part of
 // the rule. (The python scripts' digest is in every python key.)
-func (Eval) Version() string      { return "1-" + llamarun.Digest()[:12] }
-func (Eval) Toolchains() []string { return []string{"python", "llama"} }
+func (Eval) Version() string { return "1-" + llamarun.Digest()[:12] }
 
 // evalMetrics are the metrics cogumi computes itself.
 var evalMetrics = []string{"perplexity"}
 
+// evalParams are the attributes of an eval target. Metrics, MaxExamples
+// and DType are pointers: the default metrics depend on script, and
+// scoring a GGUF refuses a dtype written at all.
+type evalParams struct {
+	Model       string    `cogumi:"model,key,required,input=label" doc:"a target whose artifact holds one .gguf file (scored by llama.cpp) or one Hugging Face checkpoint (scored by torch)"`
+	Dataset     string    `cogumi:"dataset,key,required,input=label" doc:"JSONL rows (\"text\", or chat \"messages\") or .txt paragraphs: a file or a directory; \"//data:splits/val.jsonl\" names one file of an artifact"`
+	Metrics     *[]string `cogumi:"metrics,key" doc:"the metrics cogumi computes: \"perplexity\"; when unset, [\"perplexity\"], or [] with a script"`
+	By          string    `cogumi:"by,key" doc:"a row field: metrics are also given for each of its values (groups in metrics.json)"`
+	Script      string    `cogumi:"script,key,input=file" doc:"a Python script computing more metrics: it writes {\"metrics\": {...}} to $COGUMI_OUT/metrics.json"`
+	Params      cty.Value `cogumi:"params,key" doc:"any value, written as JSON to the file $COGUMI_PARAMS names, for the script"`
+	MaxExamples *int      `cogumi:"max_examples,key" doc:"evaluate only the first N examples of the dataset"`
+	DType       *string   `cogumi:"dtype,key"`
+}
+
 func (Eval) Schema() Schema {
 	return Schema{
-		Resources: true,
-		Attrs: []Attr{
-			{Name: "model", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
-				Doc: "a target whose artifact holds one .gguf file (scored by llama.cpp) or one Hugging Face checkpoint (scored by torch)"},
-			{Name: "dataset", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
-				Doc: `JSONL rows ("text", or chat "messages") or .txt paragraphs: a file or a directory; "//data:splits/val.jsonl" names one file of an artifact`},
-			{Name: "metrics", Type: cty.List(cty.String), Key: InKey,
-				Doc: `the metrics cogumi computes: "perplexity" (default ["perplexity"]; [] without a script)`},
-			{Name: "by", Type: cty.String, Key: InKey,
-				Doc: "a row field: metrics are also given for each of its values (groups in metrics.json)"},
-			{Name: "script", Type: cty.String, Input: FileInput, Key: InKey,
-				Doc: "a Python script computing more metrics: it writes {\"metrics\": {...}} to $COGUMI_OUT/metrics.json"},
-			{Name: "params", Type: cty.DynamicPseudoType, Key: InKey,
-				Doc: "any value, written as JSON to the file $COGUMI_PARAMS names, for the script"},
-			{Name: "max_examples", Type: cty.Number, Key: InKey,
-				Doc: "evaluate only the first N examples of the dataset"},
-			dtypeAttr("torch (a checkpoint model)"),
-		},
+		Summary: "perplexity and script metrics of a GGUF or a checkpoint on a dataset",
+		Attrs:   withDoc(attrsOf[evalParams](), "dtype", dtypeDoc("torch (a checkpoint model)")+"; when unset, "+torchDTypes[0]),
+		Traits:  Traits{Resources: true, Toolchains: []string{"python", "llama"}},
 	}
 }
 
+// metrics are the metrics cogumi computes for p: those written, else
+// perplexity unless a script computes the metrics.
+func (p *evalParams) metrics() []string {
+	switch {
+	case p.Metrics != nil:
+		return *p.Metrics
+	case p.Script != "":
+		return nil
+	}
+	return []string{"perplexity"}
+}
+
+// dtype is torch's compute dtype.
+func (p *evalParams) dtype() string {
+	if p.DType != nil {
+		return *p.DType
+	}
+	return torchDTypes[0]
+}
+
 func (Eval) Check(t *target.Target) []AttrError {
-	errs := checkDType(t)
-	for _, m := range t.Strings("metrics") {
+	p, errs := decode[evalParams](t)
+	if len(errs) > 0 {
+		return errs
+	}
+	if p.DType != nil {
+		errs = checkDType(*p.DType)
+	}
+	for _, m := range p.metrics() {
 		if !slices.Contains(evalMetrics, m) {
 			errs = append(errs, AttrError{Attr: "metrics", Msg: fmt.Sprintf("metric %q is not computed by cogumi (%s); compute others with script", m, strings.Join(evalMetrics, ", "))})
 		}
 	}
-	if n, ok := wholeNumber(t, "max_examples"); ok && n < 1 {
-		errs = append(errs, AttrError{Attr: "max_examples", Msg: fmt.Sprintf("max_examples %d must be at least 1", n)})
+	if p.MaxExamples != nil && *p.MaxExamples < 1 {
+		errs = append(errs, AttrError{Attr: "max_examples", Msg: fmt.Sprintf("max_examples %d must be at least 1", *p.MaxExamples)})
 	}
-	if _, hasParams := t.Attrs["params"]; hasParams && t.String("script") == "" {
+	if !p.Params.IsNull() && p.Script == "" {
 		errs = append(errs, AttrError{Attr: "params", Msg: "params are for the script; give script too"})
 	}
-	if _, ok := t.Attrs["metrics"]; ok && len(t.Strings("metrics")) == 0 && t.String("script") == "" {
+	if p.Metrics != nil && len(*p.Metrics) == 0 && p.Script == "" {
 		errs = append(errs, AttrError{Attr: "metrics", Msg: "nothing to compute: give a metric or a script"})
 	}
 	return errs
 }
 
-func (Eval) Outs(*target.Target) []string { return nil }
+// Outs are metrics.json and scores.jsonl (perplexity, the only metric
+// computed without a script). With a script they are not declared: the
+// script writes into $COGUMI_OUT, and a declared list would remove what
+// else it writes there.
+func (Eval) Outs(t *target.Target) []string {
+	p, errs := decode[evalParams](t)
+	if len(errs) > 0 || p.Script != "" {
+		return nil
+	}
+	return []string{"metrics.json", "scores.jsonl"}
+}
 
 func (Eval) Execute(ctx context.Context, a *Action) error {
 	t := a.Target
-	metrics := []string{"perplexity"}
-	if _, ok := t.Attrs["metrics"]; ok {
-		metrics = t.Strings("metrics")
-	} else if t.String("script") != "" {
-		metrics = nil
+	p, err := decodeAction[evalParams](a)
+	if err != nil {
+		return err
 	}
-	max, _ := wholeNumber(t, "max_examples")
+	metrics := p.metrics()
+	max := 0
+	if p.MaxExamples != nil {
+		max = *p.MaxExamples
+	}
 	dataset, ok := a.InputDirs["dataset"]
 	if !ok {
 		return fmt.Errorf("dataset: no input staged")
 	}
-	exs, err := evalset.Read(dataset, evalset.Options{By: t.String("by"), Max: max})
+	exs, err := evalset.Read(dataset, evalset.Options{By: p.By, Max: max})
 	if err != nil {
-		return fmt.Errorf("dataset %s: %w", t.String("dataset"), err)
+		return fmt.Errorf("dataset %s: %w", p.Dataset, err)
 	}
-	info := evalset.Info{Model: inputLabel(t, "model", ""), Dataset: inputLabel(t, "dataset", ""), By: t.String("by")}
+	info := evalset.Info{Model: inputLabel(t, "model", ""), Dataset: inputLabel(t, "dataset", ""), By: p.By}
 	var scores []evalset.Score
 	var runtimes []string
 	if slices.Contains(metrics, "perplexity") {
-		res, err := scoreModel(ctx, a, exs)
+		res, err := scoreModel(ctx, a, p, exs)
 		if err != nil {
 			return err
 		}
@@ -144,8 +180,8 @@ func (Eval) Execute(ctx context.Context, a *Action) error {
 		fmt.Fprintf(a.Log, "scored %d examples with %s\n", len(exs), res.Runtime)
 	}
 	var extra map[string]float64
-	if t.String("script") != "" {
-		if extra, err = runMetricScript(ctx, a); err != nil {
+	if p.Script != "" {
+		if extra, err = runMetricScript(ctx, a, p); err != nil {
 			return err
 		}
 		runtimes = append(runtimes, "script")
@@ -170,7 +206,7 @@ func (Eval) Execute(ctx context.Context, a *Action) error {
 }
 
 // scoreModel runs the runtime that fits the model input on the examples.
-func scoreModel(ctx context.Context, a *Action, exs []evalset.Example) (llamarun.Result, error) {
+func scoreModel(ctx context.Context, a *Action, p *evalParams, exs []evalset.Example) (llamarun.Result, error) {
 	dir, ok := a.InputDirs["model"]
 	if !ok {
 		return llamarun.Result{}, fmt.Errorf("model: no input staged")
@@ -186,11 +222,11 @@ func scoreModel(ctx context.Context, a *Action, exs []evalset.Example) (llamarun
 	}
 	gguf, err := findGGUF(dir)
 	if err != nil {
-		return llamarun.Result{}, fmt.Errorf("model %s: %w", a.Target.String("model"), err)
+		return llamarun.Result{}, fmt.Errorf("model %s: %w", p.Model, err)
 	}
 	if gguf != "" {
-		if _, ok := a.Target.Attrs["dtype"]; ok {
-			return llamarun.Result{}, fmt.Errorf("dtype is torch's compute dtype; model %s is a GGUF, scored by llama.cpp in its own types", a.Target.String("model"))
+		if p.DType != nil {
+			return llamarun.Result{}, fmt.Errorf("dtype is torch's compute dtype; model %s is a GGUF, scored by llama.cpp in its own types", p.Model)
 		}
 		tc, err := llamaToolchain(a)
 		if err != nil {
@@ -206,7 +242,7 @@ func scoreModel(ctx context.Context, a *Action, exs []evalset.Example) (llamarun
 		}
 	} else {
 		facts := filepath.Join(work, "eval-facts.json")
-		if err := runPython(ctx, a, []string{filepath.Join(a.PythonPath, "cogumi_eval.py"), dir, input, output, torchDType(a.Target), facts}); err != nil {
+		if err := runPython(ctx, a, []string{filepath.Join(a.PythonPath, "cogumi_eval.py"), dir, input, output, p.dtype(), facts}); err != nil {
 			return llamarun.Result{}, err
 		}
 		reportFacts(a, facts)
@@ -268,13 +304,13 @@ func actionThreads(a *Action) int {
 }
 
 // runMetricScript runs the user's script and reads the metrics it wrote.
-func runMetricScript(ctx context.Context, a *Action) (map[string]float64, error) {
+func runMetricScript(ctx context.Context, a *Action, p *evalParams) (map[string]float64, error) {
 	script, err := scriptPath(a)
 	if err != nil {
 		return nil, err
 	}
 	params := filepath.Join(filepath.Dir(a.Dir), "params.json")
-	if err := writeParams(params, a.Target); err != nil {
+	if err := writeParamsValue(params, p.Params); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(a.Out, "metrics.json")
@@ -284,17 +320,7 @@ func runMetricScript(ctx context.Context, a *Action) (map[string]float64, error)
 	}
 	m, err := evalset.ReadScriptMetrics(path)
 	if err != nil {
-		return nil, fmt.Errorf("script %s: %w", a.Target.String("script"), err)
+		return nil, fmt.Errorf("script %s: %w", p.Script, err)
 	}
 	return m, os.Remove(path)
-}
-
-// wholeNumber returns a whole-number attribute.
-func wholeNumber(t *target.Target, name string) (int, bool) {
-	v, ok := t.Attrs[name]
-	if !ok || v.IsNull() || !v.Type().Equals(cty.Number) {
-		return 0, false
-	}
-	f, _ := v.AsBigFloat().Int64()
-	return int(f), true
 }

@@ -24,7 +24,10 @@ func (Files) Schema() Schema {
 }
 
 func (Files) Check(*target.Target) []AttrError { return nil }
-func (Files) Outs(*target.Target) []string     { return nil }
+
+// Outs: a source group has no action, so no outputs.
+func (Files) Outs(*target.Target) []string { return nil }
+
 func (Files) Execute(context.Context, *Action) error {
 	return errors.New("files targets are source groups and have no action")
 }

@@ -65,6 +65,8 @@ func (GGUF) Check(t *target.Target) []AttrError {
 	return errs
 }
 
+// Outs are not declared: the file's name holds the model's size
+// (tiny-1.4M-Q4_K_M.gguf), counted from the input's tensors.
 func (GGUF) Outs(*target.Target) []string { return nil }
 
 // ggufName is the model's name in the file: the name attribute, else the

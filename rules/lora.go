@@ -40,52 +40,55 @@ import (
 // and events).
 type Lora struct{}
 
-func (Lora) UsesName() bool       { return true }
-func (Lora) Kind() string         { return "lora" }
-func (Lora) Version() string      { return "1" }
-func (Lora) Toolchains() []string { return []string{"python"} }
+func (Lora) Kind() string    { return "lora" }
+func (Lora) Version() string { return "1" }
 
-// loraParams are the params keys cogumi_lora.py takes, with their defaults.
-func loraParams() map[string]string {
+// loraParamKeys are the params keys cogumi_lora.py takes, with their defaults.
+func loraParamKeys() map[string]string {
 	return map[string]string{"lr": "1e-3", "steps": "100", "seed": "0", "batch": "8", "seq_len": "64", "log_every": "10",
 		"device": `"auto" (cuda when a GPU is given), "cpu" or "cuda"`}
 }
 
+// loraParams are the attributes of a lora target. Alpha and TargetModules
+// are pointers: alpha's default is the rank, and an empty list of modules
+// is an error, unlike an unset one.
+type loraParams struct {
+	Base          string    `cogumi:"base,key,required,input=label" doc:"the frozen base: a target whose artifact holds one float Hugging Face Llama checkpoint"`
+	Dataset       string    `cogumi:"dataset,key,required,input=label" doc:"training text: JSONL rows (\"text\", or chat \"messages\") or .txt paragraphs, a file or a directory"`
+	Rank          int       `cogumi:"rank,key,required" doc:"the LoRA rank r (A is r x in, B is out x r)"`
+	Alpha         *float64  `cogumi:"alpha,key" doc:"lora_alpha: the update is alpha/rank · B·A; when unset, the rank (a scale of 1)"`
+	TargetModules *[]string `cogumi:"target_modules,key"`
+	Params        cty.Value `cogumi:"params,key" doc:"training settings: lr (1e-3), steps (100), seed (0), batch (8), seq_len (64), log_every (10), device (auto)"`
+	DType         string    `cogumi:"dtype,key" default:"float32"`
+}
+
 func (Lora) Schema() Schema {
+	attrs := attrsOf[loraParams]()
+	// These docs list the lora package's and the runtime's values.
+	attrs = withDoc(attrs, "target_modules", "the projections adapted in every layer, among "+strings.Join(lora.Modules(), ", ")+
+		"; when unset, "+strings.Join(lora.DefaultModules(), ", "))
+	attrs = withDoc(attrs, "dtype", dtypeDoc("the frozen base"))
 	return Schema{
-		Resources: true,
-		Attrs: []Attr{
-			{Name: "base", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
-				Doc: "the frozen base: a target whose artifact holds one float Hugging Face Llama checkpoint"},
-			{Name: "dataset", Type: cty.String, Required: true, Input: LabelInput, Key: InKey,
-				Doc: `training text: JSONL rows ("text", or chat "messages") or .txt paragraphs, a file or a directory`},
-			{Name: "rank", Type: cty.Number, Required: true, Key: InKey,
-				Doc: "the LoRA rank r (A is r x in, B is out x r)"},
-			{Name: "alpha", Type: cty.Number, Key: InKey,
-				Doc: "lora_alpha: the update is alpha/rank · B·A (default: rank, a scale of 1)"},
-			{Name: "target_modules", Type: cty.List(cty.String), Key: InKey,
-				Doc: "the projections adapted in every layer, among " + strings.Join(lora.Modules(), ", ") + " (default q_proj, k_proj, v_proj, o_proj)"},
-			{Name: "params", Type: cty.DynamicPseudoType, Key: InKey,
-				Doc: "training settings: lr (1e-3), steps (100), seed (0), batch (8), seq_len (64), log_every (10), device (auto)"},
-			dtypeAttr("the frozen base"),
-		},
+		Summary: "LoRA adapters trained on a frozen checkpoint, for PEFT and llama.cpp",
+		Attrs:   attrs,
+		Traits:  Traits{Resources: true, Toolchains: []string{"python"}, UsesName: true},
 	}
 }
 
 func (Lora) Check(t *target.Target) []AttrError {
-	errs := checkDType(t)
-	if v, ok := t.Attrs["rank"]; ok && !v.IsNull() {
-		if bf := v.AsBigFloat(); !bf.IsInt() || bf.Sign() <= 0 {
-			errs = append(errs, AttrError{Attr: "rank", Msg: fmt.Sprintf("rank %s must be a whole number of at least 1", bf.Text('g', -1))})
-		}
+	p, errs := decode[loraParams](t)
+	if len(errs) > 0 {
+		return errs
 	}
-	if v, ok := t.Attrs["alpha"]; ok && !v.IsNull() {
-		if f, _ := v.AsBigFloat().Float64(); !(f > 0) {
-			errs = append(errs, AttrError{Attr: "alpha", Msg: fmt.Sprintf("alpha %g must be positive", f)})
-		}
+	errs = checkDType(p.DType)
+	if v, set := t.Attrs["rank"]; set && !v.IsNull() && p.Rank <= 0 {
+		errs = append(errs, AttrError{Attr: "rank", Msg: fmt.Sprintf("rank %d must be a whole number of at least 1", p.Rank)})
 	}
-	if v, ok := t.Attrs["target_modules"]; ok && !v.IsNull() {
-		mods := t.Strings("target_modules")
+	if p.Alpha != nil && !(*p.Alpha > 0) {
+		errs = append(errs, AttrError{Attr: "alpha", Msg: fmt.Sprintf("alpha %g must be positive", *p.Alpha)})
+	}
+	if p.TargetModules != nil {
+		mods := *p.TargetModules
 		if len(mods) == 0 {
 			errs = append(errs, AttrError{Attr: "target_modules", Msg: "target_modules is empty: list at least one of " + strings.Join(lora.Modules(), ", ")})
 		}
@@ -100,11 +103,11 @@ func (Lora) Check(t *target.Target) []AttrError {
 			seen[m] = true
 		}
 	}
-	if v, ok := t.Attrs["params"]; ok && !v.IsNull() {
+	if v := p.Params; !v.IsNull() {
 		if !v.Type().IsObjectType() && !v.Type().IsMapType() {
 			errs = append(errs, AttrError{Attr: "params", Msg: "params must be an object, e.g. { lr = 1e-3, steps = 100 }"})
 		} else {
-			known := loraParams()
+			known := loraParamKeys()
 			for it := v.ElementIterator(); it.Next(); {
 				k, _ := it.Element()
 				if _, ok := known[k.AsString()]; !ok {
@@ -126,13 +129,14 @@ func (Lora) Outs(*target.Target) []string {
 }
 
 // loraSettings returns rank, alpha and the target modules, with defaults.
-func loraSettings(t *target.Target) (rank int, alpha float64, modules []string) {
-	rank, _ = wholeNumber(t, "rank")
-	alpha = float64(rank)
-	if v, ok := t.Attrs["alpha"]; ok && !v.IsNull() {
-		alpha, _ = v.AsBigFloat().Float64()
+func loraSettings(p *loraParams) (rank int, alpha float64, modules []string) {
+	rank, alpha = p.Rank, float64(p.Rank)
+	if p.Alpha != nil {
+		alpha = *p.Alpha
 	}
-	modules = t.Strings("target_modules")
+	if p.TargetModules != nil {
+		modules = *p.TargetModules
+	}
 	if len(modules) == 0 {
 		modules = lora.DefaultModules()
 	}
@@ -141,7 +145,11 @@ func loraSettings(t *target.Target) (rank int, alpha float64, modules []string) 
 
 func (Lora) Execute(ctx context.Context, a *Action) error {
 	t := a.Target
-	rank, alpha, modules := loraSettings(t)
+	p, err := decodeAction[loraParams](a)
+	if err != nil {
+		return err
+	}
+	rank, alpha, modules := loraSettings(p)
 	if rank <= 0 {
 		return fmt.Errorf("rank %d: the rank must be at least 1", rank)
 	}
@@ -168,7 +176,7 @@ func (Lora) Execute(ctx context.Context, a *Action) error {
 		return fmt.Errorf("dataset: no input staged")
 	}
 	params := json.RawMessage("{}")
-	if v, ok := t.Attrs["params"]; ok && !v.IsNull() {
+	if v := p.Params; !v.IsNull() {
 		if params, err = ctyjson.Marshal(v, v.Type()); err != nil {
 			return fmt.Errorf("encoding params: %w", err)
 		}
@@ -176,7 +184,7 @@ func (Lora) Execute(ctx context.Context, a *Action) error {
 	facts := filepath.Join(filepath.Dir(a.Dir), "lora-facts.json")
 	job := map[string]any{
 		"base_dir": base.Dir(), "base_label": inputLabel(t, "base", ""), "dataset": dataset, "dataset_label": inputLabel(t, "dataset", ""),
-		"rank": rank, "alpha": alpha, "target_modules": modules, "params": params, "dtype": torchDType(t), "facts": facts,
+		"rank": rank, "alpha": alpha, "target_modules": modules, "params": params, "dtype": p.DType, "facts": facts,
 	}
 	b, err := json.MarshalIndent(job, "", "  ")
 	if err != nil {

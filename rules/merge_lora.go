@@ -40,6 +40,8 @@ func (MergeLora) Check(t *target.Target) []AttrError {
 	return errs
 }
 
+// Outs are not declared: the merged checkpoint has the base's layout
+// (its shard and tokenizer files), known only from the input.
 func (MergeLora) Outs(*target.Target) []string { return nil }
 
 func (MergeLora) Execute(ctx context.Context, a *Action) error {

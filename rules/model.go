@@ -38,6 +38,7 @@ func (Model) Check(t *target.Target) []AttrError {
 	return nil
 }
 
+// Outs: a source group has no action, so no outputs.
 func (Model) Outs(*target.Target) []string { return nil }
 
 // SourceDir returns the path attribute; a bad one was reported by Check.

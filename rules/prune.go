@@ -72,6 +72,8 @@ func (p *pruneParams) scope() string {
 	return *p.Scope
 }
 
+// Outs are not declared: the pruned checkpoint has the model's layout
+// (its shard and tokenizer files), known only from the input.
 func (Prune) Outs(*target.Target) []string { return nil }
 
 func (Prune) Execute(ctx context.Context, a *Action) error {

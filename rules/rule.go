@@ -82,9 +82,6 @@ type Schema struct {
 	Summary string
 	Attrs   []Attr
 	Traits  Traits
-	// Resources is Traits.Resources, for the rules not yet declared with
-	// Traits (calibrate, eval, lora); read TraitsOf, never this.
-	Resources bool
 }
 
 // Traits are what the engine and the loader need to know about a rule
@@ -112,29 +109,6 @@ type Traits struct {
 	// the scheduler counts such an action as taking all of the CPU budget,
 	// so it does not run beside other CPU work it would slow.
 	AllCPUs bool
-}
-
-// TraitsOf returns the traits of r: its Schema's, and those of the older
-// optional interfaces (ToolchainUser, LiveLogger, NameUser, AllCPUs) for
-// rules that still implement them. Once every rule declares Traits, the
-// interfaces go and this is r.Schema().Traits.
-func TraitsOf(r Rule) Traits {
-	s := r.Schema()
-	tr := s.Traits
-	tr.Resources = tr.Resources || s.Resources
-	if tu, ok := r.(ToolchainUser); ok && len(tr.Toolchains) == 0 {
-		tr.Toolchains = tu.Toolchains()
-	}
-	if l, ok := r.(LiveLogger); ok {
-		tr.LiveLog = tr.LiveLog || l.LiveLog()
-	}
-	if n, ok := r.(NameUser); ok {
-		tr.UsesName = tr.UsesName || n.UsesName()
-	}
-	if c, ok := r.(AllCPUs); ok {
-		tr.AllCPUs = tr.AllCPUs || c.UsesAllCPUs()
-	}
-	return tr
 }
 
 // Attr returns the attribute named name.
@@ -282,39 +256,6 @@ func (r *Registry) Kinds() []string {
 	}
 	sort.Strings(ks)
 	return ks
-}
-
-// ToolchainUser, LiveLogger, NameUser and AllCPUs are the traits of the
-// rules not yet converted to Traits (calibrate, eval, lora); they go once
-// those are.
-
-// ToolchainUser is implemented by rules that run a toolchain declared in
-// cogumi.hcl; the toolchain's version joins their action keys.
-type ToolchainUser interface {
-	Toolchains() []string
-}
-
-// LiveLogger is implemented by rules whose actions run long on this machine
-// and report progress in their log (API generation): the engine echoes
-// their log lines on the terminal as they come, as it does for GPU jobs.
-type LiveLogger interface {
-	LiveLog() bool
-}
-
-// NameUser is implemented by rules whose outputs contain the target's own
-// label or name (generate's <name>.jsonl and prompt ids): the label joins
-// their action keys. Other rules' identical recipes share one action
-// whatever their targets are called.
-type NameUser interface {
-	UsesName() bool
-}
-
-// AllCPUs is implemented by rules whose actions run inside cogumi on every
-// core (AWQ's search, quantisation, zstd): unless the target declares
-// resources { cpus = N }, the scheduler counts such an action as taking all
-// of the CPU budget, so it does not run beside other CPU work it would slow.
-type AllCPUs interface {
-	UsesAllCPUs() bool
 }
 
 // DirSource is implemented by source rules whose artifact is every file

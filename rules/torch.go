@@ -6,39 +6,26 @@ import (
 	"os"
 	"slices"
 	"strings"
-
-	"github.com/zclconf/go-cty/cty"
-
-	"github.com/cogumi/cogumi/engine/target"
 )
 
 // torchDTypes are the dtypes cogumi's torch runtime computes in (the dtype
-// attribute of calibrate, eval and lora); the first is the default.
+// attribute of calibrate, eval and lora); the first is the default, which
+// the dtype tags of calibrate and lora write (TestDType).
 var torchDTypes = []string{"float32", "bfloat16", "float16"}
 
-// dtypeAttr declares the dtype attribute. It is in the key: the dtype, not
-// the device, decides what the runtime computes, so a CPU run and a GPU run
-// of a target write the same kind of result.
-func dtypeAttr(what string) Attr {
-	return Attr{Name: "dtype", Type: cty.String, Key: InKey,
-		Doc: fmt.Sprintf("the dtype %s computes in: %s (default %s); the weights load in their stored dtype and are cast once",
-			what, strings.Join(torchDTypes, ", "), torchDTypes[0])}
+// dtypeDoc is the doc of the dtype attribute, which lists torchDTypes.
+// The attribute is in the key (`cogumi:"dtype,key"`): the dtype, not the
+// device, decides what the runtime computes, so a CPU run and a GPU run of
+// a target write the same kind of result.
+func dtypeDoc(what string) string {
+	return fmt.Sprintf("the dtype %s computes in: %s; the weights load in their stored dtype and are cast once",
+		what, strings.Join(torchDTypes, ", "))
 }
 
-// torchDType is the target's dtype attribute, or the default.
-func torchDType(t *target.Target) string {
-	if s := t.String("dtype"); s != "" {
-		return s
-	}
-	return torchDTypes[0]
-}
-
-func checkDType(t *target.Target) []AttrError {
-	if _, ok := t.Attrs["dtype"]; !ok {
-		return nil
-	}
-	if s := t.String("dtype"); !slices.Contains(torchDTypes, s) {
-		return []AttrError{{Attr: "dtype", Msg: fmt.Sprintf("dtype %q: use %s", s, strings.Join(torchDTypes, ", "))}}
+// checkDType refuses a dtype the torch runtime does not compute in.
+func checkDType(dtype string) []AttrError {
+	if !slices.Contains(torchDTypes, dtype) {
+		return []AttrError{{Attr: "dtype", Msg: fmt.Sprintf("dtype %q: use %s", dtype, strings.Join(torchDTypes, ", "))}}
 	}
 	return nil
 }

@@ -13,15 +13,17 @@ import (
 // key, float32 unless given; anything else is refused by name.
 func TestDType(t *testing.T) {
 	for _, r := range []Rule{Calibrate{}, Eval{}, Lora{}} {
-		var attr *Attr
-		for _, a := range r.Schema().Attrs {
-			if a.Name == "dtype" {
-				attr = &a
-			}
+		attr, ok := r.Schema().Attr("dtype")
+		if !ok || attr.Key != InKey || !strings.Contains(attr.Doc, strings.Join(torchDTypes, ", ")) {
+			t.Errorf("%s: dtype attribute %+v, want one in the key listing %v", r.Kind(), attr, torchDTypes)
 		}
-		if attr == nil || attr.Key != InKey {
-			t.Errorf("%s: dtype attribute %+v, want one in the key", r.Kind(), attr)
+		// eval's dtype has no default: a GGUF model refuses it when written.
+		if want := torchDTypes[0]; r.Kind() != "eval" && attr.Default != want {
+			t.Errorf("%s: dtype default %q, want %q", r.Kind(), attr.Default, want)
 		}
+	}
+	if got := (&evalParams{}).dtype(); got != torchDTypes[0] {
+		t.Errorf("eval's dtype when unset = %q, want %q", got, torchDTypes[0])
 	}
 	for _, c := range []struct {
 		attrs map[string]cty.Value
@@ -34,12 +36,16 @@ func TestDType(t *testing.T) {
 		{map[string]cty.Value{"dtype": cty.StringVal("fp8")}, "fp8", `dtype "fp8": use float32, bfloat16, float16`},
 	} {
 		tg := &target.Target{Kind: "calibrate", Attrs: c.attrs}
-		if got := torchDType(tg); got != c.want {
-			t.Errorf("torchDType(%v) = %q, want %q", c.attrs, got, c.want)
+		p, errs := decode[calibrateParams](tg)
+		if len(errs) > 0 {
+			t.Fatalf("decode(%v): %v", c.attrs, errs)
 		}
-		errs := checkDType(tg)
+		if p.DType != c.want {
+			t.Errorf("dtype of %v = %q, want %q", c.attrs, p.DType, c.want)
+		}
+		errs = checkDType(p.DType)
 		if (len(errs) > 0) != (c.err != "") || len(errs) > 0 && !strings.Contains(errs[0].Msg, c.err) {
-			t.Errorf("checkDType(%v) = %v, want %q", c.attrs, errs, c.err)
+			t.Errorf("checkDType(%q) = %v, want %q", p.DType, errs, c.err)
 		}
 	}
 }

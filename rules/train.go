@@ -57,6 +57,7 @@ func (Train) Check(t *target.Target) []AttrError {
 	return errs
 }
 
+// Outs are not declared: the script decides what it writes.
 func (Train) Outs(*target.Target) []string { return nil }
 
 func (Train) Execute(ctx context.Context, a *Action) error {
@@ -90,11 +91,6 @@ func scriptPath(a *Action) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("the script input was not staged")
-}
-
-// writeParams writes the params attribute as JSON (null when absent).
-func writeParams(path string, t *target.Target) error {
-	return writeParamsValue(path, t.Attrs["params"])
 }
 
 // writeParamsValue writes a params value as JSON (null when absent: the

@@ -70,7 +70,7 @@ func writeRulesHelp(w io.Writer, reg *rules.Registry) error {
 // writeRuleHelp describes one rule kind: its attributes and traits.
 func writeRuleHelp(w io.Writer, rule rules.Rule) error {
 	s := rule.Schema()
-	tr := rules.TraitsOf(rule)
+	tr := rule.Schema().Traits
 	fmt.Fprintf(w, "%s (version %s)", rule.Kind(), rule.Version())
 	if s.Summary != "" {
 		fmt.Fprintf(w, ": %s", s.Summary)
