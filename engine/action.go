@@ -45,6 +45,7 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler, rewinds int, 
 	if err != nil {
 		return outcome{result: Failed, err: err}
 	}
+	tools = append(tools, e.provenanceRecords(nd.rule, inputs, s.artifactOf)...)
 	recs, err := keyRecords(t, nd.rule, inputs, tools...)
 	if err != nil {
 		return outcome{result: Failed, err: err}
@@ -229,7 +230,7 @@ func (e *Engine) fromCache(ctx context.Context, l label.Label, key cache.ActionK
 		}
 		return outcome{}, false
 	}
-	return outcome{result: result, art: newArtifact(res.Outputs, nil), key: key}, true
+	return outcome{result: result, art: newArtifact(res.Outputs, nil).producedBy(key), key: key}, true
 }
 
 // resolve finds the result of key: local cache first, then (with remote)

@@ -18,10 +18,18 @@ type artifact struct {
 	// sources maps each path of a source group's artifact to the absolute
 	// path of the source file; paths it lacks are held in the CAS.
 	sources map[string]string
+	// key is the action key that produced it; zero for a source group.
+	key cache.ActionKey
 }
 
 func newArtifact(m cache.Manifest, sources map[string]string) *artifact {
 	return &artifact{files: m, tree: m.TreeDigest(), sources: sources}
+}
+
+// producedBy returns a with the action key that produced it.
+func (a *artifact) producedBy(key cache.ActionKey) *artifact {
+	a.key = key
+	return a
 }
 
 // sub returns the part of the artifact that a label's Sub path names: the

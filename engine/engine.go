@@ -66,6 +66,9 @@ type Config struct {
 	NoMountNamespace bool
 	Rebuild          map[label.Label]bool // run these even when cached
 	Observer         Observer
+	// CogumiVersion is the version of this cogumi, written by rules with
+	// Traits.Provenance (and then in their keys).
+	CogumiVersion string
 }
 
 // Engine builds targets of one workspace. Close it to save what it learnt.
@@ -83,6 +86,7 @@ type Engine struct {
 	obs    Observer
 	remote *remoteTier // nil without a remote cache
 	gpus   *gpu.Allocator
+	commitState
 }
 
 type node struct {

@@ -173,6 +173,16 @@ eval "ev" {
   params       = { k = 1 }
   max_examples = 10
 }
+release "rel" {
+  files       = { "m.gguf" = ":g", "router.json" = ":rt/router.json" }
+  gates       = [":gt"]
+  evals       = [":ev"]
+  name        = "tiny"
+  description = "d"
+  license     = "apache-2.0"
+  base_model  = "org/base"
+  tags        = ["gguf"]
+}
 lora "lo" {
   base           = ":m"
   dataset        = ":f"

@@ -63,6 +63,7 @@ func (e *Engine) Plan(ctx context.Context, roots []label.Label) ([]PlanItem, err
 		if err != nil {
 			return nil, err
 		}
+		tools = append(tools, e.provenanceRecords(nd.rule, inputs, artOf)...)
 		recs, err := keyRecords(nd.t, nd.rule, inputs, tools...)
 		if err != nil {
 			return nil, err
@@ -71,7 +72,7 @@ func (e *Engine) Plan(ctx context.Context, roots []label.Label) ([]PlanItem, err
 		it.Key = key
 		if !e.cfg.Rebuild[nd.t.Label] {
 			if res, _, ok := e.resolve(ctx, nd.t.Label, key, true); ok {
-				arts[n] = newArtifact(res.Outputs, nil)
+				arts[n] = newArtifact(res.Outputs, nil).producedBy(key)
 				items = append(items, it)
 				continue
 			}

@@ -85,6 +85,7 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 		ResumeDir: resume, Toolchains: e.cfg.Toolchains, PythonPath: e.cfg.PythonPath,
 		VisibleDevices: gpu.VisibleDevices(rs.devs),
 		Memo:           &memo{e: e, label: t.Label, kind: t.Kind},
+		Provenance:     e.provenance(rule, inputs, artOf, st),
 		Stats: func(v any) {
 			if b, err := json.Marshal(v); err == nil && rs.stats != nil {
 				*rs.stats = b
@@ -156,7 +157,7 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 			}
 		}
 	}
-	return newArtifact(m, nil), "", nil
+	return newArtifact(m, nil).producedBy(key), "", nil
 }
 
 // checkOutputs fails when a declared output is missing and removes what

@@ -26,6 +26,7 @@ const copyLimit = 1 << 20
 
 // staged is the scratch directory's view of an action's inputs.
 type staged struct {
+	ws   string            // the scratch directory's workspace
 	srcs []string          // $SRCS
 	dirs map[string]string // the staged path of each label-valued attribute
 	// links are the inputs staged as symlinks, whose originals the action
@@ -61,7 +62,7 @@ type stagedSource struct {
 // copyAll stages every file as a copy: for a cluster whose nodes see the
 // scratch directory (shared_dir) but not this machine's cache or workspace.
 func (e *Engine) stage(ctx context.Context, ws string, inputs []inputDigest, artOf func(int) *artifact, copyAll bool) (*staged, error) {
-	st := &staged{dirs: make(map[string]string), copyAll: copyAll}
+	st := &staged{ws: ws, dirs: make(map[string]string), copyAll: copyAll}
 	// The files each dependency must provide, across every label naming it.
 	need := make(map[label.Label]map[string]cache.FileEntry)
 	var depOrder []label.Label

@@ -152,6 +152,7 @@ type goldenCase struct {
 	inputs []target.Input    // for rules that read them (dataset's from)
 	dirs   map[string]string // InputDirs
 	files  map[string]string // files to write under the scratch directory
+	prov   *Provenance       // for Traits.Provenance rules
 }
 
 // runGoldenCase executes c and returns the digest of every file it wrote,
@@ -163,7 +164,7 @@ func runGoldenCase(t *testing.T, rule Rule, c goldenCase, timings []string) map[
 		t.Fatalf("%s: %+v", c.name, errs)
 	}
 	root := t.TempDir()
-	a := &Action{Target: tg, Dir: filepath.Join(root, "work"), Out: filepath.Join(root, "out"), InputDirs: c.dirs, Log: io.Discard}
+	a := &Action{Target: tg, Dir: filepath.Join(root, "work"), Out: filepath.Join(root, "out"), InputDirs: c.dirs, Log: io.Discard, Provenance: c.prov}
 	for _, dir := range []string{a.Dir, a.Out} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
@@ -265,6 +266,7 @@ type goldenFixtures struct {
 	loraCoding string // LoRA artifacts holding an adapter.gguf
 	loraMath   string
 	compressed string // a compress artifact of model
+	gate       string // a met gate's artifact: gate.json
 }
 
 func newGoldenFixtures(t *testing.T) *goldenFixtures {
@@ -276,6 +278,7 @@ func newGoldenFixtures(t *testing.T) *goldenFixtures {
 		evalBase: filepath.Join(root, "eval_base"), evalFinal: filepath.Join(root, "eval_final"),
 		ggufModel: filepath.Join(root, "gguf"), loraCoding: filepath.Join(root, "lora_coding"),
 		loraMath: filepath.Join(root, "lora_math"), compressed: filepath.Join(root, "compressed"),
+		gate: filepath.Join(root, "gate"),
 	}
 	must := func(err error) {
 		t.Helper()
@@ -313,6 +316,8 @@ func newGoldenFixtures(t *testing.T) *goldenFixtures {
 	writeFile(filepath.Join(fx.ggufModel, "model.gguf"), "GGUF a stand-in: the router only digests it")
 	writeFile(filepath.Join(fx.loraCoding, "adapter.gguf"), "GGUF coding adapter")
 	writeFile(filepath.Join(fx.loraMath, "adapter.gguf"), "GGUF math adapter")
+	writeFile(filepath.Join(fx.gate, "gate.json"), `{"version":1,"pass":true,"metrics":"//golden:final_val","checks":[
+ {"check":"max","name":"perplexity","value":12,"limit":14,"pass":true,"message":"perplexity 12 <= 14 (max)"}]}`)
 	// What decompress restores: the model compressed by the compress rule.
 	must(os.MkdirAll(fx.compressed, 0o755))
 	zst := &Action{Target: &target.Target{Label: label.Label{Pkg: "golden", Name: "compressed"}, Kind: "compress",
@@ -520,6 +525,32 @@ func goldenRules(fx *goldenFixtures) []goldenRule {
 				"model": str(":gguf"), "base_eval": str(":base_val"), "threshold": num(10),
 				"modifiers": cty.MapVal(map[string]cty.Value{"coding": str(":lora_coding"), "math": str(":lora_math")}),
 			}, dirs: map[string]string{"model": fx.ggufModel, "base_eval": fx.evalBase, "modifiers.coding": fx.loraCoding, "modifiers.math": fx.loraMath}},
+		}},
+		{rule: Release{}, cases: []goldenCase{releaseGoldenCase(fx)}},
+	}
+}
+
+// releaseGoldenCase ships a model, an adapter file and a directory, with a
+// gate and an evaluation, as the engine would describe them.
+func releaseGoldenCase(fx *goldenFixtures) goldenCase {
+	key := func(c byte) string { return strings.Repeat(string(c), 64) }
+	in := func(attr, k, l, dir string, c byte) InputProvenance {
+		return InputProvenance{Attr: attr, Key: k, Label: l, Dir: dir, ActionKey: key(c), Tree: key('0')}
+	}
+	return goldenCase{
+		name: "release",
+		attrs: map[string]cty.Value{
+			"files": cty.MapVal(map[string]cty.Value{"tiny.gguf": str(":gguf/model.gguf"), "adapters/coding.gguf": str(":lora_coding/adapter.gguf"),
+				"eval": str(":final_val")}),
+			"gates": strs(":gate"), "evals": strs(":final_val"), "license": str("apache-2.0"), "base_model": str("TinyLlama/TinyLlama-1.1B"),
+			"description": str("A golden release."),
+		},
+		prov: &Provenance{CogumiVersion: "v0.0.0-golden", Commit: key('c'), Inputs: []InputProvenance{
+			in("files", "tiny.gguf", "//golden:gguf/model.gguf", filepath.Join(fx.ggufModel, "model.gguf"), 'a'),
+			in("files", "adapters/coding.gguf", "//golden:lora_coding/adapter.gguf", filepath.Join(fx.loraCoding, "adapter.gguf"), 'b'),
+			in("files", "eval", "//golden:final_val", fx.evalFinal, 'd'),
+			in("gates", "", "//golden:gate", fx.gate, 'e'),
+			in("evals", "", "//golden:final_val", fx.evalFinal, 'd'),
 		}},
 	}
 }

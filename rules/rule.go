@@ -109,6 +109,12 @@ type Traits struct {
 	// the scheduler counts such an action as taking all of the CPU budget,
 	// so it does not run beside other CPU work it would slow.
 	AllCPUs bool
+	// Provenance: outputs describe where their inputs came from (release's
+	// manifest.json): the action gets Action.Provenance, and the engine
+	// adds to its key every record Provenance holds that the key would not
+	// otherwise cover (each target input's producing action key, cogumi's
+	// version, the workspace's commit), so equal keys still mean equal bytes.
+	Provenance bool
 }
 
 // Attr returns the attribute named name.
@@ -167,9 +173,39 @@ type Action struct {
 	// like artifacts: an interrupted or failed action keeps what it paid for.
 	// nil when the engine offers none.
 	Memo Memo
+	// Provenance describes the inputs, cogumi and the workspace; set only
+	// for rules with Traits.Provenance, whose keys cover all of it.
+	Provenance *Provenance
 	// Exec runs a command for the rule on the action's executor, in Dir,
 	// with Env plus env, streaming to Log. Ctrl-C stops its process group.
 	Exec func(ctx context.Context, argv []string, env []string) error
+}
+
+// Provenance is what a Traits.Provenance rule may write about where its
+// inputs came from. Every field is in the action key.
+type Provenance struct {
+	// CogumiVersion is the version of the cogumi that runs the action.
+	CogumiVersion string
+	// Commit is the git commit (HEAD) of the workspace, "" when the
+	// workspace is in no git repository.
+	Commit string
+	// Inputs are the target inputs (not source files), in declared order.
+	Inputs []InputProvenance
+}
+
+// InputProvenance is one target input of an action.
+type InputProvenance struct {
+	Attr  string // the attribute naming it
+	Key   string // its key in a map attribute, "" otherwise
+	Label string // the label as resolved (//models:final, //m:e/metrics.json)
+	// Dir is the staged path of what the label names (a directory, or the
+	// file a label's sub-path names).
+	Dir string
+	// ActionKey is the key of the action that produced the artifact, ""
+	// for a source group (files, model), which no action produces.
+	ActionKey string
+	// Tree is the tree digest of what the label names (BLAKE3).
+	Tree string
 }
 
 // Memo is a persistent key-value store for an action's sub-steps. Keys are
@@ -230,7 +266,7 @@ func Default() *Registry {
 // defaultRules lists the rules Default registers; their kinds are unique
 // (TestDefaultKindsUnique).
 func defaultRules() []Rule {
-	return []Rule{Files{}, Run{}, Train{}, Model{}, Prune{}, Compress{}, Decompress{}, GGUF{}, Gate{}, Router{}, Calibrate{}, AWQ{}, Eval{}, Lora{}, MergeLora{}, Generate{}, Judge{}, Dataset{}}
+	return []Rule{Files{}, Run{}, Train{}, Model{}, Prune{}, Compress{}, Decompress{}, GGUF{}, Gate{}, Router{}, Calibrate{}, AWQ{}, Eval{}, Lora{}, MergeLora{}, Generate{}, Judge{}, Dataset{}, Release{}}
 }
 
 // All returns every rule of the registry, sorted by kind.

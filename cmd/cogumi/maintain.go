@@ -171,20 +171,30 @@ func newVersionCmd(g *globals) *cobra.Command {
 		Short: "Print cogumi's version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, args []string) {
-			v := "(devel)"
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				if bi.Main.Version != "" {
-					v = bi.Main.Version
-				}
-				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" {
-						v += " " + s.Value
-					}
-				}
-			}
-			fmt.Fprintf(g.stdout, "cogumi %s\n", v)
+			fmt.Fprintf(g.stdout, "cogumi %s\n", cogumiVersion())
 		},
 	}
+}
+
+// cogumiVersion is this binary's version: the module version and, when Go
+// recorded them, the commit it was built from ("+dirty" for uncommitted
+// edits). Releases record it (and have it in their keys).
+func cogumiVersion() string {
+	v := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch {
+			case s.Key == "vcs.revision":
+				v += " " + s.Value
+			case s.Key == "vcs.modified" && s.Value == "true":
+				v += "+dirty"
+			}
+		}
+	}
+	return v
 }
 
 func sortedStrings(xs []string) []string {

@@ -186,6 +186,7 @@ func (g *globals) engine(ctx context.Context, w *workspace, cfg engine.Config) (
 	cfg.NoMountNamespace = os.Getenv("COGUMI_NO_MOUNT_NAMESPACE") != ""
 	cfg.Rules = w.rules
 	cfg.Cache = c
+	cfg.CogumiVersion = cogumiVersion()
 	return engine.New(cfg)
 }
 
