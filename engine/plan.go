@@ -140,3 +140,44 @@ func (e *Engine) LogOf(ctx context.Context, l label.Label) ([]byte, error) {
 	defer f.Close()
 	return readAllLimited(f, 64<<20)
 }
+
+// ReadOutput returns the content of one file of l's artifact as the
+// workspace now describes it: l must be built and in the local cache (else
+// the error says to build it). The bytes are checked against their digest.
+func (e *Engine) ReadOutput(ctx context.Context, l label.Label, path string) ([]byte, error) {
+	items, err := e.Plan(ctx, []label.Label{l})
+	if err != nil {
+		return nil, err
+	}
+	for _, it := range items {
+		if it.Label != l {
+			continue
+		}
+		if it.Stale {
+			why := ""
+			if len(it.Reasons) > 0 {
+				why = " (" + it.Reasons[0] + ")"
+			}
+			return nil, fmt.Errorf("%s is not built as the workspace now describes it%s: run cogumi build %s first", l, why, l)
+		}
+		res, err := e.cfg.Cache.GetAction(ctx, it.Key)
+		if err != nil {
+			return nil, fmt.Errorf("%s: its result is not in the local cache (%v): run cogumi build %s first", l, err, l)
+		}
+		for _, f := range res.Outputs.Files {
+			if f.Path != path {
+				continue
+			}
+			b, err := os.ReadFile(e.cfg.Cache.BlobPath(f.Digest))
+			if err != nil {
+				return nil, fmt.Errorf("%s: reading %s: %w", l, path, err)
+			}
+			if cache.DigestBytes(b) != f.Digest {
+				return nil, fmt.Errorf("%s: %s in the cache is corrupt: run cogumi build %s again", l, path, l)
+			}
+			return b, nil
+		}
+		return nil, fmt.Errorf("%s: its artifact has no %s", l, path)
+	}
+	return nil, fmt.Errorf("%s: not a target of this workspace", l)
+}
