@@ -1,0 +1,275 @@
+// Package registrytest starts a real OCI registry (the distribution
+// server, Debian's docker-registry package) on 127.0.0.1 for tests: a
+// generated configuration, a fresh storage directory, a free port and,
+// when asked, htpasswd authentication with one user. Tests that need it
+// call Start; when the binary is missing they are skipped with a message
+// saying how to install it, except under CI=true, where a missing server
+// fails the test instead (as internal/s3test does).
+package registrytest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// InstallCommand installs the server binary the tests use.
+const InstallCommand = "apt-get install -y docker-registry"
+
+// EnvBinary names the environment variable that may point at the binary.
+const EnvBinary = "COGUMI_DOCKER_REGISTRY"
+
+const startTimeout = 20 * time.Second
+
+// Server is one running registry serving a fresh storage directory.
+type Server struct {
+	// Addr is "127.0.0.1:PORT", the registry's host in references.
+	Addr string
+	// User and Password are the one account when started with auth, else "".
+	User, Password string
+
+	bin, dir string
+	mu       sync.Mutex
+	cmd      *exec.Cmd     // nil while stopped
+	done     chan struct{} // closed when cmd has exited
+}
+
+// Binary finds the registry: $COGUMI_DOCKER_REGISTRY, then docker-registry
+// on PATH, then /usr/bin/docker-registry.
+func Binary() (string, error) {
+	if p := os.Getenv(EnvBinary); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("$%s=%s: %w", EnvBinary, p, err)
+		}
+		return p, nil
+	}
+	if p, err := exec.LookPath("docker-registry"); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat("/usr/bin/docker-registry"); err == nil {
+		return "/usr/bin/docker-registry", nil
+	}
+	return "", errors.New("docker-registry not found on PATH, in /usr/bin or $" + EnvBinary)
+}
+
+// Start starts a registry, stopped when the test ends; with auth, it
+// requires User and Password. Without the binary it skips the test (fails
+// under CI=true).
+func Start(t testing.TB, auth bool) *Server {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		msg := fmt.Sprintf("no test registry: %v; install it with: %s", err, InstallCommand)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + " (CI=true: a missing server is a failure, not a skip)")
+		}
+		t.Skip(msg)
+	}
+	s, err := Launch(bin, t.TempDir(), auth)
+	if s != nil {
+		t.Cleanup(s.Stop)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Launch starts bin with its configuration and storage under dir, for
+// callers without a testing.TB (testscript commands). The caller stops it;
+// a non-nil Server comes back even with an error.
+func Launch(bin, dir string, auth bool) (*Server, error) {
+	s := &Server{bin: bin, dir: dir}
+	if err := os.MkdirAll(filepath.Join(dir, "storage"), 0o755); err != nil {
+		return s, err
+	}
+	if auth {
+		s.User, s.Password = "cogumi", randomHex(12)
+		h, err := bcrypt.GenerateFromPassword([]byte(s.Password), bcrypt.MinCost)
+		if err != nil {
+			return s, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "htpasswd"), []byte(s.User+":"+string(h)+"\n"), 0o600); err != nil {
+			return s, err
+		}
+	}
+	// A port found free may be taken before the server binds it: try again.
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var port int
+		if port, err = freePort(); err != nil {
+			return s, err
+		}
+		s.Addr = "127.0.0.1:" + strconv.Itoa(port)
+		if err = s.writeConfig(auth); err != nil {
+			return s, err
+		}
+		if err = s.start(); err == nil {
+			return s, nil
+		}
+	}
+	return s, fmt.Errorf("starting docker-registry: %w", err)
+}
+
+func (s *Server) writeConfig(auth bool) error {
+	cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+  secret: %s
+`, filepath.Join(s.dir, "storage"), s.Addr, randomHex(16))
+	if auth {
+		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: cogumi-test\n    path: %s\n", filepath.Join(s.dir, "htpasswd"))
+	}
+	return os.WriteFile(filepath.Join(s.dir, "config.yml"), []byte(cfg), 0o600)
+}
+
+// start runs the registry on s.Addr and waits until /v2/ answers.
+func (s *Server) start() error {
+	logf, err := os.OpenFile(filepath.Join(s.dir, "registry.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(s.bin, "serve", filepath.Join(s.dir, "config.yml"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", s.bin, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	deadline := time.Now().Add(startTimeout)
+	for !s.answers() {
+		select {
+		case <-done:
+			return fmt.Errorf("docker-registry exited at start: %s", s.logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+			return fmt.Errorf("docker-registry did not answer on %s within %v: %s", s.Addr, startTimeout, s.logTail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+	return nil
+}
+
+// answers reports whether the registry's API root responds (200, or 401
+// when it requires credentials).
+func (s *Server) answers() bool {
+	c := http.Client{Timeout: time.Second}
+	resp, err := c.Get("http://" + s.Addr + "/v2/")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized
+}
+
+// Stop kills the registry, as a crash would look to a client, and waits
+// for it to exit. Its storage stays for Relaunch. Stop is idempotent.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd, s.done = nil, nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-done
+}
+
+// Relaunch starts the registry again on the same address and storage.
+func (s *Server) Relaunch() error {
+	s.Stop()
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		if err = s.start(); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("restarting docker-registry: %w", err)
+}
+
+// Get sends an authenticated GET for path ("/v2/...") with the given Accept
+// header and returns the status and body, for tests that check what a
+// registry holds through its HTTP API.
+func (s *Server) Get(path, accept string) (int, []byte, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+s.Addr+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	if s.User != "" {
+		req.SetBasicAuth(s.User, s.Password)
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, err = b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.Bytes(), err
+}
+
+func (s *Server) logTail() string {
+	b, err := os.ReadFile(filepath.Join(s.dir, "registry.log"))
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return "log: " + string(b)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
