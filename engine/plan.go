@@ -145,6 +145,35 @@ func (e *Engine) LogOf(ctx context.Context, l label.Label) ([]byte, error) {
 // workspace now describes it: l must be built and in the local cache (else
 // the error says to build it). The bytes are checked against their digest.
 func (e *Engine) ReadOutput(ctx context.Context, l label.Label, path string) ([]byte, error) {
+	blobs, err := e.OutputBlobs(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := blobs[path]
+	if !ok {
+		return nil, fmt.Errorf("%s: its artifact has no %s", l, path)
+	}
+	b, err := os.ReadFile(p.Path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading %s: %w", l, path, err)
+	}
+	if cache.DigestBytes(b) != p.Digest {
+		return nil, fmt.Errorf("%s: %s in the cache is corrupt: run cogumi build %s again", l, path, l)
+	}
+	return b, nil
+}
+
+// OutputBlob is where one file of an artifact is in the local cache.
+type OutputBlob struct {
+	Path   string // the blob's file, read-only
+	Digest cache.Digest
+}
+
+// OutputBlobs returns the files of l's artifact as the workspace now
+// describes it, by their path in the artifact: l must be built and in the
+// local cache (else the error says to build it). The blobs are not checked:
+// a caller that reads one checks what it read.
+func (e *Engine) OutputBlobs(ctx context.Context, l label.Label) (map[string]OutputBlob, error) {
 	items, err := e.Plan(ctx, []label.Label{l})
 	if err != nil {
 		return nil, err
@@ -164,20 +193,11 @@ func (e *Engine) ReadOutput(ctx context.Context, l label.Label, path string) ([]
 		if err != nil {
 			return nil, fmt.Errorf("%s: its result is not in the local cache (%v): run cogumi build %s first", l, err, l)
 		}
+		out := make(map[string]OutputBlob, len(res.Outputs.Files))
 		for _, f := range res.Outputs.Files {
-			if f.Path != path {
-				continue
-			}
-			b, err := os.ReadFile(e.cfg.Cache.BlobPath(f.Digest))
-			if err != nil {
-				return nil, fmt.Errorf("%s: reading %s: %w", l, path, err)
-			}
-			if cache.DigestBytes(b) != f.Digest {
-				return nil, fmt.Errorf("%s: %s in the cache is corrupt: run cogumi build %s again", l, path, l)
-			}
-			return b, nil
+			out[f.Path] = OutputBlob{Path: e.cfg.Cache.BlobPath(f.Digest), Digest: f.Digest}
 		}
-		return nil, fmt.Errorf("%s: its artifact has no %s", l, path)
+		return out, nil
 	}
 	return nil, fmt.Errorf("%s: not a target of this workspace", l)
 }
