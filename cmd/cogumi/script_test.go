@@ -15,6 +15,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/cogumi/cogumi/internal/registrytest"
 	"github.com/cogumi/cogumi/internal/s3test"
 	"github.com/cogumi/cogumi/internal/tinyllama"
 	"github.com/cogumi/cogumi/internal/tokref"
@@ -61,6 +62,13 @@ func TestScripts(t *testing.T) {
 					h.s.Stop()
 				}
 			})
+			rh := &registryHolder{}
+			env.Values["registry"] = rh
+			env.Defer(func() {
+				if rh.s != nil {
+					rh.s.Stop()
+				}
+			})
 			return nil
 		},
 		Condition: haveCondition,
@@ -71,6 +79,7 @@ func TestScripts(t *testing.T) {
 			"sameinode": cmdSameInode,
 			"tinyllama": cmdTinyLlama,
 			"s3server":  cmdS3Server,
+			"registry":  cmdRegistry,
 		},
 	})
 }
@@ -235,6 +244,9 @@ func haveCondition(cond string) (bool, error) {
 		have = err == nil
 	case "versitygw":
 		_, err := s3test.Binary()
+		have = err == nil
+	case "docker-registry":
+		_, err := registrytest.Binary()
 		have = err == nil
 	case "slurm":
 		_, err := exec.LookPath("sbatch")

@@ -53,7 +53,7 @@ func Open(ref string, o Options) (*Repo, error) {
 	if o.Transport != nil {
 		client.Client = &http.Client{Transport: o.Transport}
 	}
-	from := "no credentials (none for " + r.Registry + " in the Docker config)"
+	from := "a request without credentials (none for " + r.Registry + " in the Docker config)"
 	if o.AuthEnv != "" {
 		v := os.Getenv(o.AuthEnv)
 		if v == "" {
@@ -98,6 +98,10 @@ var ErrAuth = errors.New("refused")
 // pass unchanged. Credentials never appear in it: oras's errors name the
 // URL and the registry's error codes only.
 func (r *Repo) explain(err error) error {
+	if errors.Is(err, auth.ErrBasicCredentialNotFound) {
+		return fmt.Errorf("%s %w %s (401 Unauthorized): log in with docker login %s, or pass --registry-auth-env NAME",
+			r.Ref.Registry, ErrAuth, r.credFrom, r.Ref.Registry)
+	}
 	var resp *errcode.ErrorResponse
 	if !errors.As(err, &resp) {
 		return err
