@@ -7,6 +7,9 @@
 //
 //	<prefix>/cas/<64 hex>       a blob, named by the BLAKE3-256 digest of its content
 //	<prefix>/ac/<64 hex>.json   an action result: the same JSON as the local cache
+//	<prefix>/approvals/<name>   a release approval (model/release.Approval's
+//	                            JSON), named like the local one: a record, not
+//	                            a cache entry (PutRecord, ListRecords)
 //
 // Every blob object carries user metadata, so that one HEAD request tells
 // whether the bucket has it:
@@ -55,7 +58,10 @@
 // but their output blobs are not looked up: a remote hit is one GET, and a
 // blob that has since disappeared is a miss when it is read. Writers put
 // every blob before the action result that names it; `cache gc --remote`
-// must delete action results before the blobs they name.
+// must delete action results before the blobs they name, and never touches
+// records (approvals/): they are the team's decisions, not a cache. Records
+// are checked by their readers, since anyone who can write the bucket can
+// write one.
 //
 // # Transfers
 //
