@@ -39,14 +39,15 @@ Example:
 			if strings.TrimSpace(note) == "" {
 				return &exitError{code: exitConfig, err: fmt.Errorf("--note: say what you reviewed (--note \"checked metrics and card\")")}
 			}
-			return runApprove(cmd.Context(), g, args[0], note)
+			return runApprove(cmd, g, args[0], note)
 		},
 	}
 	cmd.Flags().StringVar(&note, "note", "", "what was reviewed (required)")
 	return cmd
 }
 
-func runApprove(ctx context.Context, g *globals, arg, note string) error {
+func runApprove(cmd *cobra.Command, g *globals, arg, note string) error {
+	ctx := cmd.Context()
 	w, _, l, m, digest, err := g.currentRelease(ctx, arg)
 	if err != nil {
 		return err
@@ -61,6 +62,13 @@ func runApprove(ctx context.Context, g *globals, arg, note string) error {
 		return fmt.Errorf("recording the approval: %w", err)
 	}
 	fmt.Fprintf(g.stdout, "approved %s (%s), digest %s, by %s\n", l, m.Name, digest, a.By)
+	if rc := g.remoteSettings(cmd.Flags(), w); rc != nil {
+		if err := putRemoteApproval(ctx, rc, a); err != nil {
+			fmt.Fprintf(g.stderr, "cogumi: warning: the approval is recorded here only: remote cache %s: %v\n", rc.URL, err)
+		} else {
+			fmt.Fprintf(g.stdout, "recorded in the remote cache %s\n", rc.URL)
+		}
+	}
 	return nil
 }
 
@@ -122,15 +130,17 @@ func newApprovalsCmd(g *globals) *cobra.Command {
 		Short: "List the approvals of releases",
 		Long: `Approvals lists the approvals recorded in this workspace, oldest first: when,
 who, which release and digest, the note. With TARGET, only that release's, and
-whether its current build is approved.`,
+whether its current build is approved. With a remote cache, the approvals
+recorded there (by cogumi approve on any machine) are listed too.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runApprovals(cmd.Context(), g, args)
+			return runApprovals(cmd, g, args)
 		},
 	}
 }
 
-func runApprovals(ctx context.Context, g *globals, args []string) error {
+func runApprovals(cmd *cobra.Command, g *globals, args []string) error {
+	ctx := cmd.Context()
 	var (
 		w       *workspace
 		l       label.Label
@@ -148,11 +158,7 @@ func runApprovals(ctx context.Context, g *globals, args []string) error {
 	} else if w, err = g.load(); err != nil {
 		return err
 	}
-	dir, err := g.approvalsDir(w)
-	if err != nil {
-		return err
-	}
-	all, err := release.ListApprovals(dir)
+	all, err := g.allApprovals(cmd, w)
 	if err != nil {
 		return err
 	}

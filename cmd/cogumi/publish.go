@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -26,7 +25,7 @@ that fails part way never leaves a tag; running it again uploads only what
 is missing. When the tag already names this release, nothing is uploaded.
 
 It is refused unless the release's digest (the BLAKE3 of its manifest.json)
-has an approval (cogumi approve). Nothing else ever publishes: build never
+has an approval (cogumi approve), here or in the remote cache. Nothing else ever publishes: build never
 does.
 
 Credentials come from the Docker config (~/.docker/config.json, or
@@ -42,7 +41,7 @@ Example:
 			if to == "" {
 				return &exitError{code: exitConfig, err: fmt.Errorf("--to: name where to publish (--to registry.example.com/models/tiny:v1)")}
 			}
-			return runPublish(cmd.Context(), g, args[0], to, o)
+			return runPublish(cmd, g, args[0], to, o)
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "REGISTRY/REPOSITORY:TAG to publish to (required)")
@@ -55,7 +54,8 @@ func addRegistryFlags(cmd *cobra.Command, o *oci.Options) {
 	cmd.Flags().BoolVar(&o.PlainHTTP, "plain-http", false, "reach the registry over HTTP (default only for 127.0.0.1 and localhost)")
 }
 
-func runPublish(ctx context.Context, g *globals, arg, to string, o oci.Options) error {
+func runPublish(cmd *cobra.Command, g *globals, arg, to string, o oci.Options) error {
+	ctx := cmd.Context()
 	w, e, l, m, digest, err := g.currentRelease(ctx, arg)
 	if err != nil {
 		return err
@@ -63,11 +63,7 @@ func runPublish(ctx context.Context, g *globals, arg, to string, o oci.Options) 
 	if m == nil {
 		return fmt.Errorf("%s is not built: run cogumi build %s, then approve it", l, l)
 	}
-	dir, err := g.approvalsDir(w)
-	if err != nil {
-		return err
-	}
-	all, err := release.ListApprovals(dir)
+	all, err := g.allApprovals(cmd, w)
 	if err != nil {
 		return err
 	}
