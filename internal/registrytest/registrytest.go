@@ -247,6 +247,12 @@ func (s *Server) Get(path, accept string) (int, []byte, error) {
 	return resp.StatusCode, b.Bytes(), err
 }
 
+// BlobFile is where the registry stores the blob with this hex SHA-256
+// (the distribution server's filesystem layout), for tests that damage it.
+func (s *Server) BlobFile(sha256hex string) string {
+	return filepath.Join(s.dir, "storage", "docker", "registry", "v2", "blobs", "sha256", sha256hex[:2], sha256hex, "data")
+}
+
 func (s *Server) logTail() string {
 	b, err := os.ReadFile(filepath.Join(s.dir, "registry.log"))
 	if err != nil {

@@ -194,6 +194,31 @@ func TestWrongCredentials(t *testing.T) {
 	}
 }
 
+// A blob damaged in the registry fails the pull, which leaves nothing.
+func TestPullDamagedBlob(t *testing.T) {
+	s := registrytest.Start(t, false)
+	ctx := context.Background()
+	m, raw, files := testRelease(t)
+	a, _ := Pack(m, raw)
+	r, _ := Open(s.Addr+"/models/tiny:v1", Options{})
+	if _, err := Push(ctx, r, a, raw, OpenFiles(files), "v1"); err != nil {
+		t.Fatal(err)
+	}
+	// Same size, other bytes: only a digest check can tell.
+	if err := os.WriteFile(s.BlobFile(m.Files[1].SHA256), []byte("GGUF adaptor"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	parent := t.TempDir()
+	_, _, err := Pull(ctx, r, filepath.Join(parent, "out"))
+	if err == nil || !strings.Contains(err.Error(), "adapters/coding.gguf") {
+		t.Fatalf("pull of a damaged blob: %v", err)
+	}
+	t.Log(err)
+	if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+		t.Fatalf("a failed pull left %v", ents)
+	}
+}
+
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
