@@ -136,7 +136,8 @@ func TestPushPull(t *testing.T) {
 }
 
 // A registry that dies mid-push leaves no tag; a second push completes,
-// uploading only what is missing.
+// uploading what is missing. (Blobs go up in parallel, so which were
+// stored before the kill varies.)
 func TestPushRegistryDiesMidPush(t *testing.T) {
 	s := registrytest.Start(t, false)
 	ctx := context.Background()
@@ -164,8 +165,8 @@ func TestPushRegistryDiesMidPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Present != 2 || rep.Uploaded != 3 {
-		t.Fatalf("second push: %+v, want 2 blobs present and 3 uploaded", rep)
+	if rep.Present+rep.Uploaded != 5 || rep.Uploaded == 0 || rep.Already {
+		t.Fatalf("second push: %+v, want the 5 blobs present or uploaded, some uploaded", rep)
 	}
 	if _, _, err := Pull(ctx, r, filepath.Join(t.TempDir(), "out")); err != nil {
 		t.Fatal(err)

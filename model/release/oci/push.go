@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/errdef"
 )
 
@@ -25,8 +27,8 @@ type Report struct {
 }
 
 // Push publishes a to r under tag: the blobs the registry lacks (each
-// file's, by opening open(path), the manifest.json layer, the config),
-// then the OCI manifest by digest, then the tag, last. A push that fails
+// file's, by opening open(path), the manifest.json layer, the config; a
+// few at a time), then the OCI manifest by digest, then the tag, last. A push that fails
 // part way leaves blobs and perhaps an untagged manifest, never a tag that
 // names something incomplete; running it again uploads what is missing.
 // When tag already names a's manifest, nothing is uploaded.
@@ -42,19 +44,40 @@ func Push(ctx context.Context, r *Repo, a *Artifact, raw []byte, open func(path 
 	case !errors.Is(err, errdef.ErrNotFound):
 		return rep, r.explain(err)
 	}
+	// The blobs, a few at a time (sharded weights are many large files).
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(uploadParallelism)
+	var mu sync.Mutex
 	for i, d := range a.Layers {
 		p := d.Annotations[AnnotationFilepath]
 		src := func() (io.ReadCloser, error) { return open(p) }
 		if i == len(a.Layers)-1 {
 			src = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil }
 		}
-		if err := r.pushBlob(ctx, d, src, &rep); err != nil {
-			return rep, fmt.Errorf("uploading %s: %w", p, err)
-		}
+		g.Go(func() error {
+			uploaded, err := r.pushBlob(gctx, d, src)
+			if err != nil {
+				return fmt.Errorf("uploading %s: %w", p, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			rep.count(d, uploaded)
+			return nil
+		})
 	}
-	cfg := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(a.Config)), nil }
-	if err := r.pushBlob(ctx, a.ConfigDesc, cfg, &rep); err != nil {
-		return rep, fmt.Errorf("uploading the config: %w", err)
+	g.Go(func() error {
+		cfg := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(a.Config)), nil }
+		uploaded, err := r.pushBlob(gctx, a.ConfigDesc, cfg)
+		if err != nil {
+			return fmt.Errorf("uploading the config: %w", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		rep.count(a.ConfigDesc, uploaded)
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return rep, err
 	}
 	if err := r.Push(ctx, a.Desc, bytes.NewReader(a.Manifest)); err != nil {
 		return rep, fmt.Errorf("uploading the manifest: %w", r.explain(err))
@@ -65,28 +88,34 @@ func Push(ctx context.Context, r *Repo, a *Artifact, raw []byte, open func(path 
 	return rep, nil
 }
 
-// pushBlob uploads d unless the registry has it.
-func (r *Repo) pushBlob(ctx context.Context, d ocispec.Descriptor, open func() (io.ReadCloser, error), rep *Report) error {
-	ok, err := r.Blobs().Exists(ctx, d)
-	if err != nil {
-		return r.explain(err)
-	}
-	if ok {
+// uploadParallelism is how many blobs go up at once.
+const uploadParallelism = 4
+
+func (rep *Report) count(d ocispec.Descriptor, uploaded bool) {
+	if uploaded {
+		rep.Uploaded++
+		rep.Bytes += d.Size
+	} else {
 		rep.Present++
-		return nil
+	}
+}
+
+// pushBlob uploads d unless the registry has it, and says whether it did.
+func (r *Repo) pushBlob(ctx context.Context, d ocispec.Descriptor, open func() (io.ReadCloser, error)) (bool, error) {
+	ok, err := r.Blobs().Exists(ctx, d)
+	if err != nil || ok {
+		return false, r.explain(err)
 	}
 	rc, err := open()
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer rc.Close()
 	// The registry refuses content whose digest is not d's.
 	if err := r.Blobs().Push(ctx, d, rc); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
-		return r.explain(err)
+		return false, r.explain(err)
 	}
-	rep.Uploaded++
-	rep.Bytes += d.Size
-	return nil
+	return true, nil
 }
 
 // OpenFiles opens a release's files from a map of path to file name (the
