@@ -57,7 +57,7 @@ func Open(ref string, o Options) (*Repo, error) {
 	if o.AuthEnv != "" {
 		v := os.Getenv(o.AuthEnv)
 		if v == "" {
-			return nil, fmt.Errorf("--registry-auth-env %s: the variable is empty or unset", o.AuthEnv)
+			return nil, fmt.Errorf("--registry-auth-env %s: $%s is empty or unset", o.AuthEnv, o.AuthEnv)
 		}
 		var c auth.Credential
 		if user, pass, ok := strings.Cut(v, ":"); ok {
