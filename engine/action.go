@@ -34,19 +34,19 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler, rewinds int, 
 	if err != nil {
 		return outcome{result: Failed, err: err}
 	}
-	if nd.rule.Schema().Traits.Source {
+	if nd.schema.Traits.Source {
 		art, err := e.sourceArtifactOf(ctx, nd, inputs, s.artifactOf)
 		if err != nil {
 			return outcome{result: Failed, err: err}
 		}
 		return outcome{result: Source, art: art}
 	}
-	tools, err := e.toolchainRecords(ctx, nd.rule)
+	tools, err := e.toolchainRecords(ctx, nd.schema)
 	if err != nil {
 		return outcome{result: Failed, err: err}
 	}
-	tools = append(tools, e.provenanceRecords(nd.rule, inputs, s.artifactOf)...)
-	recs, err := keyRecords(t, nd.rule, inputs, tools...)
+	tools = append(tools, e.provenanceRecords(nd.schema, inputs, s.artifactOf)...)
+	recs, err := keyRecords(t, nd.rule, nd.schema, inputs, tools...)
 	if err != nil {
 		return outcome{result: Failed, err: err}
 	}
@@ -69,7 +69,7 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler, rewinds int, 
 		return o
 	}
 	nd0 := needOf(t.Resources)
-	if nd.rule.Schema().Traits.AllCPUs && t.Resources.CPUs <= 0 {
+	if nd.schema.Traits.AllCPUs && t.Resources.CPUs <= 0 {
 		nd0.cpus = s.budget.cpus
 	}
 	gneed := gpu.Need{Count: t.Resources.GPUs, Type: t.Resources.GPUType, Memory: t.Resources.GPUMemory}
@@ -385,9 +385,9 @@ func (e *Engine) reason(ctx context.Context, l label.Label, key cache.ActionKey,
 
 // toolchainRecords are the key records of the toolchains a rule runs: their
 // versions, and the digest of cogumi's Python modules for python actions.
-func (e *Engine) toolchainRecords(ctx context.Context, rule rules.Rule) ([]string, error) {
+func (e *Engine) toolchainRecords(ctx context.Context, schema rules.Schema) ([]string, error) {
 	var recs []string
-	for _, name := range rule.Schema().Traits.Toolchains {
+	for _, name := range schema.Traits.Toolchains {
 		v := "unknown"
 		if e.cfg.ToolchainVersion != nil {
 			var err error

@@ -92,6 +92,10 @@ type Engine struct {
 type node struct {
 	t    *target.Target
 	rule rules.Rule
+	// schema is rule.Schema(), computed once per kind: a rule derives it
+	// from its declarations, which costs too much for every target of a
+	// no-op build.
+	schema rules.Schema
 }
 
 // New indexes the targets and opens the workspace's state.
@@ -121,13 +125,19 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Remote != nil {
 		e.remote = &remoteTier{r: cfg.Remote, upload: cfg.RemoteUpload, local: cfg.Cache, obs: e.obs}
 	}
+	schemas := make(map[string]rules.Schema)
 	for i, t := range cfg.Targets {
 		rule, ok := cfg.Rules.Lookup(t.Kind)
 		if !ok {
 			return nil, fmt.Errorf("%s: unknown rule kind %q", t.Label, t.Kind)
 		}
+		schema, ok := schemas[t.Kind]
+		if !ok {
+			schema = rule.Schema()
+			schemas[t.Kind] = schema
+		}
 		e.index[t.Label] = i
-		e.nodes[i] = &node{t: t, rule: rule}
+		e.nodes[i] = &node{t: t, rule: rule, schema: schema}
 	}
 	for i, t := range cfg.Targets {
 		for _, d := range t.Deps() {

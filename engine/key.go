@@ -41,12 +41,11 @@ type inputDigest struct {
 // attribute the schema puts in the key (in canonical JSON), and the digest
 // of every input in declared order. Where the action runs, its resources and
 // its executor are deliberately absent.
-func keyRecords(t *target.Target, rule rules.Rule, inputs []inputDigest, tools ...string) ([]string, error) {
+func keyRecords(t *target.Target, rule rules.Rule, schema rules.Schema, inputs []inputDigest, tools ...string) ([]string, error) {
 	recs := []string{
 		record("rule", fmt.Sprintf("%q", rule.Kind())),
 		record("rule-version", fmt.Sprintf("%q", rule.Version())),
 	}
-	schema := rule.Schema()
 	if schema.Traits.UsesName {
 		// Its outputs hold the target's name (file names, ids): two targets
 		// with the same recipe and other names make different artifacts.

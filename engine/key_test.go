@@ -64,7 +64,7 @@ func TestKeyRecordsChangeWithEveryKeyedPart(t *testing.T) {
 	d1 := cache.DigestBytes([]byte("one"))
 	d2 := cache.DigestBytes([]byte("two"))
 	key := func(tg *target.Target, ins []inputDigest) cache.ActionKey {
-		recs, err := keyRecords(tg, rules.Run{}, ins)
+		recs, err := keyRecords(tg, rules.Run{}, rules.Run{}.Schema(), ins)
 		if err != nil {
 			t.Fatal(err)
 		}

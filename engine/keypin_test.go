@@ -224,7 +224,7 @@ func TestKeyRecordsPinned(t *testing.T) {
 			// the attributes' and the inputs' names.
 			ins = append(ins, inputDigest{in: in, digest: cache.DigestBytes([]byte(inputName(0, in)))})
 		}
-		recs, err := keyRecords(tg, rule, ins)
+		recs, err := keyRecords(tg, rule, rule.Schema(), ins)
 		if err != nil {
 			t.Fatalf("%s: %v", tg.Label, err)
 		}

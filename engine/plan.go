@@ -36,7 +36,7 @@ func (e *Engine) Plan(ctx context.Context, roots []label.Label) ([]PlanItem, err
 			return nil, err
 		}
 		nd := e.nodes[n]
-		it := PlanItem{Label: nd.t.Label, Kind: nd.t.Kind, Source: nd.rule.Schema().Traits.Source}
+		it := PlanItem{Label: nd.t.Label, Kind: nd.t.Kind, Source: nd.schema.Traits.Source}
 		var stale []string
 		for _, d := range e.graph.Deps(n) {
 			if arts[d] == nil {
@@ -59,12 +59,12 @@ func (e *Engine) Plan(ctx context.Context, roots []label.Label) ([]PlanItem, err
 			items = append(items, it)
 			continue
 		}
-		tools, err := e.toolchainRecords(ctx, nd.rule)
+		tools, err := e.toolchainRecords(ctx, nd.schema)
 		if err != nil {
 			return nil, err
 		}
-		tools = append(tools, e.provenanceRecords(nd.rule, inputs, artOf)...)
-		recs, err := keyRecords(nd.t, nd.rule, inputs, tools...)
+		tools = append(tools, e.provenanceRecords(nd.schema, inputs, artOf)...)
+		recs, err := keyRecords(nd.t, nd.rule, nd.schema, inputs, tools...)
 		if err != nil {
 			return nil, err
 		}

@@ -27,8 +27,8 @@ import (
 
 // provenanceRecords are the key records of a Traits.Provenance rule beyond
 // the ordinary ones: nil for other rules.
-func (e *Engine) provenanceRecords(rule rules.Rule, inputs []inputDigest, artOf func(int) *artifact) []string {
-	if !rule.Schema().Traits.Provenance {
+func (e *Engine) provenanceRecords(schema rules.Schema, inputs []inputDigest, artOf func(int) *artifact) []string {
+	if !schema.Traits.Provenance {
 		return nil
 	}
 	recs := []string{
@@ -50,8 +50,8 @@ func (e *Engine) provenanceRecords(rule rules.Rule, inputs []inputDigest, artOf 
 
 // provenance is what a Traits.Provenance rule's action is told; nil for
 // other rules. Every field is covered by provenanceRecords.
-func (e *Engine) provenance(rule rules.Rule, inputs []inputDigest, artOf func(int) *artifact, st *staged) *rules.Provenance {
-	if !rule.Schema().Traits.Provenance {
+func (e *Engine) provenance(schema rules.Schema, inputs []inputDigest, artOf func(int) *artifact, st *staged) *rules.Provenance {
+	if !schema.Traits.Provenance {
 		return nil
 	}
 	p := &rules.Provenance{CogumiVersion: e.cfg.CogumiVersion, Commit: e.workspaceCommit()}

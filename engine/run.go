@@ -76,7 +76,7 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 		return nil, "", fmt.Errorf("creating resume directory: %w", err)
 	}
 	var log io.Writer = sink
-	if t.Resources.GPUs > 0 || rs.ex != nil || rule.Schema().Traits.LiveLog {
+	if t.Resources.GPUs > 0 || rs.ex != nil || e.nodes[n].schema.Traits.LiveLog {
 		// Long GPU and cluster jobs are followed live on the terminal.
 		log = io.MultiWriter(sink, &lineWriter{label: t.Label.String(), obs: e.obs})
 	}
@@ -85,7 +85,7 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 		ResumeDir: resume, Toolchains: e.cfg.Toolchains, PythonPath: e.cfg.PythonPath,
 		VisibleDevices: gpu.VisibleDevices(rs.devs),
 		Memo:           &memo{e: e, label: t.Label, kind: t.Kind},
-		Provenance:     e.provenance(rule, inputs, artOf, st),
+		Provenance:     e.provenance(e.nodes[n].schema, inputs, artOf, st),
 		Stats: func(v any) {
 			if b, err := json.Marshal(v); err == nil && rs.stats != nil {
 				*rs.stats = b
