@@ -132,9 +132,18 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler, rewinds int, 
 		defer e.gpus.Release(devs)
 	}
 	e.obs.Started(t.Label.String(), o.reason)
-	start := time.Now()
-	art, tail, err := e.run(ctx, runSpec{n: n, key: key, recs: recs, inputs: inputs, artOf: s.artifactOf, devs: devs, ex: ex, stats: &o.stats})
-	o.seconds = time.Since(start).Seconds()
+	o.executor, o.bytesIn = "local", e.inputBytes(inputs, s.artifactOf)
+	if ex != nil {
+		o.executor = t.Executor
+	}
+	for _, d := range devs {
+		o.gpus = append(o.gpus, d.UUID)
+	}
+	jctx, jobID := withJobNote(ctx)
+	o.start = time.Now()
+	art, tail, err := e.run(jctx, runSpec{n: n, key: key, recs: recs, inputs: inputs, artOf: s.artifactOf, devs: devs, ex: ex, stats: &o.stats})
+	o.seconds = time.Since(o.start).Seconds()
+	o.jobID = jobID()
 	if err != nil {
 		o.result, o.err, o.logTail = Failed, err, tail
 		if ctx.Err() != nil {
@@ -230,7 +239,28 @@ func (e *Engine) fromCache(ctx context.Context, l label.Label, key cache.ActionK
 		}
 		return outcome{}, false
 	}
-	return outcome{result: result, art: newArtifact(res.Outputs, nil).producedBy(key), key: key}, true
+	o := outcome{result: result, art: newArtifact(res.Outputs, nil).producedBy(key), key: key}
+	if result == Remote && res.BlobsRemote && wanted {
+		o.fetched = res.Outputs.TotalSize()
+	}
+	return o, true
+}
+
+// inputBytes is the size of an action's inputs.
+func (e *Engine) inputBytes(inputs []inputDigest, artOf func(int) *artifact) int64 {
+	var n int64
+	for _, in := range inputs {
+		if in.in.IsFile() {
+			if fi, err := os.Stat(filepath.Join(e.cfg.Root, filepath.FromSlash(in.in.File))); err == nil {
+				n += fi.Size()
+			}
+			continue
+		}
+		if m, err := artOf(e.index[in.in.Label.Target()]).sub(in.in.Label); err == nil {
+			n += m.TotalSize()
+		}
+	}
+	return n
 }
 
 // resolve finds the result of key: local cache first, then (with remote)

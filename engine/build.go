@@ -33,6 +33,15 @@ type outcome struct {
 	logTail string
 	seconds float64
 	stats   json.RawMessage // what the rule reported about its run
+
+	// For the build record: when its action started running (zero when it
+	// did not), where, and what it moved.
+	start    time.Time
+	executor string
+	gpus     []string
+	jobID    string
+	bytesIn  int64
+	fetched  int64
 }
 
 // ErrBuildFailed is returned when at least one target failed.
@@ -65,6 +74,7 @@ func (e *Engine) Build(ctx context.Context, roots []label.Label) (Summary, error
 		keys:    make([]cache.ActionKey, len(e.nodes)),
 		rewound: make(map[int]*sync.Mutex),
 		results: make([]Result, len(e.nodes)),
+		records: make([]ActionRecord, len(e.nodes)),
 		pending: make([]int32, len(e.nodes)),
 		inBuild: make([]bool, len(e.nodes)),
 		wanted:  make([]bool, len(e.nodes)),
@@ -94,7 +104,8 @@ func (e *Engine) Build(ctx context.Context, roots []label.Label) (Summary, error
 		go func() {
 			defer wg.Done()
 			for n := range s.ready {
-				s.finish(n, e.process(ctx, n, s, 0, false))
+				begun := time.Now()
+				s.finish(n, begun, e.process(ctx, n, s, 0, false))
 			}
 		}()
 	}
@@ -105,6 +116,7 @@ func (e *Engine) Build(ctx context.Context, roots []label.Label) (Summary, error
 		s.sum.Downloaded, s.sum.Uploaded = e.remote.bytesDown.Load(), e.remote.bytesUp.Load()
 	}
 	e.saveLastBuild(s.sum, len(ids))
+	e.saveRecord(s.record(start, roots, ids))
 	if s.sum.Failed > 0 {
 		return s.sum, ErrBuildFailed{Failed: s.sum.Failed}
 	}
@@ -124,6 +136,7 @@ type scheduler struct {
 	keys    []cache.ActionKey   // of the actions processed, for rewinding; zero if none
 	rewound map[int]*sync.Mutex // one rewind of a target at a time
 	results []Result
+	records []ActionRecord // what happened to each target, for the build record
 	pending []int32
 	inBuild []bool
 	wanted  []bool // its outputs must appear under cogumi-out (requested, or --download=all)
@@ -159,16 +172,19 @@ func (s *scheduler) isStopped() bool {
 }
 
 // finish records n's outcome, reports it and releases its dependents.
-func (s *scheduler) finish(n int, o outcome) {
+// begun is when its processing began.
+func (s *scheduler) finish(n int, begun time.Time, o outcome) {
 	t := s.e.nodes[n].t
 	ev := Event{Label: t.Label.String(), Result: o.result, ActionKey: o.key, Seconds: o.seconds, Reason: o.reason, Stats: o.stats}
 	if o.err != nil {
 		ev.Error = o.err.Error()
 	}
 	s.e.obs.Done(ev, o.logTail)
+	rec := actionRecord(ev, o, begun, time.Now())
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.records[n] = rec
 	s.arts[n] = o.art
 	s.results[n] = o.result
 	s.keys[n] = o.key

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/cogumi/cogumi/cache"
 )
@@ -67,8 +68,9 @@ func (e *Engine) rewind(ctx context.Context, lost *lostInputError, s *scheduler)
 	}
 	e.obs.Warn(fmt.Sprintf("%s: its outputs are lost (%v); running it again here", lost.dep, errors.Unwrap(lost)))
 	_ = e.cfg.Cache.DeleteAction(key)
+	begun := time.Now()
 	o := e.process(ctx, dn, s, 0, true)
-	s.rewoundOutcome(dn, o)
+	s.rewoundOutcome(dn, begun, o)
 	if o.err != nil {
 		return fmt.Errorf("input %s is lost, and running it again failed: %w", lost.dep, o.err)
 	}
@@ -106,15 +108,18 @@ func (s *scheduler) keyOf(n int) (cache.ActionKey, bool) {
 
 // rewoundOutcome reports a producer run again and, when it succeeded, puts
 // its artifact in place of the lost one.
-func (s *scheduler) rewoundOutcome(n int, o outcome) {
+// Its record in the build record becomes that of the new run.
+func (s *scheduler) rewoundOutcome(n int, begun time.Time, o outcome) {
 	t := s.e.nodes[n].t
 	ev := Event{Label: t.Label.String(), Result: o.result, ActionKey: o.key, Seconds: o.seconds, Reason: "its outputs were lost", Stats: o.stats}
 	if o.err != nil {
 		ev.Error = o.err.Error()
 	}
 	s.e.obs.Done(ev, o.logTail)
+	rec := actionRecord(ev, o, begun, time.Now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.records[n] = rec
 	if o.result == Built {
 		s.sum.Executed++
 	}

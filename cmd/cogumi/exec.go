@@ -99,8 +99,13 @@ func (g *globals) slurmTransit(name string, s *hcl.SlurmSettings, w *workspace, 
 }
 
 func (x *slurmExecutor) submitJob(ctx context.Context, job slurm.Job) (*slurm.Result, error) {
+	submit := x.cfg.Submit
 	if x.submit != nil {
-		return x.submit(ctx, job)
+		submit = x.submit
 	}
-	return x.cfg.Submit(ctx, job)
+	res, err := submit(ctx, job)
+	if res != nil {
+		engine.NoteJob(ctx, res.JobID)
+	}
+	return res, err
 }

@@ -162,6 +162,7 @@ func (x *slurmExecutor) Exec(ctx context.Context, t *target.Target, dir string, 
 		Resources: slurm.Resources(t.Resources), LogPath: filepath.Join(logDir, "job-%j.log"), Log: log,
 	})
 	if res != nil {
+		engine.NoteJob(ctx, res.JobID)
 		for _, w := range res.Warnings {
 			fmt.Fprintf(log, "cogumi: slurm: %s\n", w)
 		}
