@@ -24,6 +24,7 @@ type buildFlags struct {
 	rebuild    []string
 	events     string
 	download   string
+	report     string
 }
 
 func newBuildCmd(g *globals) *cobra.Command {
@@ -53,6 +54,7 @@ Examples:
 	fl.StringArrayVar(&f.rebuild, "rebuild", nil, "run `TARGET` again even if cached (repeatable)")
 	fl.StringVar(&f.download, "download", "minimal", "what to fetch from the remote cache: minimal (the named targets' outputs and the inputs of actions run here) or all")
 	fl.StringVar(&f.events, "events", "", "write one JSON object per target to `FILE` (JSON Lines)")
+	fl.StringVar(&f.report, "report", "", "write an HTML page about the build to `FILE` (see cogumi report)")
 	return cmd
 }
 
@@ -159,6 +161,11 @@ func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error
 		fmt.Fprintln(g.stderr, line)
 	}
 	fmt.Fprintln(g.stderr, summaryLine(sum, err))
+	if f.report != "" {
+		if rerr := writeReport(g, w, f.report, nil); rerr != nil {
+			fmt.Fprintln(g.stderr, "cogumi: warning: report:", rerr)
+		}
+	}
 	return err
 }
 

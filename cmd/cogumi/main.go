@@ -185,6 +185,7 @@ cache, and links outputs under cogumi-out/<package>/<target>/.`,
 		newBuildCmd(g), newQueryCmd(g), newGraphCmd(g), newWhyCmd(g), newStatusCmd(g),
 		newLogCmd(g), newCacheCmd(g), newCleanCmd(g), newFmtCmd(g), newValidateCmd(g), newVersionCmd(g),
 		newExecActionCmd(g), newRouteCmd(g), newMetricsCmd(g), newApproveCmd(g), newApprovalsCmd(g), newPublishCmd(g), newPullReleaseCmd(g),
+		newReportCmd(g),
 	)
 	root.SetHelpCommand(newHelpCmd(rules.Default()))
 	checkCommandLine(root)

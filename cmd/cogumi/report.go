@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cogumi/cogumi/engine"
+	"github.com/cogumi/cogumi/engine/label"
+	"github.com/cogumi/cogumi/engine/report"
+	"github.com/cogumi/cogumi/internal/atomicfile"
+)
+
+func newReportCmd(g *globals) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "report [flags] [TARGET...]",
+		Short: "Write an HTML page about the last build",
+		Long: `Report writes one self-contained HTML page (no network needed to open it) from
+the record the last build left: its graph coloured by what happened to each
+target, a timeline of the actions that ran with the critical path marked,
+the size of each artifact, trends over the last builds, and spend. Hover or
+click a target for why it ran, its time, bytes and where it ran, and the log
+tail of a failure. With targets, the graph shows only them and what they need.
+
+Examples:
+  cogumi report -o report.html
+  cogumi report //models:final -o final.html
+  cogumi build --report report.html //models:final`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w, err := g.load()
+			if err != nil {
+				return err
+			}
+			var targets []string
+			for _, a := range args {
+				l, err := label.Parse(a, w.pkg)
+				if err != nil {
+					return &exitError{code: exitConfig, err: err}
+				}
+				targets = append(targets, l.Target().String())
+			}
+			return writeReport(g, w, out, targets)
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "report.html", "write the page to `FILE`")
+	return cmd
+}
+
+// writeReport writes the report of the workspace's last build to path.
+func writeReport(g *globals, w *workspace, path string, targets []string) error {
+	c, err := g.openCache(w)
+	if err != nil {
+		return err
+	}
+	recs, err := engine.BuildRecords(engine.StateDir(c, w.ws.Root))
+	if err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return &exitError{code: exitConfig, err: fmt.Errorf("no build recorded in this workspace yet: run cogumi build first")}
+	}
+	var b bytes.Buffer
+	if err := report.Write(&b, recs[len(recs)-1], report.Options{Targets: targets, History: recs}); err != nil {
+		return &exitError{code: exitConfig, err: err}
+	}
+	if err := atomicfile.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(path)
+	fmt.Fprintf(g.stderr, "report: %s\n", abs)
+	return nil
+}
