@@ -74,3 +74,16 @@ func DigestFile(path string) (Digest, int64, error) {
 	}
 	return d, size, nil
 }
+
+// DigestReaderAt returns the BLAKE3 digest of the first size bytes of r,
+// hashed in parallel like DigestFile (for a file already open).
+func DigestReaderAt(r io.ReaderAt, size int64) (Digest, error) {
+	if size < 2*segmentSize {
+		buf := make([]byte, size)
+		if _, err := r.ReadAt(buf, 0); err != nil && !(err == io.EOF && size == 0) {
+			return Digest{}, readError(err)
+		}
+		return blake3.Sum256(buf), nil
+	}
+	return hashSegments(r, size, runtime.GOMAXPROCS(0))
+}
