@@ -28,9 +28,14 @@ func (s *Store) fetchChunk(ctx context.Context, c cache.ChunkRef) ([]byte, error
 		}
 	}
 	b, err := s.getChunk(ctx, c)
-	if err == nil {
+	switch {
+	case err == nil:
 		s.stats.chunksDown.Add(1)
 		s.stats.chunkBytesDown.Add(c.Size)
+	case isPlainMiss(err):
+		// A chunk list names it: the blob is damaged (a garbage collection
+		// raced a push?) and must read as corrupt, so that a push repairs it.
+		err = s.corruptAt(c.Digest, s.chunkKey(c.Digest), "missing")
 	}
 	return b, err
 }

@@ -14,7 +14,7 @@ import (
 // ActionEntry is an action result object, as a listing shows it.
 type ActionEntry struct {
 	Key          cache.ActionKey
-	Chunked      bool // under ac-chunked/: it names a chunked blob
+	Chunked      bool  // under ac-chunked/: it names a chunked blob
 	Size         int64 // bytes of JSON
 	LastModified time.Time
 }
@@ -52,13 +52,7 @@ func (s *Store) ListActions(ctx context.Context, fn func(ActionEntry) error) err
 // Objects under cas/ that cogumi did not name are skipped. An error from
 // fn stops the listing and is returned as it is.
 func (s *Store) ListBlobs(ctx context.Context, fn func(BlobEntry) error) error {
-	return s.list(ctx, "cas/", func(oi minio.ObjectInfo, name string) error {
-		d, err := cache.ParseDigest(name)
-		if err != nil {
-			return nil
-		}
-		return fn(BlobEntry{Digest: d, StoredSize: oi.Size, LastModified: oi.LastModified})
-	})
+	return s.listDigests(ctx, "cas/", fn)
 }
 
 // list walks the objects under dir (of the prefix). A failed page is
@@ -98,6 +92,33 @@ func (s *Store) DeleteBlob(ctx context.Context, d cache.Digest) error {
 		return err
 	}
 	return s.remove(ctx, s.blobKey(d))
+}
+
+// ListChunkLists calls fn for every chunk list (chunked blob) under the
+// prefix, in digest order; StoredSize is the list's.
+func (s *Store) ListChunkLists(ctx context.Context, fn func(BlobEntry) error) error {
+	return s.listDigests(ctx, "chunked/", fn)
+}
+
+// ListChunks calls fn for every chunk under the prefix, in digest order.
+func (s *Store) ListChunks(ctx context.Context, fn func(BlobEntry) error) error {
+	return s.listDigests(ctx, "chunks/", fn)
+}
+
+func (s *Store) listDigests(ctx context.Context, dir string, fn func(BlobEntry) error) error {
+	return s.list(ctx, dir, func(oi minio.ObjectInfo, name string) error {
+		d, err := cache.ParseDigest(name)
+		if err != nil {
+			return nil
+		}
+		return fn(BlobEntry{Digest: d, StoredSize: oi.Size, LastModified: oi.LastModified})
+	})
+}
+
+// ChunkList returns the chunks of chunked blob d, checked (see doc.go).
+func (s *Store) ChunkList(ctx context.Context, d cache.Digest) ([]cache.ChunkRef, error) {
+	refs, _, err := s.getChunkList(ctx, d, -1)
+	return refs, err
 }
 
 // DeleteChunk removes chunk c. Delete the chunk lists that name it first.
