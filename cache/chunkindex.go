@@ -131,3 +131,37 @@ func readChunkIndex(path string) ([]ChunkRef, error) {
 	}
 	return out, sc.Err()
 }
+
+// verifyChunkIndex checks the chunk index files (see Verify).
+func (c *Local) verifyChunkIndex(rep *VerifyReport) {
+	dir := filepath.Join(c.dir, "chunks")
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		d, err := ParseDigest(e.Name())
+		if err != nil {
+			if !strings.HasPrefix(e.Name(), ".") { // atomicfile's temporaries
+				rep.Problems = append(rep.Problems, VerifyProblem{Path: path, What: "chunk index " + e.Name(), Reason: "not a chunk index file"})
+				_ = os.RemoveAll(path)
+			}
+			continue
+		}
+		info, err := os.Stat(c.BlobPath(d))
+		if err != nil {
+			_ = os.Remove(path)
+			continue
+		}
+		chunks, err := readChunkIndex(path)
+		var sum int64
+		for _, r := range chunks {
+			sum += r.Size
+		}
+		if err == nil && sum != info.Size() {
+			err = fmt.Errorf("its chunks add up to %d bytes, the blob has %d", sum, info.Size())
+		}
+		if err != nil {
+			rep.Problems = append(rep.Problems, VerifyProblem{Path: path, What: "chunk index of blob " + d.String(), Reason: err.Error()})
+			_ = os.Remove(path)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"os"
 	"testing"
 )
 
@@ -30,5 +31,30 @@ func TestChunkIndex(t *testing.T) {
 	c.removeBlob(d)
 	if _, _, ok := c.ChunkIndex().Find(refs[0].Digest, 10); ok {
 		t.Error("Find succeeded after the blob was removed")
+	}
+}
+
+func TestVerifyChunkIndex(t *testing.T) {
+	c, err := OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("0123456789abcdefghij")
+	d, _ := c.PutBytes(context.Background(), data)
+	gone := DigestBytes([]byte("gone"))
+	x := c.ChunkIndex()
+	_ = x.Record(d, []ChunkRef{{DigestBytes(data), 19}}) // wrong length
+	_ = x.Record(gone, []ChunkRef{{gone, 4}})            // blob not here
+	rep, err := c.Verify()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 1 || rep.Problems[0].What != "chunk index of blob "+d.String() {
+		t.Fatalf("problems %v, want the bad index of %s only", rep.Problems, d.Short())
+	}
+	for _, b := range []Digest{d, gone} {
+		if _, err := os.Stat(c.chunkIndexPath(b)); !os.IsNotExist(err) {
+			t.Errorf("index of %s left", b.Short())
+		}
 	}
 }
