@@ -116,11 +116,16 @@ type Chunk struct {
 // fn with every chunk in order and its bytes (valid only during the call).
 // It reads r sequentially, a few Max-sized windows at a time.
 func Split(r io.ReaderAt, size int64, p Params, cuts []int64, fn func(c Chunk, data []byte) error) error {
+	return split(r, size, p, cuts, 4*int64(p.Max), fn)
+}
+
+// split is Split reading windows of up to window bytes (at least Max).
+func split(r io.ReaderAt, size int64, p Params, cuts []int64, window int64, fn func(c Chunk, data []byte) error) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
 	maskS, maskL := p.masks()
-	buf := make([]byte, 4*p.Max)
+	buf := make([]byte, max(int64(p.Max), min(window, size)))
 	var bufOff int64 // offset of buf[0] in r
 	var bufLen int   // valid bytes in buf
 	off := int64(0)

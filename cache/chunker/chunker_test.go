@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/cogumi/cogumi/model/gguf"
@@ -228,5 +229,50 @@ func BenchmarkSplit(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		_ = Split(bytesReaderAt(data), int64(len(data)), Default, nil, func(Chunk, []byte) error { return nil })
+	}
+}
+
+// TestParallelSameAsSplit: the parallel chunker gives Split's chunks, with
+// and without structure cuts, for regions much smaller and larger than a
+// chunk.
+func TestParallelSameAsSplit(t *testing.T) {
+	ts := [][]byte{random(11, 300_000), random(12, 100), random(13, 700_000), random(14, 5_000)}
+	structured := safetensors([]string{"a", "b", "c", "d"}, ts)
+	for _, data := range [][]byte{random(10, 3<<20), structured, random(9, 100), nil} {
+		r := bytesReaderAt(data)
+		size := int64(len(data))
+		cuts := StructureCuts(r, size, small.Min)
+		var want []Chunk
+		_ = Split(r, size, small, cuts, func(c Chunk, _ []byte) error { want = append(want, c); return nil })
+		for _, span := range []int64{3000, 50_000, 1 << 20, 1 << 30} {
+			var mu sync.Mutex
+			seen := map[Chunk]bool{}
+			got, err := parallel(r, size, small, cuts, 3, span, func(c Chunk, b []byte) {
+				mu.Lock()
+				seen[c] = bytes.Equal(b, data[c.Off:c.Off+c.Len])
+				mu.Unlock()
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("size %d, span %d: %d chunks, want %d (%v vs %v)", size, span, len(got), len(want), head(got), head(want))
+			}
+			for _, c := range got {
+				if !seen[c] {
+					t.Fatalf("chunk %v not visited with its bytes", c)
+				}
+			}
+		}
+	}
+}
+
+func head(cs []Chunk) []Chunk { return cs[:min(len(cs), 5)] }
+
+func BenchmarkParallel(b *testing.B) {
+	data := random(1, 64<<20)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		_, _ = parallel(bytesReaderAt(data), int64(len(data)), Default, nil, 2, 16<<20, func(Chunk, []byte) {})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 
 	"github.com/cogumi/cogumi/cache"
@@ -39,7 +40,7 @@ func (s *Store) putChunked(ctx context.Context, d cache.Digest, size int64, f *o
 		got, err := cache.DigestReaderAt(f, size)
 		whole <- sum{got, err}
 	}()
-	refs, err := cutChunks(f, size, s.chunkParams, s.conc)
+	refs, err := cutChunks(f, size, s.chunkParams, runtime.GOMAXPROCS(0))
 	w := <-whole
 	switch {
 	case err != nil:
@@ -64,46 +65,24 @@ func (s *Store) putChunked(ctx context.Context, d cache.Digest, size int64, f *o
 	return nil
 }
 
-// cutChunks returns the chunks of the size bytes of r, hashed by workers
-// while the chunker reads on.
+// cutChunks returns the chunks of the size bytes of r (structure cuts
+// included), cut and hashed by workers (see chunker.Parallel).
 func cutChunks(r io.ReaderAt, size int64, p chunker.Params, workers int) ([]cache.ChunkRef, error) {
 	cuts := chunker.StructureCuts(r, size, p.Min)
-	refs := make([]cache.ChunkRef, 0, size/int64(p.Min)+int64(len(cuts))+1)
-	type job struct {
-		i   int
-		buf []byte
-	}
-	jobs := make(chan job, workers)
-	pool := make(chan []byte, 2*workers)
-	for range 2 * workers {
-		pool <- make([]byte, p.Max)
-	}
-	digests := make([]cache.Digest, cap(refs))
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for j := range jobs {
-				digests[j.i] = cache.DigestBytes(j.buf)
-				pool <- j.buf[:cap(j.buf)]
-			}
-		})
-	}
-	err := chunker.Split(r, size, p, cuts, func(c chunker.Chunk, data []byte) error {
-		if len(refs) == cap(refs) {
-			return fmt.Errorf("more chunks than %d bytes can hold", size)
-		}
-		buf := <-pool
-		jobs <- job{len(refs), buf[:copy(buf, data)]}
-		refs = append(refs, cache.ChunkRef{Size: c.Len})
-		return nil
+	var mu sync.Mutex
+	digests := make(map[chunker.Chunk]cache.Digest)
+	chunks, err := chunker.Parallel(r, size, p, cuts, workers, func(c chunker.Chunk, data []byte) {
+		d := cache.DigestBytes(data)
+		mu.Lock()
+		digests[c] = d
+		mu.Unlock()
 	})
-	close(jobs)
-	wg.Wait()
 	if err != nil {
 		return nil, err
 	}
-	for i := range refs {
-		refs[i].Digest = digests[i]
+	refs := make([]cache.ChunkRef, len(chunks))
+	for i, c := range chunks {
+		refs[i] = cache.ChunkRef{Digest: digests[c], Size: c.Len}
 	}
 	return refs, nil
 }
