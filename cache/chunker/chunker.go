@@ -125,7 +125,7 @@ func split(r io.ReaderAt, size int64, p Params, cuts []int64, window int64, fn f
 		return err
 	}
 	maskS, maskL := p.masks()
-	buf := make([]byte, max(int64(p.Max), min(window, size)))
+	buf := make([]byte, min(max(window, int64(p.Max)), size))
 	var bufOff int64 // offset of buf[0] in r
 	var bufLen int   // valid bytes in buf
 	off := int64(0)

@@ -48,6 +48,11 @@ func (s *Store) chunkedActionKey(k cache.ActionKey) string {
 	return s.objectKey("ac-chunked/" + k.String() + ".json")
 }
 
+// chunkConc is the number of chunks moved at once: twice the parallel
+// requests of a whole blob's transfer, since chunks are small objects
+// whose requests spend more of their time waiting.
+func (s *Store) chunkConc() int { return 2 * s.conc }
+
 // chunks reports whether a blob of size bytes is stored chunked.
 func (s *Store) chunks(size int64) bool {
 	return s.chunkThreshold > 0 && size > s.chunkThreshold
@@ -103,6 +108,11 @@ func (s *Store) getObject(ctx context.Context, key string, limit int64) ([]byte,
 		defer rc.Close()
 		oi.Metadata = h
 		info = oi
+		if oi.Size >= 0 && oi.Size <= limit {
+			data = make([]byte, oi.Size)
+			_, err = io.ReadFull(touchReader{rc, a}, data)
+			return err
+		}
 		data, err = io.ReadAll(io.LimitReader(touchReader{rc, a}, limit+1))
 		return err
 	})

@@ -104,7 +104,7 @@ func (s *Store) getChunked(ctx context.Context, d cache.Digest, size int64, refs
 	defer cancel(nil)
 	jobs := make(chan cache.ChunkRef)
 	var wg sync.WaitGroup
-	for range s.conc {
+	for range s.chunkConc() {
 		wg.Go(func() {
 			for c := range jobs {
 				if ctx.Err() != nil {

@@ -1,7 +1,6 @@
 package s3
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,7 +67,9 @@ func (s *Store) putChunked(ctx context.Context, d cache.Digest, size int64, f *o
 // cutChunks returns the chunks of the size bytes of r (structure cuts
 // included), cut and hashed by workers (see chunker.Parallel).
 func cutChunks(r io.ReaderAt, size int64, p chunker.Params, workers int) ([]cache.ChunkRef, error) {
-	cuts := chunker.StructureCuts(r, size, p.Min)
+	// Tensors of a few KiB (norms, biases) join the next one; a projection
+	// of a small model still gets its own chunks.
+	cuts := chunker.StructureCuts(r, size, p.Min/8)
 	var mu sync.Mutex
 	digests := make(map[chunker.Chunk]cache.Digest)
 	chunks, err := chunker.Parallel(r, size, p, cuts, workers, func(c chunker.Chunk, data []byte) {
@@ -115,7 +116,7 @@ func (s *Store) putChunks(ctx context.Context, d cache.Digest, size int64, f io.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	for range s.conc {
+	for range s.chunkConc() {
 		wg.Go(func() {
 			buf := make([]byte, s.chunkParams.Max)
 			for j := range jobs {
@@ -130,8 +131,7 @@ func (s *Store) putChunks(ctx context.Context, d cache.Digest, size int64, f io.
 					cancel(fmt.Errorf("reading chunk at %d: %w", j.off, err))
 					continue
 				}
-				src := &streamSource{r: bytes.NewReader(b), size: j.ref.Size, frameSize: s.frameSize}
-				if err := s.uploadSingle(ctx, s.chunkKey(j.ref.Digest), j.ref.Digest, j.ref.Size, src); err != nil {
+				if err := s.uploadBytes(ctx, s.chunkKey(j.ref.Digest), j.ref.Digest, b); err != nil {
 					cancel(err)
 					continue
 				}

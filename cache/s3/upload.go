@@ -191,6 +191,13 @@ func (s *Store) uploadSingle(ctx context.Context, key string, d cache.Digest, si
 	if err := src.finish(); err != nil {
 		return err
 	}
+	return s.uploadBytes(ctx, key, d, buf)
+}
+
+// uploadBytes verifies that buf (a whole small blob or a chunk) hashes to
+// d, compresses it if that saves space, and stores it with one PUT at key.
+func (s *Store) uploadBytes(ctx context.Context, key string, d cache.Digest, buf []byte) error {
+	size := int64(len(buf))
 	if got := cache.DigestBytes(buf); got != d {
 		return mismatch(size, got)
 	}
