@@ -131,7 +131,7 @@ func (s *Store) putChunks(ctx context.Context, d cache.Digest, size int64, f io.
 					cancel(fmt.Errorf("reading chunk at %d: %w", j.off, err))
 					continue
 				}
-				if err := s.uploadBytes(ctx, s.chunkKey(j.ref.Digest), j.ref.Digest, b); err != nil {
+				if err := s.uploadBytes(ctx, s.chunkKey(j.ref.Digest), j.ref.Digest, b, true); err != nil {
 					cancel(err)
 					continue
 				}

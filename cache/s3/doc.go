@@ -49,8 +49,9 @@
 // moves only the chunks the other side lacks. The cut points are FastCDC
 // 2020 with an average of 2 MiB (min 512 KiB, max 8 MiB; see package
 // cache/chunker), plus cuts at the end of a safetensors or GGUF header and
-// at each tensor's start, so that an unchanged tensor is an unchanged run
-// of chunks wherever it moved in the file. These structure cuts make our
+// at each tensor's start (a tensor under 64 KiB, a norm or a bias, joins
+// the next one), so that an unchanged tensor is an unchanged run of chunks
+// wherever it moved in the file. These structure cuts make our
 // chunks differ from a REAPI server's plain FastCDC chunks (the
 // split/splice messages): a cogumi chunk list is not a REAPI one.
 //

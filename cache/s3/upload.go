@@ -191,18 +191,26 @@ func (s *Store) uploadSingle(ctx context.Context, key string, d cache.Digest, si
 	if err := src.finish(); err != nil {
 		return err
 	}
-	return s.uploadBytes(ctx, key, d, buf)
+	return s.uploadBytes(ctx, key, d, buf, false)
 }
 
 // uploadBytes verifies that buf (a whole small blob or a chunk) hashes to
 // d, compresses it if that saves space, and stores it with one PUT at key.
-func (s *Store) uploadBytes(ctx context.Context, key string, d cache.Digest, buf []byte) error {
+// With sample, a buffer whose first compressSample bytes do not shrink is
+// stored raw without trying the rest.
+func (s *Store) uploadBytes(ctx context.Context, key string, d cache.Digest, buf []byte, sample bool) error {
 	size := int64(len(buf))
 	if got := cache.DigestBytes(buf); got != d {
 		return mismatch(size, got)
 	}
 	var ib indexBuilder
 	var body []byte
+	if sample && size > 4*compressSample && s.compress(buf[:compressSample], nil) == nil {
+		// A sample that does not shrink: weights in a format that zstd
+		// cannot help (quantised, random), stored raw without trying the
+		// rest (most of a chunked push's CPU time otherwise).
+		return s.putObject(ctx, key, d, size, buf, formatRaw)
+	}
 	for off := int64(0); off < size; off += s.frameSize {
 		raw := buf[off:min(off+s.frameSize, size)]
 		if c := s.compress(raw, nil); c != nil {
@@ -220,6 +228,15 @@ func (s *Store) uploadBytes(ctx context.Context, key string, d cache.Digest, buf
 	if size > 0 && int64(len(body)) > size-size/32 {
 		body, format = buf, formatRaw
 	}
+	return s.putObject(ctx, key, d, size, body, format)
+}
+
+// compressSample is how much of a blob or chunk uploadBytes tries to
+// compress first: if that does not shrink, neither will the rest.
+const compressSample = 64 << 10
+
+// putObject stores body, blob or chunk d of size bytes in format, at key.
+func (s *Store) putObject(ctx context.Context, key string, d cache.Digest, size int64, body []byte, format string) error {
 	return s.do(ctx, "PUT", key, s.idle, func(ctx context.Context, a *activity) error {
 		_, err := s.core.PutObject(ctx, s.bucket, key, touchReader{bytes.NewReader(body), a}, int64(len(body)), "", "", putOptions(d, size, format))
 		return err
