@@ -106,5 +106,10 @@ func DigestReaderAt(r io.ReaderAt, size int64) (Digest, error) {
 		}
 		return blake3.Sum256(buf), nil
 	}
+	if f, ok := r.(*os.File); ok && size >= mapMin {
+		if d, ok, err := hashMapped(f, size, runtime.GOMAXPROCS(0)); ok {
+			return d, err
+		}
+	}
 	return hashSegments(r, size, runtime.GOMAXPROCS(0))
 }

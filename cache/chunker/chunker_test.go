@@ -247,7 +247,7 @@ func TestParallelSameAsSplit(t *testing.T) {
 		for _, span := range []int64{3000, 50_000, 1 << 20, 1 << 30} {
 			var mu sync.Mutex
 			seen := map[Chunk]bool{}
-			got, err := parallel(r, size, small, cuts, 3, span, func(c Chunk, b []byte) {
+			got, err := parallel(r, size, small, cuts, 3, span, func(c Chunk, b []byte, _ bool) {
 				mu.Lock()
 				seen[c] = bytes.Equal(b, data[c.Off:c.Off+c.Len])
 				mu.Unlock()
@@ -273,6 +273,6 @@ func BenchmarkParallel(b *testing.B) {
 	data := random(1, 64<<20)
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		_, _ = parallel(bytesReaderAt(data), int64(len(data)), Default, nil, 2, 16<<20, func(Chunk, []byte) {})
+		_, _ = parallel(bytesReaderAt(data), int64(len(data)), Default, nil, 2, 16<<20, func(Chunk, []byte, bool) {})
 	}
 }

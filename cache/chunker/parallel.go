@@ -23,8 +23,10 @@ var errStop = errors.New("stop")
 // the true ones; until then the true chain is extended sequentially
 // (typically for a chunk or two). visit is called, from several goroutines
 // at once, with every chunk cut and its bytes (valid only during the call),
-// including a few speculative ones that end up not being in the result.
-func Parallel(r io.ReaderAt, size int64, p Params, cuts []int64, workers int, visit func(Chunk, []byte)) ([]Chunk, error) {
+// including a few speculative ones that end up not being in the result;
+// final says the chunk is known to be in the result (it was cut from a
+// structure cut or from the true chain).
+func Parallel(r io.ReaderAt, size int64, p Params, cuts []int64, workers int, visit func(c Chunk, data []byte, final bool)) ([]Chunk, error) {
 	return parallel(r, size, p, cuts, workers, regionSize, visit)
 }
 
@@ -36,7 +38,7 @@ type region struct {
 	err        error
 }
 
-func parallel(r io.ReaderAt, size int64, p Params, cuts []int64, workers int, span int64, visit func(Chunk, []byte)) ([]Chunk, error) {
+func parallel(r io.ReaderAt, size int64, p Params, cuts []int64, workers int, span int64, visit func(Chunk, []byte, bool)) ([]Chunk, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -58,7 +60,7 @@ func parallel(r io.ReaderAt, size int64, p Params, cuts []int64, workers int, sp
 	for range max(1, workers) {
 		wg.Go(func() {
 			for g := range jobs {
-				g.err = splitFrom(r, p, g.start, g.hardEnd, g.end, 4*int64(p.Max), visit, &g.chunks)
+				g.err = splitFrom(r, p, g.start, g.hardEnd, g.end, 4*int64(p.Max), g.hard, visit, &g.chunks)
 			}
 		})
 	}
@@ -86,7 +88,7 @@ func parallel(r io.ReaderAt, size int64, p Params, cuts []int64, workers int, sp
 			}
 			// Not converged yet: one true chunk at pos, then look again.
 			var next []Chunk
-			if err := splitFrom(r, p, pos, g.hardEnd, pos+1, int64(p.Max), visit, &next); err != nil {
+			if err := splitFrom(r, p, pos, g.hardEnd, pos+1, int64(p.Max), true, visit, &next); err != nil {
 				return nil, err
 			}
 			out = append(out, next...)
@@ -101,7 +103,7 @@ func parallel(r io.ReaderAt, size int64, p Params, cuts []int64, workers int, sp
 
 // splitFrom appends to out the chunks of [start, hardEnd) from start,
 // stopping after the first chunk that ends at or beyond stopAt.
-func splitFrom(r io.ReaderAt, p Params, start, hardEnd, stopAt, window int64, visit func(Chunk, []byte), out *[]Chunk) error {
+func splitFrom(r io.ReaderAt, p Params, start, hardEnd, stopAt, window int64, final bool, visit func(Chunk, []byte, bool), out *[]Chunk) error {
 	if start >= hardEnd {
 		return nil
 	}
@@ -109,7 +111,7 @@ func splitFrom(r io.ReaderAt, p Params, start, hardEnd, stopAt, window int64, vi
 	window = min(window, stopAt-start+int64(p.Max))
 	err := split(sr, hardEnd-start, p, nil, window, func(c Chunk, data []byte) error {
 		c.Off += start
-		visit(c, data)
+		visit(c, data, final)
 		*out = append(*out, c)
 		if c.Off+c.Len >= stopAt {
 			return errStop
