@@ -20,44 +20,59 @@ const mapMin = 16 << 20
 // errShrank is a mapped file that lost bytes while it was hashed.
 var errShrank = errors.New("the file shrank while it was being hashed")
 
-// hashMapped is hashSegments over a mapping of f: the workers hash the
-// page cache's pages in place, where pread would first copy every byte
-// (measured on 1 GiB in the page cache, 2 cores: system time 0.16-0.27 s
-// with pread, 0.04-0.08 s for b3sum, which maps; see issue 21). A file
-// truncated meanwhile faults (SIGBUS): the workers turn that into an error
-// with debug.SetPanicOnFault. ok is false if the file could not be mapped
-// (the caller reads it instead).
+// mapWindow is how much of a file hashMapped maps at once: a multiple of
+// segmentSize, small enough that the mapped pages (which count in the
+// process's RSS, and so in a batch system's memory limit) stay few.
+const mapWindow = 64 << 20
+
+// hashMapped is hashSegments over mappings of f, mapWindow at a time: the
+// workers hash the page cache's pages in place, where pread would first copy
+// every byte (measured on 1 GiB in the page cache, 2 cores: system time
+// 0.16-0.27 s with pread, 0.04-0.08 s for b3sum, which maps; see issue 21).
+// A file truncated meanwhile faults (SIGBUS): the workers turn that into an
+// error with debug.SetPanicOnFault. ok is false if the file could not be
+// mapped (the caller reads it instead).
 func hashMapped(f *os.File, size int64, workers int) (d Digest, ok bool, err error) {
-	data, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		return Digest{}, false, nil
-	}
-	defer unix.Munmap(data)
-	_ = unix.Madvise(data, unix.MADV_SEQUENTIAL) // advice only
 	nseg := (size - 1) / segmentSize
 	cvs := make([][8]uint32, nseg)
 	errs := make([]error, workers+1)
-	// Segments are taken in turn rather than striped: a worker whose core
-	// another process holds does not leave the others idle at the end.
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			guarded(&errs[w], func() {
-				for i := next.Add(1) - 1; i < nseg; i = next.Add(1) - 1 {
-					cvs[i] = b3tree.SubtreeCV(data[i*segmentSize:(i+1)*segmentSize], uint64(i)*segmentChunks)
-				}
+	for start := int64(0); start < size; start += mapWindow {
+		data, err := unix.Mmap(int(f.Fd()), start, int(min(mapWindow, size-start)), unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			if start == 0 {
+				return Digest{}, false, nil
+			}
+			return Digest{}, true, err
+		}
+		_ = unix.Madvise(data, unix.MADV_SEQUENTIAL) // advice only
+		first, last := start/segmentSize, min(nseg, (start+mapWindow)/segmentSize)
+		// Segments are taken in turn rather than striped: a worker whose
+		// core another process holds does not leave the others idle.
+		var next atomic.Int64
+		next.Store(first)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				guarded(&errs[w], func() {
+					for i := next.Add(1) - 1; i < last; i = next.Add(1) - 1 {
+						off := i*segmentSize - start
+						cvs[i] = b3tree.SubtreeCV(data[off:off+segmentSize], uint64(i)*segmentChunks)
+					}
+				})
 			})
-		})
-	}
-	wg.Wait()
-	var t b3tree.Stack
-	for _, cv := range cvs {
-		t.Push(cv, bits.TrailingZeros(segmentChunks))
-	}
-	guarded(&errs[workers], func() { d = Digest(t.Finish(data[nseg*segmentSize:])) })
-	if err := errors.Join(errs...); err != nil {
-		return Digest{}, true, err
+		}
+		wg.Wait()
+		if size <= start+mapWindow { // the last window: the tail, on the root's path
+			var t b3tree.Stack
+			for _, cv := range cvs {
+				t.Push(cv, bits.TrailingZeros(segmentChunks))
+			}
+			guarded(&errs[workers], func() { d = Digest(t.Finish(data[nseg*segmentSize-start:])) })
+		}
+		_ = unix.Munmap(data)
+		if err := errors.Join(errs...); err != nil {
+			return Digest{}, true, err
+		}
 	}
 	return d, true, nil
 }

@@ -10,17 +10,21 @@ import (
 )
 
 func TestHashMappedMatchesReference(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "f")
-	data := make([]byte, mapMin+3*segmentSize+12345)
-	for i := range data {
-		data[i] = byte(i*7 + i>>13)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d, n, err := DigestFile(path)
-	if err != nil || n != int64(len(data)) || d != Digest(blake3.Sum256(data)) {
-		t.Fatalf("DigestFile = %s, %d, %v; want the reference digest", d.Short(), n, err)
+	// One window; two windows whose second holds only the tail; a segment
+	// across no window boundary but a tail past it.
+	for _, size := range []int{mapMin + 3*segmentSize + 12345, mapWindow + 1000, mapWindow + segmentSize} {
+		path := filepath.Join(t.TempDir(), "f")
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i*7 + i>>13)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d, n, err := DigestFile(path)
+		if err != nil || n != int64(len(data)) || d != Digest(blake3.Sum256(data)) {
+			t.Fatalf("size %d: DigestFile = %s, %d, %v; want the reference digest", size, d.Short(), n, err)
+		}
 	}
 }
 
