@@ -102,7 +102,8 @@
 // mixing two objects' bytes.
 //
 // Action results are validated like the local cache's (JSON, key, manifest)
-// but their output blobs are not looked up: a remote hit is one GET, and a
+// but their output blobs are not looked up: a lookup is two GETs sent
+// together (ac/ and ac-chunked/, one round trip), and a
 // blob that has since disappeared is a miss when it is read. Writers put
 // every blob before the action result that names it; `cache gc --remote`
 // must delete action results before the blobs they name.

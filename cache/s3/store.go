@@ -180,8 +180,9 @@ func (s *Store) beforePut(ctx context.Context, d cache.Digest, size int64) (skip
 	return false, err
 }
 
-// GetAction fetches and validates the result stored under k, with
-// one GET. It does not check that the output blobs are in the bucket (that
+// GetAction fetches and validates the result stored under k, with two
+// GETs sent together: under ac/ and ac-chunked/ (see doc.go), the latter
+// preferred. It does not check that the output blobs are in the bucket (that
 // would cost a request per blob): callers put blobs first, and a blob that
 // has since gone missing is a miss when it is read.
 func (s *Store) GetAction(ctx context.Context, k cache.ActionKey) (*cache.ActionResult, error) {
