@@ -12,7 +12,7 @@
 //
 // On top of that, Cuts adds structure cuts for safetensors and GGUF files:
 // at the end of the header and at the start of every tensor (merging tensors
-// smaller than the minimum chunk size with the next one). An unchanged tensor
+// shorter than a given length with the next one). An unchanged tensor
 // is then an unchanged run of chunks wherever it moved in the file, and a
 // changed header (metadata) touches only the header's chunks. These cuts
 // make our chunks differ from a REAPI server's plain FastCDC chunks of the
