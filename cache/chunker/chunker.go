@@ -10,7 +10,7 @@
 // from seed 0, see gear), and the masks take the hash's top bits, so that
 // every cut depends on the last 64 bytes.
 //
-// On top of that, Cuts adds structure cuts for safetensors and GGUF files:
+// On top of that, StructureCuts gives structure cuts for safetensors and GGUF files:
 // at the end of the header and at the start of every tensor (merging tensors
 // shorter than a given length with the next one). An unchanged tensor
 // is then an unchanged run of chunks wherever it moved in the file, and a
