@@ -10,7 +10,9 @@
 // make; a no-op over unchanged checkpoints (bytes read) against md5sum's
 // re-hash; cogumi's hasher against b3sum, sha256sum and md5sum; the compress
 // rule against zstd -T2 -3; the gguf rule against llama.cpp's quantiser;
-// cache push and pull against single-stream minio-go; a team cache hit
+// cache push and pull against single-stream minio-go; chunk-level
+// deduplication of versions of a checkpoint and a dataset (issue 21,
+// -dedup-size 2.2GB for TinyLlama's shape); a team cache hit
 // against a build from scratch.
 //
 // Each comparison alternates the tools over several repetitions (one when
@@ -45,6 +47,7 @@ type config struct {
 	noopBytes       int64
 	checkpoint      int64
 	s3Size          int64
+	dedupSize       int64
 	pipeline        string
 	pipelineTargets string
 	tmpDir          string
@@ -52,11 +55,11 @@ type config struct {
 }
 
 // sections are the comparisons, in the order they run.
-var sectionNames = []string{"noop", "hash", "ckpt", "zstd", "gguf", "s3", "team"}
+var sectionNames = []string{"noop", "hash", "ckpt", "zstd", "gguf", "s3", "dedup", "team"}
 
 func main() {
 	var c config
-	var sizes, only, hashSize, noopBytes, ckpt, s3Size string
+	var sizes, only, hashSize, noopBytes, ckpt, s3Size, dedupSize string
 	flag.StringVar(&c.out, "o", "bench/results.md", "Markdown `FILE` to write (JSON goes beside it)")
 	flag.StringVar(&sizes, "sizes", "1000,10000", "comma-separated target counts for the no-op benchmark")
 	flag.IntVar(&c.reps, "reps", 5, "repetitions of each measurement (1 when a run takes over 30 s)")
@@ -66,6 +69,7 @@ func main() {
 	flag.StringVar(&noopBytes, "noop-bytes", "2GiB", "checkpoint bytes under the stat-cached no-op")
 	flag.StringVar(&ckpt, "checkpoint", "256MiB", "checkpoint size for quantisation and zstd")
 	flag.StringVar(&s3Size, "s3-size", "256MiB", "size of the artifact pushed and pulled")
+	flag.StringVar(&dedupSize, "dedup-size", "256MiB", "size of the checkpoints and dataset of the deduplication rows (2.2GB: TinyLlama's shape)")
 	flag.StringVar(&c.pipeline, "pipeline", "examples/gpu", "workspace `DIR` of the team cache comparison")
 	flag.StringVar(&c.pipelineTargets, "pipeline-targets", "", "targets built in -pipeline (default: train cpu + prune + gguf for examples/gpu, else //...)")
 	flag.StringVar(&c.python, "python", "/usr/bin/python3", "the interpreter with torch, passed as var.python to a -pipeline that declares it (empty: the pipeline's default)")
@@ -93,7 +97,7 @@ func main() {
 			name string
 			s    string
 			v    *int64
-		}{{"hash-size", hashSize, &c.hashSize}, {"noop-bytes", noopBytes, &c.noopBytes}, {"checkpoint", ckpt, &c.checkpoint}, {"s3-size", s3Size, &c.s3Size}} {
+		}{{"hash-size", hashSize, &c.hashSize}, {"noop-bytes", noopBytes, &c.noopBytes}, {"checkpoint", ckpt, &c.checkpoint}, {"s3-size", s3Size, &c.s3Size}, {"dedup-size", dedupSize, &c.dedupSize}} {
 			n, err := units.ParseBytes(f.s)
 			if err != nil || n < 1 {
 				return fmt.Errorf("-%s: bad size %q", f.name, f.s)
@@ -120,12 +124,13 @@ func contains(list []string, s string) bool {
 // env is what every comparison shares: the binaries and a scratch directory.
 type env struct {
 	config
-	tmp      string
-	bin      string // cogumi
-	hashfile string // bench/cmd/hashfile
-	s3stream string // bench/cmd/s3stream
-	llama    string // internal/tinyllama/cmd/tinyllama
-	repo     string // the repository root
+	tmp       string
+	bin       string // cogumi
+	hashfile  string // bench/cmd/hashfile
+	s3stream  string // bench/cmd/s3stream
+	s3blobBin string // bench/cmd/s3blob
+	llama     string // internal/tinyllama/cmd/tinyllama
+	repo      string // the repository root
 }
 
 func run(ctx context.Context, c config) error {
@@ -143,10 +148,11 @@ func run(ctx context.Context, c config) error {
 	}
 	e := &env{config: c, tmp: tmp, repo: repo,
 		bin: filepath.Join(tmp, "bin", "cogumi"), hashfile: filepath.Join(tmp, "bin", "hashfile"),
-		s3stream: filepath.Join(tmp, "bin", "s3stream"), llama: filepath.Join(tmp, "bin", "tinyllama")}
+		s3stream: filepath.Join(tmp, "bin", "s3stream"), llama: filepath.Join(tmp, "bin", "tinyllama"),
+		s3blobBin: filepath.Join(tmp, "bin", "s3blob")}
 	fmt.Fprintln(os.Stderr, "building cogumi and the helpers")
 	for bin, pkg := range map[string]string{e.bin: "./cmd/cogumi", e.hashfile: "./bench/cmd/hashfile",
-		e.s3stream: "./bench/cmd/s3stream", e.llama: "./internal/tinyllama/cmd/tinyllama"} {
+		e.s3stream: "./bench/cmd/s3stream", e.llama: "./internal/tinyllama/cmd/tinyllama", e.s3blobBin: "./bench/cmd/s3blob"} {
 		build := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
 		build.Stderr = os.Stderr
 		if err := build.Run(); err != nil {
@@ -165,12 +171,13 @@ func run(ctx context.Context, c config) error {
 			}
 			return rows, nil
 		},
-		"hash": e.hashRows,
-		"ckpt": e.checkpointNoopRows,
-		"zstd": e.zstdRows,
-		"gguf": e.ggufRows,
-		"s3":   e.s3Rows,
-		"team": e.teamRows,
+		"hash":  e.hashRows,
+		"ckpt":  e.checkpointNoopRows,
+		"zstd":  e.zstdRows,
+		"gguf":  e.ggufRows,
+		"s3":    e.s3Rows,
+		"dedup": e.dedupRows,
+		"team":  e.teamRows,
 	}
 	var rows []row
 	for _, name := range sectionNames {
@@ -234,7 +241,7 @@ func writeResults(out string, rows []row, c config, total time.Duration) error {
 	host, _ := os.Hostname()
 	now := time.Now().UTC().Format("2006-01-02 15:04 UTC")
 	settings := map[string]any{"sizes": c.sizes, "reps": c.reps, "hash_size": c.hashSize, "noop_bytes": c.noopBytes,
-		"checkpoint": c.checkpoint, "s3_size": c.s3Size, "pipeline": c.pipeline}
+		"checkpoint": c.checkpoint, "s3_size": c.s3Size, "dedup_size": c.dedupSize, "pipeline": c.pipeline}
 	fmt.Fprintf(&b, "# cogumi benchmarks\n\nMeasured %s on %s (%d CPUs), by `go run ./bench` in %s.\n",
 		now, host, numCPU(), total.Round(time.Second))
 	fmt.Fprintf(&b, "Settings: targets %v, hash input %s, checkpoints under the no-op %s, quantisation and zstd checkpoint %s, S3 artifact %s, pipeline %s; %d repetitions (1 for runs over 30 s).\n\n",

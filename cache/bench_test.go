@@ -4,12 +4,18 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
 	zeebo "github.com/zeebo/blake3"
+	"golang.org/x/sys/unix"
+
+	"github.com/cogumi/cogumi/cache/b3tree"
 )
 
 // BenchmarkDigestFile hashes a 1 GiB file (in the page cache) with
@@ -120,4 +126,82 @@ func BenchmarkStatCacheHit(b *testing.B) {
 	if s.hashes.Load() != 1 {
 		b.Fatalf("hashed %d times", s.hashes.Load())
 	}
+}
+
+// BenchmarkDigestSources splits hashSegments' cost (issue 21's gap to
+// b3sum): the same 512 KiB segments hashed from the page cache with pread
+// (DigestFile), from a mapping of the file (no copy, page faults instead),
+// from a mapping populated up front, and from memory (compute only).
+func BenchmarkDigestSources(b *testing.B) {
+	if testing.Short() {
+		b.Skip("writes a 1 GiB file")
+	}
+	const size = 1 << 30
+	path := filepath.Join(b.TempDir(), "big.bin")
+	writeRandomFile(b, path, size)
+	want, _, err := DigestFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mapped := func(b *testing.B, flags int) {
+		b.SetBytes(size)
+		for b.Loop() {
+			f, err := os.Open(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			data, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED|flags)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if got := hashMemory(data, runtime.GOMAXPROCS(0)); got != want {
+				b.Fatal("digest differs")
+			}
+			_ = unix.Munmap(data)
+			f.Close()
+		}
+	}
+	b.Run("pread", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			if _, _, err := DigestFile(path); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("mmap", func(b *testing.B) { mapped(b, 0) })
+	b.Run("mmap-populate", func(b *testing.B) { mapped(b, unix.MAP_POPULATE) })
+	b.Run("memory", func(b *testing.B) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(size)
+		for b.Loop() {
+			if got := hashMemory(data, runtime.GOMAXPROCS(0)); got != want {
+				b.Fatal("digest differs")
+			}
+		}
+	})
+}
+
+// hashMemory is hashSegments over bytes already addressable (no copy).
+func hashMemory(data []byte, workers int) Digest {
+	size := int64(len(data))
+	nseg := (size - 1) / segmentSize
+	cvs := make([][8]uint32, nseg)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := int64(w); i < nseg; i += int64(workers) {
+				cvs[i] = b3tree.SubtreeCV(data[i*segmentSize:(i+1)*segmentSize], uint64(i)*segmentChunks)
+			}
+		})
+	}
+	wg.Wait()
+	var t b3tree.Stack
+	for _, cv := range cvs {
+		t.Push(cv, bits.TrailingZeros(segmentChunks))
+	}
+	return Digest(t.Finish(data[nseg*segmentSize:]))
 }

@@ -210,6 +210,7 @@ func (c *Local) VerifyBlob(d Digest) error {
 func (c *Local) removeBlob(d Digest) {
 	_ = os.Remove(c.BlobPath(d))
 	_ = os.Remove(c.execPath(d))
+	_ = os.Remove(c.chunkIndexPath(d))
 }
 
 // writeTemp creates a file in tmp/, lets write fill it and returns its path.

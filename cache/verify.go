@@ -39,6 +39,9 @@ type VerifyReport struct {
 //   - every blob is re-hashed and compared with its name; an executable twin
 //     (<blob>.x) with the blob it copies. A blob or twin that does not match,
 //     is not a regular file, or any other file in cas/ is removed.
+//   - every chunk index file (see ChunkIndex) must parse and its chunks add
+//     up to its blob's size; one whose blob is gone is removed quietly (it
+//     is a hint, and its blob was collected).
 //   - every action result is read with GetAction (JSON, key, manifest, output
 //     blobs present with their sizes; it removes a corrupt entry), and one
 //     that references a blob or twin removed above is removed too. A result
@@ -64,6 +67,7 @@ func (c *Local) Verify() (VerifyReport, error) {
 	}
 	c.removeBadBlobs(&rep, files)
 	c.repairModes(&rep, files)
+	c.verifyChunkIndex(&rep)
 	if des, err := os.ReadDir(filepath.Join(c.dir, "tmp")); err == nil {
 		rep.Temps = len(des)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 
 	"github.com/cogumi/cogumi/cache"
+	"github.com/cogumi/cogumi/cache/chunker"
 )
 
 // Config says where the remote cache is. It never holds a credential:
@@ -49,6 +50,13 @@ type Config struct {
 	// ProgressEvent). It is called from several goroutines at once and must
 	// be quick.
 	Progress func(ProgressEvent)
+	// ChunkThreshold: blobs larger than this are stored as content-defined
+	// chunks (see doc.go); 0 means 16 MiB, a negative value never chunks.
+	ChunkThreshold int64
+	// LocalChunks, if set, is the local cache's chunk index: pulls copy the
+	// chunks it has instead of downloading them, and every chunked blob
+	// moved is recorded there.
+	LocalChunks LocalChunks
 }
 
 // Defaults and S3 limits.
@@ -100,7 +108,10 @@ type Store struct {
 	// multi-frame, multi-part objects of a few bytes.
 	frameSize int64
 	partSize  int64
-	downFor   time.Duration // see the constant
+	// chunkThreshold and chunkParams: which blobs are chunked, and how.
+	chunkThreshold int64
+	chunkParams    chunker.Params
+	downFor        time.Duration // see the constant
 
 	mu      sync.Mutex
 	corrupt map[cache.Digest]bool // blobs found bad: a miss until re-uploaded
@@ -138,18 +149,23 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		region = firstEnv("AWS_REGION", "AWS_DEFAULT_REGION")
 	}
 	s := &Store{
-		cfg:       cfg,
-		bucket:    bucket,
-		prefix:    prefix,
-		idle:      cfg.IdleTimeout,
-		conc:      cfg.Concurrency,
-		frameSize: defaultFrameSize,
-		partSize:  defaultPartSize,
-		downFor:   downFor,
-		corrupt:   make(map[cache.Digest]bool),
+		cfg:            cfg,
+		bucket:         bucket,
+		prefix:         prefix,
+		idle:           cfg.IdleTimeout,
+		conc:           cfg.Concurrency,
+		frameSize:      defaultFrameSize,
+		partSize:       defaultPartSize,
+		chunkThreshold: cfg.ChunkThreshold,
+		chunkParams:    chunker.Default,
+		downFor:        downFor,
+		corrupt:        make(map[cache.Digest]bool),
 	}
 	if s.idle <= 0 {
 		s.idle = defaultIdleTimeout
+	}
+	if s.chunkThreshold == 0 {
+		s.chunkThreshold = defaultChunkThreshold
 	}
 	if s.conc <= 0 {
 		s.conc = defaultConcurrency

@@ -5,11 +5,14 @@
 //
 // Under s3://bucket/prefix:
 //
-//	<prefix>/cas/<64 hex>       a blob, named by the BLAKE3-256 digest of its content
-//	<prefix>/ac/<64 hex>.json   an action result: the same JSON as the local cache
-//	<prefix>/approvals/<name>   a release approval (model/release.Approval's
-//	                            JSON), named like the local one: a record, not
-//	                            a cache entry (PutRecord, ListRecords)
+//	<prefix>/cas/<64 hex>             a blob stored whole, named by the BLAKE3-256 digest of its content
+//	<prefix>/chunked/<64 hex>         the chunk list of a blob stored as chunks (same digest)
+//	<prefix>/chunks/<64 hex>          a chunk, named by the BLAKE3-256 digest of its own bytes
+//	<prefix>/ac/<64 hex>.json         an action result: the same JSON as the local cache
+//	<prefix>/ac-chunked/<64 hex>.json an action result that names a chunked blob
+//	<prefix>/approvals/<name>         a release approval (model/release.Approval's JSON),
+//	                                  named like the local one: a record, not a cache
+//	                                  entry (PutRecord, ListRecords)
 //
 // Every blob object carries user metadata, so that one HEAD request tells
 // whether the bucket has it:
@@ -39,6 +42,53 @@
 // frame extracted with `dd`. The empty blob is a zstd-frames object of no
 // frames, so that no object is empty.
 //
+// # Chunked blobs
+//
+// A blob larger than 16 MiB (Config.ChunkThreshold) is stored as
+// content-defined chunks, so that versions of a file that share most of
+// their bytes (a fine-tune of a few layers, a LoRA merge, a dataset that
+// grew, a GGUF whose metadata changed) share most of their chunks: each
+// chunk is stored once however many blobs contain it, and a push or a pull
+// moves only the chunks the other side lacks. The cut points are FastCDC
+// 2020 with an average of 2 MiB (min 512 KiB, max 8 MiB; see package
+// cache/chunker), plus cuts at the end of a safetensors or GGUF header and
+// at each tensor's start (a tensor under 64 KiB, a norm or a bias, joins
+// the next one), so that an unchanged tensor is an unchanged run of chunks
+// wherever it moved in the file. These structure cuts make our
+// chunks differ from a REAPI server's plain FastCDC chunks (the
+// split/splice messages): a cogumi chunk list is not a REAPI one.
+//
+// A chunk object has the format of a blob object (raw or zstd-frames-v1,
+// with the same metadata naming the chunk's own digest). A chunk list
+// object (metadata format "chunk-list-v1", cogumi-digest and cogumi-size
+// those of the whole blob) is:
+//
+//	[8]byte "cogumiCL" | uint32 version (1) | uint32 chunk count n |
+//	[32]byte blob digest | uint64 blob size |
+//	n x { [32]byte chunk digest, uint32 chunk length } | uint32 CRC-32C of all before
+//
+// (little-endian). The blob's identity stays the BLAKE3 of its whole
+// content. A push cuts and hashes the file (the whole digest computed
+// beside it), asks which chunks the bucket has with LIST requests (each
+// starts just before the first chunk not yet settled and settles every
+// chunk up to its last key: at most one request per chunk, about one per
+// 1,000 chunks of the bucket), uploads the others in parallel, each
+// verified as it is sent, and puts the chunk list last, only if the whole
+// content hashed to its name. A pull fetches the list, takes the chunks
+// that the local cache's chunk index (cache.ChunkIndex) has from the local
+// blobs that hold them and downloads the rest in parallel, verifies every
+// chunk, writes them into a partial file named after the digest, then
+// verifies the whole digest before the file becomes the blob. Both resume
+// after an interruption: a push finds the chunks it sent in the listing, a
+// pull keeps the chunks of the partial file that still hash right.
+//
+// An action result that names a chunked blob is stored under ac-chunked/,
+// which cogumi versions without chunking never read, so they never see an
+// entry they cannot serve; GetAction asks ac/ and ac-chunked/ together.
+// Readers find a blob in either layout, so buckets written before chunking
+// stay readable. A chunk is live while a live chunk list names it (`cache
+// gc --remote` deletes results, then chunk lists, then chunks).
+//
 // # Identity and verification
 //
 // The digest is the identity, never the ETag (a multipart ETag is no hash
@@ -55,7 +105,8 @@
 // mixing two objects' bytes.
 //
 // Action results are validated like the local cache's (JSON, key, manifest)
-// but their output blobs are not looked up: a remote hit is one GET, and a
+// but their output blobs are not looked up: a lookup is two GETs sent
+// together (ac/ and ac-chunked/, one round trip), and a
 // blob that has since disappeared is a miss when it is read. Writers put
 // every blob before the action result that names it; `cache gc --remote`
 // must delete action results before the blobs they name, and never touches

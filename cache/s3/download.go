@@ -26,7 +26,17 @@ var errClosed = errors.New("blob reader closed")
 // frame with a *cache.CorruptError, before its bytes are returned. Memory
 // is a few frames whatever the size. Close the reader.
 func (s *Store) ReadBlob(ctx context.Context, d cache.Digest) (io.ReadCloser, error) {
-	return s.openBlob(ctx, d, -1, nil)
+	r, err := s.openBlob(ctx, d, -1, nil)
+	if isPlainMiss(err) {
+		refs, _, cerr := s.getChunkList(ctx, d, -1)
+		if cerr == nil {
+			return s.newChunkedReader(ctx, d, refs), nil
+		}
+		if !isPlainMiss(cerr) {
+			return nil, cerr
+		}
+	}
+	return r, err
 }
 
 // GetFile downloads blob d of size bytes to dst: parallel ranged GETs whose
@@ -35,6 +45,34 @@ func (s *Store) ReadBlob(ctx context.Context, d cache.Digest) (io.ReadCloser, er
 // whole content is verified. The file has mode 0644; a failed download
 // leaves dst as it was.
 func (s *Store) GetFile(ctx context.Context, d cache.Digest, size int64, dst string) (err error) {
+	// A blob of this size is written chunked (or whole); look there first,
+	// then in the other place.
+	chunkedFirst := s.chunks(size)
+	if chunkedFirst {
+		if err := s.getFileChunked(ctx, d, size, dst); !isPlainMiss(err) {
+			return err
+		}
+	}
+	err = s.getFileWhole(ctx, d, size, dst)
+	if !chunkedFirst && isPlainMiss(err) {
+		if cerr := s.getFileChunked(ctx, d, size, dst); !isPlainMiss(cerr) {
+			return cerr
+		}
+	}
+	return err
+}
+
+// getFileChunked is GetFile for a chunked blob.
+func (s *Store) getFileChunked(ctx context.Context, d cache.Digest, size int64, dst string) error {
+	refs, _, err := s.getChunkList(ctx, d, size)
+	if err != nil {
+		return err
+	}
+	return s.getChunked(ctx, d, size, refs, dst)
+}
+
+// getFileWhole is GetFile for a blob stored whole.
+func (s *Store) getFileWhole(ctx context.Context, d cache.Digest, size int64, dst string) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".part-*")
 	if err != nil {
 		return fmt.Errorf("downloading blob %s: %w", d.Short(), err)

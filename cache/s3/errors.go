@@ -323,10 +323,28 @@ func (s *Store) checkDown(op, key string) error {
 // this store's life. The object is left in place: a read-only store must not
 // delete, and the next upload overwrites it.
 func (s *Store) corruptErr(d cache.Digest, reason string) *cache.CorruptError {
+	return s.corruptAt(d, s.blobKey(d), reason)
+}
+
+// corruptAt is corruptErr for the object at key: a blob, a chunk list or a
+// chunk (named by its own digest).
+func (s *Store) corruptAt(d cache.Digest, key, reason string) *cache.CorruptError {
 	s.mu.Lock()
 	s.corrupt[d] = true
 	s.mu.Unlock()
-	return &cache.CorruptError{What: "blob " + d.String() + " at " + s.objectURL(s.blobKey(d)), Reason: reason}
+	what := "blob "
+	if strings.Contains("/"+key, "/chunks/") {
+		what = "chunk "
+	}
+	return &cache.CorruptError{What: what + d.String() + " at " + s.objectURL(key), Reason: reason}
+}
+
+// markCorrupt makes blob d a miss until uploaded again (one of its chunks
+// was found corrupt).
+func (s *Store) markCorrupt(d cache.Digest) {
+	s.mu.Lock()
+	s.corrupt[d] = true
+	s.mu.Unlock()
 }
 
 // isCorrupt reports whether blob d was found corrupt by this store.

@@ -56,6 +56,9 @@ func rawHooks(t *testing.T, srv *s3test.Server, s *Store) cachetest.Hooks {
 	rewrite := func(t *testing.T, d cache.Digest, change func([]byte) []byte) {
 		t.Helper()
 		key := s.blobKey(d)
+		if refs, _, err := s.getChunkList(ctx, d, -1); err == nil {
+			key = s.chunkKey(refs[len(refs)/2].Digest) // a chunked blob: damage a chunk
+		}
 		obj, err := c.GetObject(ctx, srv.Bucket, key, minio.GetObjectOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -99,8 +102,10 @@ func rawHooks(t *testing.T, srv *s3test.Server, s *Store) cachetest.Hooks {
 			rewrite(t, d, func(b []byte) []byte { return b[:len(b)/2] })
 		},
 		DeleteBlob: func(t *testing.T, d cache.Digest) {
-			if err := c.RemoveObject(ctx, srv.Bucket, s.blobKey(d), minio.RemoveObjectOptions{}); err != nil {
-				t.Fatal(err)
+			for _, key := range []string{s.blobKey(d), s.chunkListKey(d)} {
+				if err := c.RemoveObject(ctx, srv.Bucket, key, minio.RemoveObjectOptions{}); err != nil {
+					t.Fatal(err)
+				}
 			}
 		},
 		LazyBlobs: true,

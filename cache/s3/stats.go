@@ -21,6 +21,13 @@ type Stats struct {
 	BlobBytesUp   int64 // their original sizes
 	BlobBytesDown int64
 	BlobsSkipped  int64 // uploads skipped: the bucket had the blob
+
+	// Chunked blobs (see doc.go): chunks moved, and chunks not moved
+	// because the bucket (on a push) or the local cache (on a pull) had them.
+	ChunksUp, ChunkBytesUp           int64
+	ChunksSkipped, ChunkBytesSkipped int64
+	ChunksDown, ChunkBytesDown       int64
+	ChunksLocal, ChunkBytesLocal     int64
 }
 
 // counters is the live form of Stats.
@@ -28,6 +35,10 @@ type counters struct {
 	requests, retries, bytesUp, bytesDown          atomic.Int64
 	blobsUp, blobsDown, blobBytesUp, blobBytesDown atomic.Int64
 	blobsSkipped                                   atomic.Int64
+	chunksUp, chunkBytesUp                         atomic.Int64
+	chunksSkipped, chunkBytesSkipped               atomic.Int64
+	chunksDown, chunkBytesDown                     atomic.Int64
+	chunksLocal, chunkBytesLocal                   atomic.Int64
 }
 
 // Stats returns a snapshot of the counters.
@@ -39,6 +50,10 @@ func (s *Store) Stats() Stats {
 		BlobsUp: c.blobsUp.Load(), BlobsDown: c.blobsDown.Load(),
 		BlobBytesUp: c.blobBytesUp.Load(), BlobBytesDown: c.blobBytesDown.Load(),
 		BlobsSkipped: c.blobsSkipped.Load(),
+		ChunksUp:     c.chunksUp.Load(), ChunkBytesUp: c.chunkBytesUp.Load(),
+		ChunksSkipped: c.chunksSkipped.Load(), ChunkBytesSkipped: c.chunkBytesSkipped.Load(),
+		ChunksDown: c.chunksDown.Load(), ChunkBytesDown: c.chunkBytesDown.Load(),
+		ChunksLocal: c.chunksLocal.Load(), ChunkBytesLocal: c.chunkBytesLocal.Load(),
 	}
 }
 

@@ -51,10 +51,48 @@ func blobMeta(h http.Header, d cache.Digest) (size int64, format string, err err
 	return size, format, nil
 }
 
-// StatBlob asks the bucket about blob d with one HEAD request. A missing
-// blob is an ErrNotFound error; an object without valid cogumi metadata,
-// or one this store found corrupt, is a *cache.CorruptError.
+// StatBlob asks the bucket about blob d with one HEAD request, and a second
+// for its chunk list if it is not stored whole (Format is then
+// "chunk-list-v1" and StoredSize the list's: its chunks are shared). A
+// missing blob is an ErrNotFound error; an object without valid cogumi
+// metadata, or one this store found corrupt, is a *cache.CorruptError.
 func (s *Store) StatBlob(ctx context.Context, d cache.Digest) (BlobInfo, error) {
+	info, err := s.statWhole(ctx, d)
+	if isPlainMiss(err) {
+		return s.statChunkList(ctx, d)
+	}
+	return info, err
+}
+
+// FindBlob reports whether the bucket has blob d of size bytes, whole or
+// chunked, looking first where a blob of that size is written; errors
+// other than a miss are returned.
+func (s *Store) FindBlob(ctx context.Context, d cache.Digest, size int64) (bool, error) {
+	first, second := s.statWhole, s.statChunkList
+	if s.chunks(size) {
+		first, second = second, first
+	}
+	info, err := first(ctx, d)
+	if isPlainMiss(err) {
+		info, err = second(ctx, d)
+	}
+	switch {
+	case isMiss(err):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return info.Size == size, nil
+}
+
+// isPlainMiss reports a miss that is no corruption: nothing is there.
+func isPlainMiss(err error) bool {
+	var ce *cache.CorruptError
+	return isMiss(err) && !errors.As(err, &ce)
+}
+
+// statWhole is StatBlob for a blob stored whole, under cas/.
+func (s *Store) statWhole(ctx context.Context, d cache.Digest) (BlobInfo, error) {
 	if s.isCorrupt(d) {
 		return BlobInfo{}, s.corruptErr(d, "found corrupt earlier; a miss until uploaded again")
 	}
@@ -82,8 +120,8 @@ func (s *Store) StatBlob(ctx context.Context, d cache.Digest) (BlobInfo, error) 
 // HasBlob reports whether the bucket holds blob d of size bytes, with one
 // HEAD request; any failure reads as false.
 func (s *Store) HasBlob(ctx context.Context, d cache.Digest, size int64) bool {
-	info, err := s.StatBlob(ctx, d)
-	return err == nil && info.Size == size
+	ok, _ := s.FindBlob(ctx, d, size)
+	return ok
 }
 
 // Check makes one cheap request (a HEAD of the bucket) to find out whether
@@ -110,6 +148,9 @@ func (s *Store) PutBytes(ctx context.Context, b []byte) (cache.Digest, error) {
 // bounded whatever the size: large blobs go up as a parallel multipart
 // upload of compressed frames (see doc.go).
 func (s *Store) PutBlob(ctx context.Context, d cache.Digest, size int64, r io.Reader) error {
+	if s.chunks(size) {
+		return s.putStreamChunked(ctx, d, size, r)
+	}
 	if skip, err := s.beforePut(ctx, d, size); skip || err != nil {
 		return err
 	}
@@ -139,12 +180,32 @@ func (s *Store) beforePut(ctx context.Context, d cache.Digest, size int64) (skip
 	return false, err
 }
 
-// GetAction fetches and validates the result stored under k, with
-// one GET. It does not check that the output blobs are in the bucket (that
+// GetAction fetches and validates the result stored under k, with two
+// GETs sent together: under ac/ and ac-chunked/ (see doc.go), the latter
+// preferred. It does not check that the output blobs are in the bucket (that
 // would cost a request per blob): callers put blobs first, and a blob that
 // has since gone missing is a miss when it is read.
 func (s *Store) GetAction(ctx context.Context, k cache.ActionKey) (*cache.ActionResult, error) {
-	key := s.actionKey(k)
+	// Both places at once: a miss costs no more time than one GET.
+	type got struct {
+		r   *cache.ActionResult
+		err error
+	}
+	ch := make(chan got, 1)
+	go func() {
+		r, err := s.getAction(ctx, k, s.chunkedActionKey(k))
+		ch <- got{r, err}
+	}()
+	r, err := s.getAction(ctx, k, s.actionKey(k))
+	c := <-ch
+	if c.err == nil || !isPlainMiss(c.err) {
+		return c.r, c.err
+	}
+	return r, err
+}
+
+// getAction fetches and validates the result of action k stored at key.
+func (s *Store) getAction(ctx context.Context, k cache.ActionKey, key string) (*cache.ActionResult, error) {
 	var data []byte
 	err := s.do(ctx, "GET", key, s.idle, func(ctx context.Context, a *activity) error {
 		rc, _, _, err := s.core.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
@@ -201,6 +262,9 @@ func (s *Store) PutAction(ctx context.Context, r *cache.ActionResult) error {
 	}
 	data = append(data, '\n')
 	key := s.actionKey(r.Key)
+	if s.namesChunked(r) {
+		key = s.chunkedActionKey(r.Key)
+	}
 	return s.do(ctx, "PUT", key, s.idle, func(ctx context.Context, a *activity) error {
 		_, err := s.core.PutObject(ctx, s.bucket, key, touchReader{bytes.NewReader(data), a}, int64(len(data)), "", "",
 			minio.PutObjectOptions{ContentType: "application/json"})

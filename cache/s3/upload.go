@@ -21,6 +21,9 @@ import (
 // calls, so reading, compressing and uploading all run in parallel. The
 // content is verified against d as it goes.
 func (s *Store) PutFile(ctx context.Context, d cache.Digest, size int64, path string) error {
+	if s.chunks(size) {
+		return s.putFileChunked(ctx, d, size, path)
+	}
 	if skip, err := s.beforePut(ctx, d, size); skip || err != nil {
 		return err
 	}
@@ -132,7 +135,9 @@ func (s *Store) upload(ctx context.Context, d cache.Digest, size int64, src sour
 	s.progress(ProgressEvent{Digest: d, Upload: true, Size: size, Start: true})
 	defer func() { s.progress(ProgressEvent{Digest: d, Upload: true, Size: size, Done: true, Err: err}) }()
 	if size <= s.partSize {
-		err = s.uploadSingle(ctx, d, size, src)
+		if err = s.uploadSingle(ctx, s.blobKey(d), d, size, src); err == nil {
+			s.progress(ProgressEvent{Digest: d, Upload: true, Size: size, Bytes: size})
+		}
 	} else {
 		err = s.uploadMultipart(ctx, d, size, src)
 	}
@@ -169,9 +174,9 @@ func mismatch(size int64, got cache.Digest) error {
 	return fmt.Errorf("the content (%d bytes) hashes to %s; nothing stored", size, got.Short())
 }
 
-// uploadSingle reads the whole (small) blob, verifies it, compresses it if
-// that saves space, and stores it with one PUT.
-func (s *Store) uploadSingle(ctx context.Context, d cache.Digest, size int64, src source) error {
+// uploadSingle reads the whole (small) blob or chunk d, verifies it,
+// compresses it if that saves space, and stores it with one PUT at key.
+func (s *Store) uploadSingle(ctx context.Context, key string, d cache.Digest, size int64, src source) error {
 	buf := make([]byte, size)
 	for off := int64(0); ; {
 		_, n, ok, err := src.next(buf[off:])
@@ -186,11 +191,26 @@ func (s *Store) uploadSingle(ctx context.Context, d cache.Digest, size int64, sr
 	if err := src.finish(); err != nil {
 		return err
 	}
+	return s.uploadBytes(ctx, key, d, buf, false)
+}
+
+// uploadBytes verifies that buf (a whole small blob or a chunk) hashes to
+// d, compresses it if that saves space, and stores it with one PUT at key.
+// With sample, a buffer whose first compressSample bytes do not shrink is
+// stored raw without trying the rest.
+func (s *Store) uploadBytes(ctx context.Context, key string, d cache.Digest, buf []byte, sample bool) error {
+	size := int64(len(buf))
 	if got := cache.DigestBytes(buf); got != d {
 		return mismatch(size, got)
 	}
 	var ib indexBuilder
 	var body []byte
+	if sample && size > 4*compressSample && s.compress(buf[:compressSample], nil) == nil {
+		// A sample that does not shrink: weights in a format that zstd
+		// cannot help (quantised, random), stored raw without trying the
+		// rest (most of a chunked push's CPU time otherwise).
+		return s.putObject(ctx, key, d, size, buf, formatRaw)
+	}
 	for off := int64(0); off < size; off += s.frameSize {
 		raw := buf[off:min(off+s.frameSize, size)]
 		if c := s.compress(raw, nil); c != nil {
@@ -208,15 +228,19 @@ func (s *Store) uploadSingle(ctx context.Context, d cache.Digest, size int64, sr
 	if size > 0 && int64(len(body)) > size-size/32 {
 		body, format = buf, formatRaw
 	}
-	key := s.blobKey(d)
-	err := s.do(ctx, "PUT", key, s.idle, func(ctx context.Context, a *activity) error {
+	return s.putObject(ctx, key, d, size, body, format)
+}
+
+// compressSample is how much of a blob or chunk uploadBytes tries to
+// compress first: if that does not shrink, neither will the rest.
+const compressSample = 64 << 10
+
+// putObject stores body, blob or chunk d of size bytes in format, at key.
+func (s *Store) putObject(ctx context.Context, key string, d cache.Digest, size int64, body []byte, format string) error {
+	return s.do(ctx, "PUT", key, s.idle, func(ctx context.Context, a *activity) error {
 		_, err := s.core.PutObject(ctx, s.bucket, key, touchReader{bytes.NewReader(body), a}, int64(len(body)), "", "", putOptions(d, size, format))
 		return err
 	})
-	if err == nil {
-		s.progress(ProgressEvent{Digest: d, Upload: true, Size: size, Bytes: size})
-	}
-	return err
 }
 
 // compress returns raw compressed into dst, or nil when that saves less

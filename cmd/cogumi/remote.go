@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/cache/s3"
 	"github.com/cogumi/cogumi/engine"
 	"github.com/cogumi/cogumi/hcl"
@@ -61,6 +62,14 @@ func (g *globals) withRemote(cmd *cobra.Command, w *workspace, cfg *engine.Confi
 	var withProgress []func(*s3.Config)
 	if g.prog != nil {
 		withProgress = append(withProgress, func(c *s3.Config) { c.Progress = g.prog.transfer })
+	}
+	// The local cache's chunk index: pulls of chunked blobs copy the chunks
+	// it has. Without one (an unusable cache directory, reported later by
+	// the engine) every chunk is downloaded.
+	if dir, err := g.localCacheDir(w); err == nil {
+		if local, err := cache.OpenLocal(dir); err == nil {
+			withProgress = append(withProgress, func(c *s3.Config) { c.LocalChunks = local.ChunkIndex() })
+		}
 	}
 	r, err := openRemote(cmd.Context(), rc, withProgress...)
 	if err != nil {

@@ -44,14 +44,7 @@ func (r *s3Remote) PutAction(ctx context.Context, res *cache.ActionResult) error
 }
 
 func (r *s3Remote) HasBlob(ctx context.Context, d cache.Digest, size int64) (bool, error) {
-	info, err := r.s.StatBlob(ctx, d)
-	switch {
-	case errors.Is(err, cache.ErrNotFound):
-		return false, nil
-	case err != nil:
-		return false, err
-	}
-	return info.Size == size, nil
+	return r.s.FindBlob(ctx, d, size)
 }
 
 func (r *s3Remote) PutFile(ctx context.Context, d cache.Digest, size int64, path string) error {
@@ -65,7 +58,10 @@ func (r *s3Remote) GetFile(ctx context.Context, d cache.Digest, size int64, dst 
 var _ engine.RemoteCache = (*s3Remote)(nil)
 
 // runRemoteGC collects the bucket: action results older than the cutoff
-// first, then the blobs that no remaining result references.
+// first, then the blobs and chunk lists that no remaining result
+// references, then the chunks that no remaining chunk list names. Anything
+// younger than the cutoff is kept: it may belong to an upload whose action
+// result (or chunk list) is not written yet.
 func runRemoteGC(cmd *cobra.Command, g *globals, opts cache.GCOptions) error {
 	if opts.OlderThan == 0 {
 		return &exitError{code: exitConfig, err: fmt.Errorf("cache gc --remote needs --older-than AGE (the bucket has no size budget)")}
@@ -84,14 +80,51 @@ func runRemoteGC(cmd *cobra.Command, g *globals, opts cache.GCOptions) error {
 		return err
 	}
 	cutoff := time.Now().Add(-opts.OlderThan)
+	old, live, err := remoteLiveBlobs(ctx, r.s, cutoff)
+	if err != nil {
+		return err
+	}
+	dead := remoteDead{actions: old}
+	if dead.blobs, err = deadEntries(cutoff, live, r.s.ListBlobs); err != nil {
+		return err
+	}
+	// A chunk list is a blob: live while a result names it; its chunks are
+	// live while it is (or while it is young).
+	liveChunks := make(map[cache.Digest]bool)
+	err = r.s.ListChunkLists(ctx, func(b s3.BlobEntry) error {
+		if !live[b.Digest] && b.LastModified.Before(cutoff) {
+			dead.lists = append(dead.lists, b)
+			return nil
+		}
+		refs, err := r.s.ChunkList(ctx, b.Digest)
+		if err != nil && !errors.Is(err, cache.ErrNotFound) {
+			return err
+		}
+		for _, c := range refs {
+			liveChunks[c.Digest] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if dead.chunks, err = deadEntries(cutoff, liveChunks, r.s.ListChunks); err != nil {
+		return err
+	}
+	return dead.apply(ctx, g, r, opts.DryRun)
+}
+
+// remoteLiveBlobs returns the action results older than cutoff and the
+// blobs that the others name.
+func remoteLiveBlobs(ctx context.Context, s *s3.Store, cutoff time.Time) ([]cache.ActionKey, map[cache.Digest]bool, error) {
 	var old []cache.ActionKey
 	live := make(map[cache.Digest]bool)
-	err = r.s.ListActions(ctx, func(e s3.ActionEntry) error {
+	err := s.ListActions(ctx, func(e s3.ActionEntry) error {
 		if e.LastModified.Before(cutoff) {
 			old = append(old, e.Key)
 			return nil
 		}
-		res, err := r.s.GetAction(ctx, e.Key)
+		res, err := s.GetAction(ctx, e.Key)
 		if err != nil {
 			return nil // unreadable or corrupt: it keeps nothing alive
 		}
@@ -103,46 +136,69 @@ func runRemoteGC(cmd *cobra.Command, g *globals, opts cache.GCOptions) error {
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
+	sort.Slice(old, func(i, j int) bool { return old[i].String() < old[j].String() })
+	return old, live, err
+}
+
+// deadEntries lists with list and returns the entries older than cutoff
+// that live does not hold.
+func deadEntries(cutoff time.Time, live map[cache.Digest]bool, list func(context.Context, func(s3.BlobEntry) error) error) ([]s3.BlobEntry, error) {
 	var dead []s3.BlobEntry
-	err = r.s.ListBlobs(ctx, func(b s3.BlobEntry) error {
-		// A blob younger than the cutoff may belong to an upload whose action
-		// result is not written yet: keep it.
+	err := list(context.Background(), func(b s3.BlobEntry) error {
 		if !live[b.Digest] && b.LastModified.Before(cutoff) {
 			dead = append(dead, b)
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	sort.Slice(old, func(i, j int) bool { return old[i].String() < old[j].String() })
+	return dead, err
+}
+
+// remoteDead is what a remote collection deletes, in this order.
+type remoteDead struct {
+	actions              []cache.ActionKey
+	blobs, lists, chunks []s3.BlobEntry
+}
+
+func (d *remoteDead) apply(ctx context.Context, g *globals, r *s3Remote, dryRun bool) error {
 	var freed int64
-	for _, b := range dead {
-		freed += b.StoredSize
+	for _, set := range [][]s3.BlobEntry{d.blobs, d.lists, d.chunks} {
+		for _, b := range set {
+			freed += b.StoredSize
+		}
 	}
-	if opts.DryRun {
-		for _, k := range old {
+	summary := fmt.Sprintf("%d action results, %d blobs, %d chunk lists and %d chunks (%s) from %s",
+		len(d.actions), len(d.blobs), len(d.lists), len(d.chunks), units.FormatBytes(freed), r)
+	if dryRun {
+		for _, k := range d.actions {
 			fmt.Fprintf(g.stdout, "would delete action result %s\n", k)
 		}
-		for _, b := range dead {
+		for _, b := range d.blobs {
 			fmt.Fprintf(g.stdout, "would delete blob %s (%s)\n", b.Digest, units.FormatBytes(b.StoredSize))
 		}
-		fmt.Fprintf(g.stdout, "would delete %d action results and %d blobs (%s) from %s\n", len(old), len(dead), units.FormatBytes(freed), r)
+		for _, b := range d.lists {
+			fmt.Fprintf(g.stdout, "would delete chunk list %s\n", b.Digest)
+		}
+		for _, b := range d.chunks {
+			fmt.Fprintf(g.stdout, "would delete chunk %s (%s)\n", b.Digest, units.FormatBytes(b.StoredSize))
+		}
+		fmt.Fprintf(g.stdout, "would delete %s\n", summary)
 		return nil
 	}
-	for _, k := range old {
+	for _, k := range d.actions {
 		if err := r.s.DeleteAction(ctx, k); err != nil {
 			return err
 		}
 	}
-	for _, b := range dead {
+	for _, b := range append(d.blobs, d.lists...) {
 		if err := r.s.DeleteBlob(ctx, b.Digest); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(g.stdout, "deleted %d action results and %d blobs (%s) from %s\n", len(old), len(dead), units.FormatBytes(freed), r)
+	for _, b := range d.chunks {
+		if err := r.s.DeleteChunk(ctx, b.Digest); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(g.stdout, "deleted %s\n", summary)
 	return nil
 }
