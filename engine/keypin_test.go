@@ -101,6 +101,16 @@ router "rt" {
   modifiers = { coding = ":r", math = ":r_min" }
   threshold = 12.4
 }
+serving "sv" {
+  model          = ":g"
+  draft          = ":g"
+  draft_max      = 8
+  cache_type_k   = "q4_0"
+  cache_type_v   = "q4_0"
+  adapters       = { coding = ":r" }
+  adapter_scales = { coding = 0.5 }
+  router         = ":rt"
+}
 awq "q" {
   model         = ":m"
   calibration   = ":r"

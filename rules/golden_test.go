@@ -267,6 +267,7 @@ type goldenFixtures struct {
 	loraMath   string
 	compressed string // a compress artifact of model
 	gate       string // a met gate's artifact: gate.json
+	serving    servingFixtures
 }
 
 func newGoldenFixtures(t *testing.T) *goldenFixtures {
@@ -324,6 +325,7 @@ func newGoldenFixtures(t *testing.T) *goldenFixtures {
 		Attrs: map[string]cty.Value{"input": str(":model"), "level": num(3)}},
 		Dir: root, Out: fx.compressed, InputDirs: map[string]string{"input": fx.model}, Log: io.Discard}
 	must(Compress{}.Execute(context.Background(), zst))
+	fx.serving = newServingFixtures(t, root, fx)
 	return fx
 }
 
@@ -527,6 +529,7 @@ func goldenRules(fx *goldenFixtures) []goldenRule {
 			}, dirs: map[string]string{"model": fx.ggufModel, "base_eval": fx.evalBase, "modifiers.coding": fx.loraCoding, "modifiers.math": fx.loraMath}},
 		}},
 		{rule: Release{}, cases: []goldenCase{releaseGoldenCase(fx)}},
+		{rule: Serving{}, cases: servingGoldenCases(fx.serving)},
 	}
 }
 
