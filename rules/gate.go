@@ -112,7 +112,7 @@ type gateReport struct {
 }
 
 func (Gate) Execute(ctx context.Context, a *Action) error {
-	checks, cur, base, err := gateChecks(ctx, a.Target, a.inputDir)
+	checks, cur, base, err := GateChecks(ctx, a.Target, a.inputDir)
 	if err != nil {
 		return err
 	}
@@ -140,17 +140,11 @@ func (Gate) Execute(ctx context.Context, a *Action) error {
 // GateChecks evaluates the thresholds of the gate target t against the
 // artifacts dirOf finds for its label-valued attributes ("metrics",
 // "baseline", "max_bytes.<key>", as Action.InputDirs names them): the
-// checks its action makes, met or not. `cogumi report` calls it on the
+// checks its action makes, met or not, and the labels of its evaluation
+// and baseline ("" without one). `cogumi report` calls it on the
 // workspace's outputs to show a gate's thresholds, failed ones included
 // (a failed gate writes no gate.json).
-func GateChecks(ctx context.Context, t *target.Target, dirOf func(attr string) (string, bool)) ([]metrics.Check, error) {
-	checks, _, _, err := gateChecks(ctx, t, dirOf)
-	return checks, err
-}
-
-// gateChecks returns the checks of t and the labels of its evaluation and
-// baseline ("" without one).
-func gateChecks(ctx context.Context, t *target.Target, dirOf func(attr string) (string, bool)) (checks []metrics.Check, cur, base string, err error) {
+func GateChecks(ctx context.Context, t *target.Target, dirOf func(attr string) (string, bool)) (checks []metrics.Check, cur, base string, err error) {
 	p, errs := decode[gateParams](t)
 	if len(errs) > 0 {
 		e := errs[0]
