@@ -24,7 +24,9 @@ func newReportCmd(g *globals) *cobra.Command {
 		Long: `Report writes one self-contained HTML page (no network needed to open it) from
 the record the last build left: its graph coloured by what happened to each
 target, a timeline of the actions that ran with the critical path marked,
-the size of each artifact, trends over the last builds, and spend. Hover or
+each gate's verdict and thresholds, the models by stage (sizes, with the
+gates' max_bytes), each evaluation's metrics with their history, the size
+of each artifact, trends over the last builds, and spend. Hover or
 click a target for why it ran, its time, bytes and where it ran, and the log
 tail of a failure. With targets, the graph shows only them and what they need.
 
