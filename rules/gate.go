@@ -112,47 +112,7 @@ type gateReport struct {
 }
 
 func (Gate) Execute(ctx context.Context, a *Action) error {
-	t := a.Target
-	p, err := decodeAction[gateParams](a)
-	if err != nil {
-		return err
-	}
-	cur, err := gateEvalInput(a, "metrics")
-	if err != nil {
-		return err
-	}
-	th := metrics.Thresholds{Min: gateNumbers(p.Min), Max: gateNumbers(p.Max), MaxIncreasePct: gateNumbers(p.MaxIncreasePct)}
-	var base *metrics.Subject
-	if p.Baseline != "" {
-		b, err := gateEvalInput(a, "baseline")
-		if err != nil {
-			return err
-		}
-		base = &b
-	}
-	for _, k := range sortedKeysOf(p.MaxBytes) {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if p.MaxBytes[k] == nil {
-			continue // reported by Check
-		}
-		written := *p.MaxBytes[k]
-		limit, err := units.ParseBytes(written)
-		if err != nil {
-			return fmt.Errorf("max_bytes: %s: %w", k, err)
-		}
-		dir, ok := a.InputDirs["max_bytes."+k]
-		if !ok {
-			return fmt.Errorf("max_bytes: %s: no input staged", k)
-		}
-		size, err := gateTreeSize(dir)
-		if err != nil {
-			return fmt.Errorf("max_bytes: %s: %w", k, err)
-		}
-		th.MaxBytes = append(th.MaxBytes, metrics.SizeLimit{Label: inputLabel(t, "max_bytes", k), Limit: limit, Written: written, Size: size})
-	}
-	checks, err := metrics.Evaluate(th, cur, base)
+	checks, cur, base, err := GateChecks(ctx, a.Target, a.inputDir)
 	if err != nil {
 		return err
 	}
@@ -172,12 +132,68 @@ func (Gate) Execute(ctx context.Context, a *Action) error {
 	default:
 		return fmt.Errorf("gate not met (%d thresholds):\n  %s", len(failed), strings.Join(failed, "\n  "))
 	}
-	rep := gateReport{Version: 1, Pass: true, Metrics: cur.Label, Checks: checks}
-	if base != nil {
-		rep.Baseline = base.Label
-	}
+	rep := gateReport{Version: 1, Pass: true, Metrics: cur, Checks: checks, Baseline: base}
 	fmt.Fprintf(a.Log, "gate met: %d check(s) passed\n", len(checks))
 	return writeJSONFile(filepath.Join(a.Out, "gate.json"), rep)
+}
+
+// GateChecks evaluates the thresholds of the gate target t against the
+// artifacts dirOf finds for its label-valued attributes ("metrics",
+// "baseline", "max_bytes.<key>", as Action.InputDirs names them): the
+// checks its action makes, met or not, and the labels of its evaluation
+// and baseline ("" without one). `cogumi report` calls it on the
+// workspace's outputs to show a gate's thresholds, failed ones included
+// (a failed gate writes no gate.json).
+func GateChecks(ctx context.Context, t *target.Target, dirOf func(attr string) (string, bool)) (checks []metrics.Check, cur, base string, err error) {
+	p, errs := decode[gateParams](t)
+	if len(errs) > 0 {
+		e := errs[0]
+		return nil, "", "", fmt.Errorf("%s: attribute %q: %s", t.AttrPos[e.Attr], e.Attr, e.Msg)
+	}
+	curS, err := gateEvalInput(t, dirOf, "metrics")
+	if err != nil {
+		return nil, "", "", err
+	}
+	th := metrics.Thresholds{Min: gateNumbers(p.Min), Max: gateNumbers(p.Max), MaxIncreasePct: gateNumbers(p.MaxIncreasePct)}
+	var baseS *metrics.Subject
+	if p.Baseline != "" {
+		b, err := gateEvalInput(t, dirOf, "baseline")
+		if err != nil {
+			return nil, "", "", err
+		}
+		baseS, base = &b, b.Label
+	}
+	for _, k := range sortedKeysOf(p.MaxBytes) {
+		if err := ctx.Err(); err != nil {
+			return nil, "", "", err
+		}
+		if p.MaxBytes[k] == nil {
+			continue // reported by Check
+		}
+		written := *p.MaxBytes[k]
+		limit, err := units.ParseBytes(written)
+		if err != nil {
+			return nil, "", "", fmt.Errorf("max_bytes: %s: %w", k, err)
+		}
+		dir, ok := dirOf("max_bytes." + k)
+		if !ok {
+			return nil, "", "", fmt.Errorf("max_bytes: %s: no input staged", k)
+		}
+		size, err := gateTreeSize(dir)
+		if err != nil {
+			return nil, "", "", fmt.Errorf("max_bytes: %s: %w", k, err)
+		}
+		th.MaxBytes = append(th.MaxBytes, metrics.SizeLimit{Label: inputLabel(t, "max_bytes", k), Limit: limit, Written: written, Size: size})
+	}
+	checks, err = metrics.Evaluate(th, curS, baseS)
+	return checks, curS.Label, base, err
+}
+
+// inputDir is the staged path of the input of attr ("max_bytes.k" for a
+// map's key), as InputDirs holds it.
+func (a *Action) inputDir(attr string) (string, bool) {
+	dir, ok := a.InputDirs[attr]
+	return dir, ok
 }
 
 // writeJSONFile writes v as indented JSON, with "<" and ">" as written
@@ -194,9 +210,9 @@ func writeJSONFile(path string, v any) error {
 }
 
 // gateEvalInput reads the metrics.json of the evaluation named by attr.
-func gateEvalInput(a *Action, attr string) (metrics.Subject, error) {
-	l := inputLabel(a.Target, attr, "")
-	dir, ok := a.InputDirs[attr]
+func gateEvalInput(t *target.Target, dirOf func(string) (string, bool), attr string) (metrics.Subject, error) {
+	l := inputLabel(t, attr, "")
+	dir, ok := dirOf(attr)
 	if !ok {
 		return metrics.Subject{}, fmt.Errorf("%s: no input staged", attr)
 	}

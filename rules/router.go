@@ -106,7 +106,7 @@ func (Router) Execute(ctx context.Context, a *Action) error {
 	if err != nil {
 		return err
 	}
-	eval, err := gateEvalInput(a, "base_eval")
+	eval, err := gateEvalInput(t, a.inputDir, "base_eval")
 	if err != nil {
 		return err
 	}

@@ -2,15 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cogumi/cogumi/data/metrics"
 	"github.com/cogumi/cogumi/engine"
 	"github.com/cogumi/cogumi/engine/label"
 	"github.com/cogumi/cogumi/engine/report"
 	"github.com/cogumi/cogumi/internal/atomicfile"
+	"github.com/cogumi/cogumi/rules"
 )
 
 func newReportCmd(g *globals) *cobra.Command {
@@ -21,7 +24,9 @@ func newReportCmd(g *globals) *cobra.Command {
 		Long: `Report writes one self-contained HTML page (no network needed to open it) from
 the record the last build left: its graph coloured by what happened to each
 target, a timeline of the actions that ran with the critical path marked,
-the size of each artifact, trends over the last builds, and spend. Hover or
+each gate's verdict and thresholds, the models by stage (sizes, with the
+gates' max_bytes), each evaluation's metrics with their history, the size
+of each artifact, trends over the last builds, and spend. Hover or
 click a target for why it ran, its time, bytes and where it ran, and the log
 tail of a failure. With targets, the graph shows only them and what they need.
 
@@ -62,8 +67,12 @@ func writeReport(g *globals, w *workspace, path string, targets []string) error 
 	if len(recs) == 0 {
 		return &exitError{code: exitConfig, err: fmt.Errorf("no build recorded in this workspace yet: run cogumi build first")}
 	}
+	opt := report.Options{Targets: targets, History: recs, Gates: reportGates(w)}
+	if opt.Evals, err = reportEvals(g, w); err != nil {
+		return err
+	}
 	var b bytes.Buffer
-	if err := report.Write(&b, recs[len(recs)-1], report.Options{Targets: targets, History: recs}); err != nil {
+	if err := report.Write(&b, recs[len(recs)-1], opt); err != nil {
 		return &exitError{code: exitConfig, err: err}
 	}
 	if err := atomicfile.WriteFile(path, b.Bytes(), 0o644); err != nil {
@@ -72,4 +81,62 @@ func writeReport(g *globals, w *workspace, path string, targets []string) error 
 	abs, _ := filepath.Abs(path)
 	fmt.Fprintf(g.stderr, "report: %s\n", abs)
 	return nil
+}
+
+// reportEvals are the workspace's evaluations as the last build left them
+// under cogumi-out, with their metrics history.
+func reportEvals(g *globals, w *workspace) ([]report.Eval, error) {
+	evals := evaluations(w, nil)
+	if len(evals) == 0 {
+		return nil, nil
+	}
+	path, err := historyPath(g, w)
+	if err != nil {
+		return nil, err
+	}
+	h := metrics.LoadHistory(path)
+	var out []report.Eval
+	for _, e := range evals {
+		s, built, err := readSnapshot(w, e)
+		if err != nil || !built {
+			continue // not built, or not an evaluation's file: nothing to show
+		}
+		out = append(out, report.Eval{Label: s.Label, File: s.File, History: h.Targets[s.Label]})
+	}
+	return out, nil
+}
+
+// reportGates are the checks of the workspace's gates on what the last
+// build left under cogumi-out: the gate's own thresholds, evaluated the
+// way its action does, so a failed gate (which writes no gate.json) shows
+// every threshold too.
+func reportGates(w *workspace) []report.Gate {
+	var out []report.Gate
+	for _, t := range w.ws.Targets {
+		if t.Kind != "gate" {
+			continue
+		}
+		dirs := make(map[string]string)
+		for _, in := range t.Inputs {
+			if in.IsFile() {
+				continue
+			}
+			k := in.Attr
+			if in.Key != "" {
+				k += "." + in.Key
+			}
+			l := in.Label
+			dirs[k] = filepath.Join(w.ws.Root, "cogumi-out", filepath.FromSlash(l.Pkg), l.Name, filepath.FromSlash(l.Sub))
+		}
+		checks, cur, base, err := rules.GateChecks(context.Background(), t, func(attr string) (string, bool) {
+			d, ok := dirs[attr]
+			return d, ok
+		})
+		gt := report.Gate{Label: t.Label.String(), Metrics: cur, Baseline: base, Checks: checks}
+		if err != nil {
+			gt.Err = err.Error()
+		}
+		out = append(out, gt)
+	}
+	return out
 }

@@ -43,6 +43,22 @@ func TestReportInBrowser(t *testing.T) {
 	t.Setenv("COGUMI_CACHE_DIR", filepath.Join(t.TempDir(), "cache"))
 	page := filepath.Join(t.TempDir(), "report.html")
 	var stdout, stderr bytes.Buffer
+	// An earlier evaluation, for a history of two values.
+	val := filepath.Join(ws, "models", "final_val.json")
+	cur, err := os.ReadFile(val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(val, bytes.Replace(cur, []byte(`"perplexity":12.0`), []byte(`"perplexity":13.0`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rc := run(context.Background(), []string{"-C", ws, "build", "//models:final_val"}, &stdout, &stderr); rc != 0 {
+		t.Fatalf("first build: %d\n%s", rc, stderr.String())
+	}
+	if err := os.WriteFile(val, cur, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stderr.Reset()
 	rc := run(context.Background(), []string{"-C", ws, "build", "-k", "--report", page, "//models:publish", "//models:publish_ok"}, &stdout, &stderr)
 	if rc == 0 {
 		t.Fatalf("build succeeded, want the gate to fail:\n%s", stderr.String())
@@ -53,7 +69,8 @@ func TestReportInBrowser(t *testing.T) {
 
 	type drawn struct{ Label, Status string }
 	var nodes []drawn
-	var failures, panel string
+	var failures, panel, gates, stages string
+	var sparks int
 	err = chromedp.Do(b.Ctx,
 		chromedp.Navigate("file://"+page),
 		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
@@ -71,7 +88,18 @@ func TestReportInBrowser(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			panel, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('panel').innerText`))
+			if panel, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('panel').innerText`)); err != nil {
+				return err
+			}
+			if gates, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('gates').innerText`)); err != nil {
+				return err
+			}
+			if stages, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('stages').innerText`)); err != nil {
+				return err
+			}
+			// Sparklines drawn with a size: two points of the history of final_val's perplexity.
+			sparks, err = chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll('#metrics .eval[data-eval="//models:final_val"] svg.spark polyline')]
+				.filter(p => p.points.numberOfItems === 2 && p.getBBox().height > 0).length`))
 			return err
 		}),
 	)
@@ -99,8 +127,20 @@ func TestReportInBrowser(t *testing.T) {
 		!strings.Contains(failures, "perplexity 12.0 > max 11.5 (//models:final_val)") {
 		t.Errorf("the failed gate's message is not shown:\n%s", failures)
 	}
-	if !strings.Contains(panel, "never built") || !strings.Contains(panel, "local") {
+	if !strings.Contains(panel, "input models/final_val.json changed") || !strings.Contains(panel, "local") {
 		t.Errorf("clicking //models:final_val shows:\n%s", panel)
+	}
+	for _, want := range []string{"//models:release failed", "perplexity\t12.0\tlimit 11.5", "✗ not met", "✓ met",
+		"//models:ok passed", "//models:final is 1.2 kB > max_bytes 1kB"} {
+		if !strings.Contains(gates, want) {
+			t.Errorf("the gates section lacks %q:\n%s", want, gates)
+		}
+	}
+	if !strings.Contains(stages, "max_bytes 1 kB (//models:release)") || !strings.Contains(stages, "max_bytes 2 kB (//models:ok)") {
+		t.Errorf("the models by stage lack the gates' max_bytes:\n%s", stages)
+	}
+	if sparks == 0 {
+		t.Error("no sparkline of //models:final_val's metrics over its two builds")
 	}
 	if errs := b.Errors(); len(errs) > 0 {
 		t.Errorf("console: %s", strings.Join(errs, "\n"))

@@ -28,6 +28,10 @@ type Options struct {
 	// History are earlier records of the workspace, oldest first, for the
 	// trends; the reported record may be among them.
 	History []*engine.BuildRecord
+	// Evals are the evaluations of the workspace, for their metrics.
+	Evals []Eval
+	// Gates are the gates of the workspace, with their checks.
+	Gates []Gate
 }
 
 // Write writes the report of r as one HTML page.
@@ -38,6 +42,25 @@ func Write(w io.Writer, r *engine.BuildRecord, opt Options) error {
 	}
 	v := newView(r, acts)
 	v.History = history(opt.History, r)
+	byLabel := make(map[string]engine.ActionRecord, len(acts))
+	for _, a := range acts {
+		byLabel[a.Label] = a
+	}
+	var evals []Eval
+	for _, e := range opt.Evals {
+		if _, ok := byLabel[e.Label]; ok {
+			evals = append(evals, e)
+		}
+	}
+	var gates []Gate
+	for _, g := range opt.Gates {
+		if _, ok := byLabel[g.Label]; ok {
+			gates = append(gates, g)
+		}
+	}
+	v.addStages(acts, gates, byLabel)
+	v.addEvals(evals, gates)
+	v.addGates(gates, byLabel)
 	return page.Execute(w, v)
 }
 
@@ -107,6 +130,9 @@ type view struct {
 	Ticks             []tick
 	CritSeconds       string
 	Artifacts         []artifact
+	Stages            []stage
+	Evals             []evalView
+	Gates             []gateView
 	Spend             spend
 	History           []trend
 	Data              []detail // for the details panel, by node index

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cogumi/cogumi/data/metrics"
 	"github.com/cogumi/cogumi/engine"
 )
 
@@ -69,5 +70,42 @@ func TestWriteSelfContained(t *testing.T) {
 	}
 	if err := Write(&b, rec(), Options{Targets: []string{"//m:nope"}}); err == nil {
 		t.Error("a target not in the build was accepted")
+	}
+}
+
+// quality is what a workspace knows of rec's evaluation and gate: the
+// gate failed on a metric and met its size limit on the trained model.
+func quality() Options {
+	f := &metrics.File{Version: 1, Model: "//m:train", Metrics: map[string]float64{"accuracy": 0.4}, By: "domain",
+		Groups: map[string]metrics.Group{"coding": {Metrics: map[string]float64{"accuracy": 0.3}}}}
+	return Options{
+		Evals: []Eval{{Label: "//m:eval", File: f, History: []metrics.Entry{
+			{Build: 1, Metrics: map[string]float64{"accuracy": 0.6, "coding.accuracy": 0.5}},
+			{Build: 2, Metrics: map[string]float64{"accuracy": 0.4, "coding.accuracy": 0.3}}}}},
+		Gates: []Gate{{Label: "//m:gate", Metrics: "//m:eval", Checks: []metrics.Check{
+			{Check: "min", Name: "accuracy", Value: 0.4, Limit: 0.5, Message: "accuracy 0.4 < min 0.5 (//m:eval)"},
+			{Check: "max_bytes", Name: "//m:train", Value: 1000, Limit: 2000, Pass: true, Message: "//m:train is 1 kB <= max_bytes 2kB"},
+		}}},
+	}
+}
+
+// The models by stage, each evaluation's metrics with their history, and
+// each gate's verdict and thresholds.
+func TestWriteQuality(t *testing.T) {
+	r := rec()
+	r.Actions[0].Kind = "train"
+	var b bytes.Buffer
+	if err := Write(&b, r, quality()); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{
+		`<section id="stages">`, `<line class="lim ok" x1="400"`, "max_bytes 2 kB (//m:gate)", // the limit is the widest: the bar's end
+		`<section id="metrics">`, `domain coding: accuracy`, `<polyline points="0.0,2.0 120.0,22.0"`, "min 0.5 (//m:gate)",
+		`<section id="gates">`, `<span class="verdict failed">failed</span>`, `data-pass="false"`, "✗ not met", "✓ met",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
 	}
 }
