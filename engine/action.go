@@ -339,10 +339,8 @@ func (e *Engine) link(l label.Label, key cache.ActionKey, m cache.Manifest, fres
 		}
 		return nil
 	}
-	for _, f := range m.Files {
-		if _, err := e.checkedBlob(f); err != nil {
-			return err
-		}
+	if err := e.checkBlobs(m); err != nil {
+		return err
 	}
 	if err := e.cfg.Cache.Materialize(m, dir); err != nil {
 		return fmt.Errorf("linking outputs into %s: %w", dir, err)

@@ -62,7 +62,7 @@ func (e *Engine) rewind(ctx context.Context, lost *lostInputError, s *scheduler)
 	}
 	// Another action may have rewound it while this one waited.
 	if res, err := e.cfg.Cache.GetAction(ctx, key); err == nil && !res.BlobsRemote && e.allLocal(ctx, res.Outputs) {
-		if e.lostInOutputs(res.Outputs) == nil {
+		if e.checkBlobs(res.Outputs) == nil {
 			return nil
 		}
 	}
@@ -73,16 +73,6 @@ func (e *Engine) rewind(ctx context.Context, lost *lostInputError, s *scheduler)
 	s.rewoundOutcome(dn, begun, o)
 	if o.err != nil {
 		return fmt.Errorf("input %s is lost, and running it again failed: %w", lost.dep, o.err)
-	}
-	return nil
-}
-
-// lostInOutputs checks the blobs of m in the local cache.
-func (e *Engine) lostInOutputs(m cache.Manifest) error {
-	for _, f := range m.Files {
-		if _, err := e.checkedBlob(f); err != nil {
-			return err
-		}
 	}
 	return nil
 }

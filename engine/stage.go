@@ -42,8 +42,8 @@ type staged struct {
 type stagedLink struct {
 	origin string // absolute path of the CAS blob or source file
 	digest cache.Digest
+	size   int64
 	blob   bool // origin is a CAS blob (else a source file)
-	mode   fs.FileMode
 }
 
 // stagedSource is a source file the action's key was computed from.
@@ -173,11 +173,7 @@ func (st *staged) stageFile(dst, origin string, d cache.Digest, size int64, exec
 	if size <= copyLimit || st.copyAll {
 		return cache.CloneFile(origin, dst, mode)
 	}
-	info, err := os.Stat(origin)
-	if err != nil {
-		return err
-	}
-	st.links = append(st.links, stagedLink{origin: origin, digest: d, blob: blob, mode: info.Mode().Perm()})
+	st.links = append(st.links, stagedLink{origin: origin, digest: d, size: size, blob: blob})
 	return os.Symlink(origin, dst)
 }
 
@@ -190,6 +186,17 @@ func (e *Engine) checkedBlob(f cache.FileEntry) (string, error) {
 		return "", fmt.Errorf("file %s: %w", f.Path, err)
 	}
 	return e.cfg.Cache.BlobPath(f.Digest), nil
+}
+
+// checkBlobs checks every blob of m (checkedBlob) and returns the first
+// failure.
+func (e *Engine) checkBlobs(m cache.Manifest) error {
+	for _, f := range m.Files {
+		if _, err := e.checkedBlob(f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // lostInputError is an input artifact whose files cannot be had: gone from
@@ -226,14 +233,11 @@ func (e *Engine) verifyInputs(l label.Label, st *staged) error {
 		if !in.blob {
 			continue // sources are checked below
 		}
-		if info, err := os.Stat(in.origin); err == nil && info.Mode().Perm() != in.mode {
-			_ = os.Chmod(in.origin, in.mode)
-		}
-		got, _, err := e.stat.Digest(in.origin)
-		if err == nil && got == in.digest {
+		// CheckBlob puts the cache's mode back and removes a blob whose
+		// content changed, as it does before a blob is linked or staged.
+		if e.cfg.Cache.CheckBlob(cache.FileEntry{Digest: in.digest, Size: in.size}, e.stat.Digest) == nil {
 			continue
 		}
-		_ = e.cfg.Cache.VerifyBlob(in.digest) // removes it when its content changed
 		errs = append(errs, fmt.Errorf("%s changed its input %s (blob %s): the result is not stored and the blob was removed from the cache", l, in.origin, in.digest.Short()))
 	}
 	for _, src := range st.sources {
