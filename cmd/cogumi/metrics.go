@@ -33,8 +33,8 @@ that declare a metrics.json output in the evaluation format. A by-evaluation's
 groups follow as group.metric rows, the names gate thresholds use.
 
 --plot draws them: bars comparing the targets, or with --history lines across
-the builds that changed them. FILE.svg is labelled; FILE.png carries no text
-(cogumi ships no font) but the same shapes and colours.
+the builds that changed them. FILE.svg and FILE.png show the same plot, labels
+included (the PNG's text is drawn in the Go font, compiled into cogumi).
 
 Examples:
   cogumi metrics

@@ -3,6 +3,7 @@ package metrics
 import (
 	"bytes"
 	"encoding/xml"
+	"image"
 	"image/png"
 	"math"
 	"os"
@@ -300,7 +301,46 @@ func TestPlots(t *testing.T) {
 		if !found {
 			t.Errorf("%s: the PNG shows no series colour", c.Title)
 		}
+		// The canvas is as wide as the plot and as tall as the title,
+		// legend and panels; the text is drawn: the title's band holds
+		// dark pixels around the middle, and so does each legend entry's
+		// name (a shape-only PNG is white there).
+		legend := 0
+		seen := map[string]bool{}
+		for _, p := range c.Panels {
+			for _, s := range p.Series {
+				if !seen[s.Name] {
+					seen[s.Name] = true
+					legend++
+				}
+			}
+		}
+		if w, h := bnd.Dx(), bnd.Dy(); w != 760 || h != 50+18*legend+220*len(c.Panels) {
+			t.Errorf("%s: PNG is %dx%d, want 760x%d", c.Title, w, h, 50+18*legend+220*len(c.Panels))
+		}
+		if n := darkPixels(img, image.Rect(280, 10, 480, 30)); n < 30 {
+			t.Errorf("%s: %d dark pixels in the title's band: no title drawn", c.Title, n)
+		}
+		for i := range legend {
+			if n := darkPixels(img, image.Rect(88, 40+18*i, 200, 40+18*i+16)); n < 20 {
+				t.Errorf("%s: %d dark pixels beside legend entry %d: no name drawn", c.Title, n, i)
+			}
+		}
 	}
+}
+
+// darkPixels counts the pixels of r that are nearly black (text, axes).
+func darkPixels(img image.Image, r image.Rectangle) int {
+	n := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			cr, cg, cb, _ := img.At(x, y).RGBA()
+			if cr>>8 < 0x70 && cg>>8 < 0x70 && cb>>8 < 0x70 {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func TestFormat(t *testing.T) {

@@ -11,6 +11,11 @@ import (
 	"math"
 	"sort"
 	"strconv"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/gofont/goregular"
+	"golang.org/x/image/font/opentype"
+	"golang.org/x/image/math/fixed"
 )
 
 // A Chart is one plot: a panel per metric (metrics differ in scale), each
@@ -270,7 +275,8 @@ func panelShapes(c Chart, p Panel, top float64, colorOf map[string]color.RGBA, x
 		out = append(out, shape{kind: 't', x: xOf(t), y: y1 + 14, text: strconv.FormatFloat(t, 'f', 0, 64), anchor: "middle", size: 11, col: black})
 	}
 	if c.XLabel != "" {
-		out = append(out, shape{kind: 't', x: x1, y: y1 + 14, text: c.XLabel, anchor: "end", size: 11, col: black})
+		// Below the build numbers, so that it never covers the last one.
+		out = append(out, shape{kind: 't', x: (x0 + x1) / 2, y: y1 + 28, text: c.XLabel, anchor: "middle", size: 11, col: black})
 	}
 	for _, s := range p.Series {
 		pts := make([]Point, len(s.Points))
@@ -348,12 +354,18 @@ func WriteSVG(w io.Writer, c Chart) error {
 
 func hexColor(c color.RGBA) string { return fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B) }
 
-// WritePNG rasterises the chart. cogumi carries no font, so the PNG has
-// the shapes without their text: the SVG is the labelled version.
+// WritePNG rasterises the chart, text included: the labels are drawn in
+// the Go font (golang.org/x/image/font/gofont, compiled in), at the sizes
+// the SVG asks for.
 func WritePNG(w io.Writer, c Chart) error {
 	shapes, width, height := layout(c)
 	img := image.NewRGBA(image.Rect(0, 0, int(math.Ceil(width)), int(math.Ceil(height))))
 	fill(img, img.Bounds(), white)
+	faces, err := newFaces()
+	if err != nil {
+		return err
+	}
+	defer faces.close()
 	for _, s := range shapes {
 		switch s.kind {
 		case 'r':
@@ -364,9 +376,64 @@ func WritePNG(w io.Writer, c Chart) error {
 			for i := 1; i < len(s.pts); i++ {
 				line(img, s.pts[i-1], s.pts[i], s.stroke, s.col)
 			}
+		case 't':
+			face, err := faces.of(s.size)
+			if err != nil {
+				return err
+			}
+			text(img, face, s)
 		}
 	}
 	return png.Encode(w, img)
+}
+
+// faces are the Go font at the sizes a drawing uses, made as needed.
+type faces struct {
+	font  *opentype.Font
+	sizes map[float64]font.Face
+}
+
+func newFaces() (*faces, error) {
+	f, err := opentype.Parse(goregular.TTF)
+	if err != nil {
+		return nil, fmt.Errorf("reading the Go font: %w", err)
+	}
+	return &faces{font: f, sizes: make(map[float64]font.Face)}, nil
+}
+
+// of returns the face whose em is size pixels (72 DPI: a point is a pixel,
+// as in SVG).
+func (f *faces) of(size float64) (font.Face, error) {
+	if face, ok := f.sizes[size]; ok {
+		return face, nil
+	}
+	face, err := opentype.NewFace(f.font, &opentype.FaceOptions{Size: size, DPI: 72, Hinting: font.HintingFull})
+	if err != nil {
+		return nil, fmt.Errorf("the Go font at %gpx: %w", size, err)
+	}
+	f.sizes[size] = face
+	return face, nil
+}
+
+func (f *faces) close() {
+	for _, face := range f.sizes {
+		_ = face.Close()
+	}
+}
+
+// text draws s.text with its baseline at s.y, anchored at s.x as SVG's
+// text-anchor does.
+func text(img *image.RGBA, face font.Face, s shape) {
+	d := font.Drawer{Dst: img, Src: image.NewUniform(s.col), Face: face}
+	x := fixed.Int26_6(math.Round(s.x * 64))
+	switch s.anchor {
+	case "middle":
+		x -= d.MeasureString(s.text) / 2
+	case "end":
+		x -= d.MeasureString(s.text)
+	}
+	d.Dot = fixed.Point26_6{X: x, Y: fixed.Int26_6(math.Round(s.y * 64))}
+	d.DrawString(s.text)
 }
 
 func fill(img *image.RGBA, r image.Rectangle, c color.RGBA) {
