@@ -118,11 +118,12 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler, rewinds int, 
 			return o
 		}
 	}
-	if err := s.budget.acquire(ctx, nd0); err != nil {
+	slot, err := s.budget.acquire(ctx, nd0)
+	if err != nil {
 		o.result, o.err = Skipped, err
 		return o
 	}
-	defer s.budget.release(nd0)
+	defer s.budget.release(nd0, slot)
 	var devs []gpu.Device
 	if gneed.Count > 0 {
 		if devs, err = e.gpus.Acquire(ctx, gneed); err != nil {
@@ -132,7 +133,7 @@ func (e *Engine) process(ctx context.Context, n int, s *scheduler, rewinds int, 
 		defer e.gpus.Release(devs)
 	}
 	e.obs.Started(t.Label.String(), o.reason)
-	o.executor, o.bytesIn = "local", e.inputBytes(inputs, s.artifactOf)
+	o.executor, o.slot, o.bytesIn = "local", slot, e.inputBytes(inputs, s.artifactOf)
 	if ex != nil {
 		o.executor = t.Executor
 	}
@@ -229,7 +230,8 @@ func (e *Engine) fromCache(ctx context.Context, l label.Label, key cache.ActionK
 	if !ok {
 		return outcome{}, false
 	}
-	if err := e.deliver(ctx, l, key, res, wanted); err != nil {
+	inPlace, err := e.deliver(ctx, l, key, res, wanted)
+	if err != nil {
 		e.obs.Warn(fmt.Sprintf("%s: %v", l, err))
 		if res.BlobsRemote || errors.Is(err, cache.ErrNotFound) {
 			// Its blobs cannot be had, or one was corrupt and is gone:
@@ -243,6 +245,7 @@ func (e *Engine) fromCache(ctx context.Context, l label.Label, key cache.ActionK
 	if result == Remote && res.BlobsRemote && wanted {
 		o.fetched = res.Outputs.TotalSize()
 	}
+	o.upToDate = inPlace && o.fetched == 0
 	return o, true
 }
 
@@ -284,16 +287,18 @@ func (e *Engine) resolve(ctx context.Context, l label.Label, key cache.ActionKey
 }
 
 // deliver makes a known result's outputs visible under cogumi-out when they
-// are wanted or already local. Outputs that live only in the remote cache
-// and are not wanted stay there ("build without the bytes"), and a stale
-// link from an earlier build is removed.
-func (e *Engine) deliver(ctx context.Context, l label.Label, key cache.ActionKey, res *cache.ActionResult, wanted bool) error {
+// are wanted or already local, and reports whether the last build had left
+// them there intact (nothing was fetched or linked: the target was up to
+// date). Outputs that live only in the remote cache and are not wanted
+// stay there ("build without the bytes"), and a stale link from an earlier
+// build is removed.
+func (e *Engine) deliver(ctx context.Context, l label.Label, key cache.ActionKey, res *cache.ActionResult, wanted bool) (inPlace bool, err error) {
 	if res.BlobsRemote && !wanted && !e.allLocal(ctx, res.Outputs) {
-		return e.unlink(l, key)
+		return false, e.unlink(l, key)
 	}
 	if res.BlobsRemote {
 		if err := e.fetch(ctx, res.Outputs); err != nil {
-			return err
+			return false, err
 		}
 	}
 	return e.link(l, key, res.Outputs, false)
@@ -323,27 +328,27 @@ func (e *Engine) unlink(l label.Label, key cache.ActionKey) error {
 }
 
 // link makes cogumi-out/<pkg>/<name> hold the outputs of key, unless the
-// last build already left them there intact. fresh (the action just ran)
-// links them anew regardless. Before linking, every blob is checked
+// last build already left them there intact (then it reports them in
+// place). fresh (the action just ran) links them anew regardless. Before linking, every blob is checked
 // (checkedBlob): a corrupt one is removed and the error makes the result a
 // miss. A file of cogumi-out that was deleted, replaced or changed is
 // noticed by stat alone (intact) and linked again; one changed in place
 // shares its inode with the blob, so the blob fails its check and the
 // action runs again.
-func (e *Engine) link(l label.Label, key cache.ActionKey, m cache.Manifest, fresh bool) error {
+func (e *Engine) link(l label.Label, key cache.ActionKey, m cache.Manifest, fresh bool) (inPlace bool, err error) {
 	dir := filepath.Join(e.outDir, artifactDir(l))
 	last := e.state.get(l)
 	if last.Linked == key && !fresh && e.intact(dir, m) {
 		if last.Key != key {
 			e.state.set(l, lastBuild{Key: key, Linked: key})
 		}
-		return nil
+		return true, nil
 	}
 	if err := e.checkBlobs(m); err != nil {
-		return err
+		return false, err
 	}
 	if err := e.cfg.Cache.Materialize(m, dir); err != nil {
-		return fmt.Errorf("linking outputs into %s: %w", dir, err)
+		return false, fmt.Errorf("linking outputs into %s: %w", dir, err)
 	}
 	// A new link changes the blob's ctime, not its content, which was
 	// checked just above: remember it as intact, so that the next build
@@ -360,7 +365,7 @@ func (e *Engine) link(l label.Label, key cache.ActionKey, m cache.Manifest, fres
 		}
 	}
 	e.state.set(l, lastBuild{Key: key, Linked: key})
-	return nil
+	return false, nil
 }
 
 // intact reports, from one lstat per file, whether dir still holds the

@@ -11,8 +11,9 @@ import (
 
 // budget hands out the machine's capacity to actions: a job slot (-j) plus
 // declared cpus and memory. An action starts only when all of its needs fit,
-// so the local executor never over-subscribes. (GPUs are devices, handed out
-// by gpu.Allocator.)
+// so the local executor never over-subscribes. Slots are numbered 1 to jobs
+// and an action holds the lowest free one, so the build record can say
+// which ran side by side. (GPUs are devices, handed out by gpu.Allocator.)
 type budget struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
@@ -23,10 +24,11 @@ type budget struct {
 	usedJobs int
 	usedCPUs float64
 	usedMem  int64
+	busy     []bool // of each slot, 0 to jobs-1
 }
 
 func newBudget(jobs int, cpus float64, memory int64) *budget {
-	b := &budget{jobs: jobs, cpus: cpus, memory: memory}
+	b := &budget{jobs: jobs, cpus: cpus, memory: memory, busy: make([]bool, jobs)}
 	b.cond = sync.NewCond(&b.mu)
 	return b
 }
@@ -58,8 +60,9 @@ func (b *budget) check(n need) error {
 	return nil
 }
 
-// acquire blocks until n fits or ctx is done.
-func (b *budget) acquire(ctx context.Context, n need) error {
+// acquire blocks until n fits or ctx is done, and returns the job slot it
+// holds (from 1).
+func (b *budget) acquire(ctx context.Context, n need) (int, error) {
 	stop := context.AfterFunc(ctx, func() {
 		b.mu.Lock()
 		b.cond.Broadcast()
@@ -70,14 +73,19 @@ func (b *budget) acquire(ctx context.Context, n need) error {
 	defer b.mu.Unlock()
 	for !b.fits(n) {
 		if err := ctx.Err(); err != nil {
-			return err
+			return 0, err
 		}
 		b.cond.Wait()
 	}
 	b.usedJobs++
 	b.usedCPUs += n.cpus
 	b.usedMem += n.memory
-	return nil
+	slot := 0
+	for b.busy[slot] { // fits: fewer than jobs are busy
+		slot++
+	}
+	b.busy[slot] = true
+	return slot + 1, nil
 }
 
 func (b *budget) fits(n need) bool {
@@ -88,8 +96,10 @@ func (b *budget) fits(n need) bool {
 		b.usedMem+n.memory <= b.memory
 }
 
-func (b *budget) release(n need) {
+// release gives back n and the slot acquire returned with it.
+func (b *budget) release(n need, slot int) {
 	b.mu.Lock()
+	b.busy[slot-1] = false
 	b.usedJobs--
 	b.usedCPUs -= n.cpus
 	b.usedMem -= n.memory

@@ -15,24 +15,34 @@ func TestBudgetNeverOverSubscribes(t *testing.T) {
 	b := newBudget(3, 4, 8<<30)
 	needs := []need{{cpus: 1}, {cpus: 2}, {cpus: 4}, {cpus: 1, memory: 6 << 30}, {cpus: 0.5}}
 	var running, cpus100, mem atomic.Int64
+	var slots [3]atomic.Bool // held, by slot
 	var wg sync.WaitGroup
 	for i := range 200 {
 		n := needs[i%len(needs)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := b.acquire(context.Background(), n); err != nil {
+			slot, err := b.acquire(context.Background(), n)
+			if err != nil {
 				t.Error(err)
 				return
 			}
 			if running.Add(1) > 3 || cpus100.Add(int64(n.cpus*100)) > 400 || mem.Add(n.memory) > 8<<30 {
 				t.Errorf("over-subscribed after admitting %+v", n)
 			}
+			if slot < 1 || slot > 3 {
+				t.Errorf("slot %d, want 1 to 3", slot)
+				return
+			}
+			if slots[slot-1].Swap(true) {
+				t.Errorf("slot %d handed out while held", slot)
+			}
 			time.Sleep(100 * time.Microsecond)
 			running.Add(-1)
 			cpus100.Add(-int64(n.cpus * 100))
 			mem.Add(-n.memory)
-			b.release(n)
+			slots[slot-1].Store(false)
+			b.release(n, slot)
 		}()
 	}
 	wg.Wait()
@@ -59,12 +69,15 @@ func TestBudgetCheckRefusesWhatCanNeverFit(t *testing.T) {
 
 func TestBudgetAcquireStopsOnCancel(t *testing.T) {
 	b := newBudget(1, 1, 1<<30)
-	if err := b.acquire(context.Background(), need{cpus: 1}); err != nil {
+	if _, err := b.acquire(context.Background(), need{cpus: 1}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- b.acquire(ctx, need{cpus: 1}) }()
+	go func() {
+		_, err := b.acquire(ctx, need{cpus: 1})
+		done <- err
+	}()
 	time.Sleep(20 * time.Millisecond)
 	cancel()
 	select {

@@ -38,10 +38,14 @@ type outcome struct {
 	// did not), where, and what it moved.
 	start    time.Time
 	executor string
+	slot     int // the job slot it held, from 1
 	gpus     []string
 	jobID    string
 	bytesIn  int64
 	fetched  int64
+	// upToDate: a cache hit whose outputs the last build had left in
+	// place, intact; nothing ran, was fetched or linked.
+	upToDate bool
 }
 
 // ErrBuildFailed is returned when at least one target failed.

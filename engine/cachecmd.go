@@ -104,7 +104,7 @@ func (e *Engine) Pull(ctx context.Context, roots []label.Label) (TransferReport,
 			rep.Missing = append(rep.Missing, it.Label.String())
 			continue
 		}
-		if err := e.deliver(ctx, it.Label, k, res, wanted[it.Label] || e.cfg.DownloadAll); err != nil {
+		if _, err := e.deliver(ctx, it.Label, k, res, wanted[it.Label] || e.cfg.DownloadAll); err != nil {
 			return rep, fmt.Errorf("%s: %w", it.Label, err)
 		}
 		rep.Targets++

@@ -35,8 +35,14 @@ type ActionRecord struct {
 	Label  string `json:"label"`
 	Kind   string `json:"kind"`
 	Result Result `json:"result"`
-	Reason string `json:"reason,omitempty"` // why it ran
-	Error  string `json:"error,omitempty"`
+	// UpToDate marks a cache hit (Cached or Remote) that changed nothing:
+	// the action key was the one the last build linked, and its outputs
+	// were still in place under cogumi-out, so nothing was fetched or
+	// linked. A cache hit without it had its outputs linked again (a new
+	// key, or outputs removed or changed since).
+	UpToDate bool   `json:"up_to_date,omitempty"`
+	Reason   string `json:"reason,omitempty"` // why it ran
+	Error    string `json:"error,omitempty"`
 	// LogTail is the end of a failed action's output.
 	LogTail string   `json:"log_tail,omitempty"`
 	Deps    []string `json:"deps,omitempty"` // the targets of this build it needs
@@ -44,9 +50,13 @@ type ActionRecord struct {
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
 	// Executor is "local" or the name of the executor that ran it.
-	Executor string   `json:"executor,omitempty"`
-	GPUs     []string `json:"gpus,omitempty"` // UUIDs of the GPUs it held here
-	JobID    string   `json:"job_id,omitempty"`
+	Executor string `json:"executor,omitempty"`
+	// Slot is the job slot (-j) it held while it ran, from 1: two actions
+	// that ran at the same time held different slots. An action of
+	// another executor holds one too, for submitting and waiting.
+	Slot  int      `json:"slot,omitempty"`
+	GPUs  []string `json:"gpus,omitempty"` // UUIDs of the GPUs it held here
+	JobID string   `json:"job_id,omitempty"`
 	// BytesIn is the size of its inputs, BytesOut of its outputs;
 	// Fetched what came from the remote cache for it.
 	BytesIn  int64           `json:"bytes_in,omitempty"`
@@ -171,8 +181,8 @@ func recordID(t time.Time) string {
 func actionRecord(ev Event, o outcome, begun, end time.Time) ActionRecord {
 	r := ActionRecord{
 		Label: ev.Label, Result: ev.Result, Reason: ev.Reason, Error: ev.Error, Key: ev.ActionKey, Stats: ev.Stats,
-		Start: begun, End: end, Executor: o.executor, GPUs: o.gpus, JobID: o.jobID,
-		BytesIn: o.bytesIn, Fetched: o.fetched,
+		Start: begun, End: end, Executor: o.executor, Slot: o.slot, GPUs: o.gpus, JobID: o.jobID,
+		BytesIn: o.bytesIn, Fetched: o.fetched, UpToDate: o.upToDate,
 	}
 	if !o.start.IsZero() {
 		r.Start = o.start

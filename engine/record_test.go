@@ -68,7 +68,7 @@ func TestBuildRecord(t *testing.T) {
 		t.Errorf("actions in order %s", got)
 	}
 	a := by["//p:a"]
-	if a.Result != Built || a.Kind != "run" || a.Reason != "never built" || a.Executor != "local" ||
+	if a.Result != Built || a.Kind != "run" || a.Reason != "never built" || a.Executor != "local" || a.Slot != 1 ||
 		a.BytesIn != 5 || a.BytesOut != 5 || a.End.Before(a.Start) || a.Start.Before(r.Started) || a.Key.IsZero() {
 		t.Errorf("//p:a = %+v", a)
 	}
@@ -91,7 +91,36 @@ func TestBuildRecord(t *testing.T) {
 	if err != nil || len(recs) != keepRecords {
 		t.Fatalf("records kept = %d, %v; want %d", len(recs), err, keepRecords)
 	}
-	if last := recs[len(recs)-1]; last.ID <= r.ID || last.Summary.Cached != 2 {
+	last := recs[len(recs)-1]
+	if last.ID <= r.ID || last.Summary.Cached != 2 {
 		t.Errorf("newest record = %+v", last.Summary)
+	}
+	// A rebuild that changed nothing: both hits were up to date, their
+	// outputs already in place.
+	for _, a := range last.Actions[:2] {
+		if a.Result != Cached || !a.UpToDate {
+			t.Errorf("no-op rebuild: %s = %s, up to date %v; want an up-to-date cache hit", a.Label, a.Result, a.UpToDate)
+		}
+	}
+	// //p:a's outputs removed: still a cache hit, linked again, so not up
+	// to date; //p:b's were left in place.
+	if err := os.RemoveAll(filepath.Join(root, "cogumi-out", "p", "a")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Millisecond)
+	buildOnce()
+	recs, err = BuildRecords(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last = recs[len(recs)-1]
+	if a := last.Actions[0]; a.Label != "//p:a" || a.Result != Cached || a.UpToDate {
+		t.Errorf("outputs removed: %s = %s, up to date %v; want a cache hit, linked again", a.Label, a.Result, a.UpToDate)
+	}
+	if b := last.Actions[1]; b.Result != Cached || !b.UpToDate {
+		t.Errorf("%s = %s, up to date %v; want up to date", b.Label, b.Result, b.UpToDate)
+	}
+	if _, err := os.Stat(filepath.Join(root, "cogumi-out", "p", "a", "o")); err != nil {
+		t.Errorf("//p:a's output was not linked again: %v", err)
 	}
 }

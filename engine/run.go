@@ -146,7 +146,7 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 	if err := e.cfg.Cache.PutAction(ctx, res); err != nil {
 		return nil, "", fmt.Errorf("recording result: %w", err)
 	}
-	if err := e.link(t.Label, key, m, true); err != nil {
+	if _, err := e.link(t.Label, key, m, true); err != nil {
 		return nil, "", err
 	}
 	if e.remote != nil && e.remote.upload {

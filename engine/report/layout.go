@@ -5,7 +5,9 @@
 package report
 
 import (
+	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/cogumi/cogumi/engine"
 )
@@ -114,11 +116,31 @@ func criticalPath(acts []engine.ActionRecord) map[int]bool {
 	return on
 }
 
-// lanes assigns the actions that ran to rows of a timeline: one row per
-// GPU for those that held GPUs, and as few rows as overlap needs for the
-// rest (first free lane). It returns each action's lane and the lane
-// names.
-func lanes(acts []engine.ActionRecord) (map[int]int, []string) {
+// Lane groups, in the order the timeline shows them.
+const (
+	laneLocal = iota
+	laneGPU
+	laneSlurm
+	laneRemote
+)
+
+// timelineLane is one row of the timeline.
+type timelineLane struct {
+	group int
+	order int    // within its group
+	name  string // as drawn
+	title string // on hover: what the name shortens
+}
+
+// lanes assigns the actions that ran to rows of a timeline, named by where
+// they ran: "local N" by the job slot an action held on this machine (two
+// that overlapped held different slots); "GPU <UUID prefix>", one row per
+// GPU, an action on each GPU it held; "slurm <job id>" for a cluster job;
+// "remote <executor>" for an executor that reports no job. Records
+// without slots (older ones), and remote actions, are spread over as few
+// rows as their overlaps need (first free row). It returns the lanes of
+// each action and the lanes, in order.
+func lanes(acts []engine.ActionRecord) (map[int][]int, []timelineLane) {
 	var ran []int
 	for i, a := range acts {
 		if a.Ran() {
@@ -126,41 +148,87 @@ func lanes(acts []engine.ActionRecord) (map[int]int, []string) {
 		}
 	}
 	sort.SliceStable(ran, func(a, b int) bool { return acts[ran[a]].Start.Before(acts[ran[b]].Start) })
-	lane := make(map[int]int, len(ran))
-	var names []string
-	gpuLane := make(map[string]int)
-	var free []int // per CPU lane, index into names
-	var ends []int // action last placed in each CPU lane
+	var all []timelineLane
+	byKey := make(map[string]int)
+	laneOf := func(key string, l timelineLane) int {
+		k, ok := byKey[key]
+		if !ok {
+			k = len(all)
+			byKey[key] = k
+			all = append(all, l)
+		}
+		return k
+	}
+	// Rows filled first-free, per group name: the last action on each.
+	rows := make(map[string][]int)
+	firstFree := func(prefix string, group, n int) int {
+		for r, last := range rows[prefix] {
+			if !acts[last].End.After(acts[n].Start) {
+				rows[prefix][r] = n
+				return byKey[fmt.Sprintf("%s %d", prefix, r+1)]
+			}
+		}
+		rows[prefix] = append(rows[prefix], n)
+		r := len(rows[prefix])
+		name := fmt.Sprintf("%s %d", prefix, r)
+		if group == laneRemote && r == 1 {
+			name = prefix
+		}
+		return laneOf(fmt.Sprintf("%s %d", prefix, r), timelineLane{group: group, order: r, name: name})
+	}
+	out := make(map[int][]int, len(ran))
 	for _, n := range ran {
 		a := acts[n]
-		if len(a.GPUs) > 0 {
-			g := a.GPUs[0]
-			k, ok := gpuLane[g]
-			if !ok {
-				k = len(names)
-				names = append(names, "GPU "+g)
-				gpuLane[g] = k
+		remote := a.Executor != "" && a.Executor != "local"
+		switch {
+		case len(a.GPUs) > 0:
+			for _, g := range a.GPUs {
+				out[n] = append(out[n], laneOf("gpu "+g, timelineLane{group: laneGPU, order: len(all), name: "GPU " + gpuPrefix(g), title: g}))
 			}
-			lane[n] = k
-			continue
-		}
-		placed := false
-		for c, k := range free {
-			if !acts[ends[c]].End.After(a.Start) {
-				lane[n], ends[c], placed = k, n, true
-				break
-			}
-		}
-		if !placed {
-			name := "local"
-			if a.Executor != "" && a.Executor != "local" {
-				name = a.Executor
-			}
-			free = append(free, len(names))
-			ends = append(ends, n)
-			lane[n] = len(names)
-			names = append(names, name)
+		case a.JobID != "":
+			out[n] = append(out[n], laneOf("job "+a.JobID, timelineLane{group: laneSlurm, order: len(all), name: "slurm " + a.JobID,
+				title: a.Executor + ", job " + a.JobID}))
+		case remote:
+			out[n] = append(out[n], firstFree("remote "+a.Executor, laneRemote, n))
+		case a.Slot > 0:
+			out[n] = append(out[n], laneOf(fmt.Sprintf("local %d", a.Slot), timelineLane{group: laneLocal, order: a.Slot,
+				name: fmt.Sprintf("local %d", a.Slot), title: fmt.Sprintf("job slot %d of this machine", a.Slot)}))
+		default:
+			out[n] = append(out[n], firstFree("local", laneLocal, n))
 		}
 	}
-	return lane, names
+	// Order the lanes, and renumber the actions' lanes to match.
+	order := make([]int, len(all))
+	for k := range order {
+		order[k] = k
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		la, lb := all[order[a]], all[order[b]]
+		if la.group != lb.group {
+			return la.group < lb.group
+		}
+		return la.order < lb.order
+	})
+	pos := make([]int, len(all))
+	sorted := make([]timelineLane, len(all))
+	for p, k := range order {
+		pos[k] = p
+		sorted[p] = all[k]
+	}
+	for n, ks := range out {
+		for j, k := range ks {
+			out[n][j] = pos[k]
+		}
+	}
+	return out, sorted
+}
+
+// gpuPrefix shortens a GPU's UUID (GPU-8f2a3b4c-...) to its first eight
+// hex digits, enough to tell a machine's GPUs apart.
+func gpuPrefix(uuid string) string {
+	u := strings.TrimPrefix(uuid, "GPU-")
+	if len(u) > 8 {
+		u = u[:8]
+	}
+	return u
 }

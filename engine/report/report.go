@@ -161,8 +161,8 @@ type edge struct {
 }
 
 type lane struct {
-	Name string
-	Y    int
+	Name, Title string
+	Y           int
 }
 
 type bar struct {
@@ -210,6 +210,7 @@ type detail struct {
 	Kind     string  `json:"k"`
 	Status   string  `json:"s"`
 	Reason   string  `json:"why,omitempty"`
+	How      string  `json:"how,omitempty"`
 	Error    string  `json:"err,omitempty"`
 	Tail     string  `json:"tail,omitempty"`
 	Seconds  float64 `json:"t"`
@@ -220,19 +221,26 @@ type detail struct {
 	Critical bool    `json:"crit,omitempty"`
 }
 
-// statusOf names what happened to a target, as the page colours it.
+// statusOf names what happened to a target, as the page colours it. A
+// cache hit that changed nothing (its outputs still in place from the last
+// build) is up to date; one whose outputs were linked or fetched is a cache
+// or remote hit.
 func statusOf(a engine.ActionRecord, byLabel map[string]engine.ActionRecord) (class, text string) {
 	switch a.Result {
 	case engine.Built:
 		return "built", "built"
-	case engine.Cached:
+	case engine.Cached, engine.Remote:
+		if a.UpToDate {
+			return "uptodate", "up to date"
+		}
+		if a.Result == engine.Remote {
+			return "remote", "remote hit"
+		}
 		return "cached", "cache hit"
-	case engine.Remote:
-		return "remote", "remote hit"
 	case engine.Failed:
 		return "failed", "failed"
 	case engine.Source:
-		return "source", "up to date"
+		return "source", "source files"
 	case engine.Skipped:
 		for _, d := range a.Deps {
 			if dep := byLabel[d]; dep.Result == engine.Failed && dep.Kind == "gate" {
@@ -266,7 +274,7 @@ func newView(r *engine.BuildRecord, acts []engine.ActionRecord) *view {
 			Label: shorten(a.Label, 22), FullLabel: a.Label, TextX: x + nodeW/2, TextY: y + nodeH/2 + 4})
 		v.Data[i] = detailOf(a, text, crit[i])
 	}
-	for _, c := range []string{"built", "cache hit", "remote hit", "up to date", "failed", "skipped by a gate", "skipped"} {
+	for _, c := range []string{"built", "cache hit", "remote hit", "up to date", "failed", "skipped by a gate", "skipped", "source files"} {
 		if counts[c] > 0 {
 			v.Counts = append(v.Counts, count{c, counts[c]})
 		}
@@ -295,7 +303,7 @@ func newView(r *engine.BuildRecord, acts []engine.ActionRecord) *view {
 }
 
 func detailOf(a engine.ActionRecord, status string, crit bool) detail {
-	d := detail{Label: a.Label, Kind: a.Kind, Status: status, Reason: a.Reason, Error: a.Error, Tail: a.LogTail,
+	d := detail{Label: a.Label, Kind: a.Kind, Status: status, Reason: a.Reason, How: how(a), Error: a.Error, Tail: a.LogTail,
 		Seconds: roundMs(a.End.Sub(a.Start).Seconds()), Critical: crit}
 	if a.BytesIn > 0 {
 		d.In = units.FormatBytes(a.BytesIn)
@@ -318,11 +326,29 @@ func detailOf(a engine.ActionRecord, status string, crit bool) detail {
 	return d
 }
 
+// how says, for a target whose action did not run, where its result came
+// from and what was done with its outputs.
+func how(a engine.ActionRecord) string {
+	switch {
+	case a.UpToDate:
+		return "the action key of the last build, its outputs still in place under cogumi-out: nothing ran, was fetched or linked"
+	case a.Result == engine.Cached:
+		return "its result was in the local cache; its outputs were linked into cogumi-out"
+	case a.Result == engine.Remote && a.Fetched > 0:
+		return "its result was in the remote cache; its outputs were fetched and linked into cogumi-out"
+	case a.Result == engine.Remote:
+		return "its result was in the remote cache; its outputs stay there until a build needs them"
+	case a.Result == engine.Source:
+		return "source files of the workspace: nothing to run"
+	}
+	return ""
+}
+
 // timeline draws the actions that ran as bars on lanes, over the build's
 // wall time.
 func (v *view) timeline(acts []engine.ActionRecord, crit map[int]bool, byLabel map[string]engine.ActionRecord) {
-	laneOf, names := lanes(acts)
-	if len(names) == 0 {
+	laneOf, rows := lanes(acts)
+	if len(rows) == 0 {
 		return
 	}
 	var t0, t1 time.Time
@@ -340,23 +366,25 @@ func (v *view) timeline(acts []engine.ActionRecord, crit map[int]bool, byLabel m
 		span = 0.001
 	}
 	scale := float64(timelineW) / span
-	for k, n := range names {
-		v.Lanes = append(v.Lanes, lane{Name: shorten(n, 24), Y: 20 + k*(laneH+laneGap)})
+	for k, r := range rows {
+		v.Lanes = append(v.Lanes, lane{Name: shorten(r.name, 24), Title: r.title, Y: 20 + k*(laneH+laneGap)})
 	}
 	var critSec float64
-	for i, k := range laneOf {
+	for i, ks := range laneOf {
 		a := acts[i]
 		class, text := statusOf(a, byLabel)
 		x := laneLabelW + int(a.Start.Sub(t0).Seconds()*scale)
 		w := max(int(a.End.Sub(a.Start).Seconds()*scale), 2)
-		v.Bars = append(v.Bars, bar{I: i, X: x, Y: 20 + k*(laneH+laneGap), W: w, Status: class, StatusText: text,
-			Crit: crit[i], Label: a.Label})
+		for _, k := range ks { // an action on several GPUs is drawn on each
+			v.Bars = append(v.Bars, bar{I: i, X: x, Y: 20 + k*(laneH+laneGap), W: w, Status: class, StatusText: text,
+				Crit: crit[i], Label: a.Label})
+		}
 		if crit[i] {
 			critSec += a.End.Sub(a.Start).Seconds()
 		}
 	}
 	sort.Slice(v.Bars, func(a, b int) bool { return v.Bars[a].X < v.Bars[b].X })
-	v.TimelineH = 20 + len(names)*(laneH+laneGap) + 10
+	v.TimelineH = 20 + len(rows)*(laneH+laneGap) + 10
 	for k := 0; k <= 5; k++ {
 		v.Ticks = append(v.Ticks, tick{X: laneLabelW + k*timelineW/5, Text: seconds(span * float64(k) / 5)})
 	}

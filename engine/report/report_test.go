@@ -37,9 +37,119 @@ func TestLayoutAndCriticalPath(t *testing.T) {
 	if len(crit) != 3 || !crit[0] || !crit[1] || !crit[3] {
 		t.Errorf("critical path = %v, want train, eval, gate", crit)
 	}
-	lane, names := lanes(r.Actions)
-	if len(names) != 2 || names[0] != "GPU GPU-aaaa" || lane[0] != 0 || lane[1] != 1 || lane[3] != 1 {
-		t.Errorf("lanes = %v %v", lane, names)
+}
+
+// laneNames lists lanes' names, and each action's by label.
+func laneNames(acts []engine.ActionRecord) ([]string, map[string]string) {
+	of, rows := lanes(acts)
+	var names []string
+	for _, r := range rows {
+		names = append(names, r.name)
+	}
+	by := make(map[string]string)
+	for i, ks := range of {
+		var ns []string
+		for _, k := range ks {
+			ns = append(ns, rows[k].name)
+		}
+		by[acts[i].Label] = strings.Join(ns, ", ")
+	}
+	return names, by
+}
+
+// Timeline lanes are named by where an action ran: its job slot here, each
+// GPU it held, its Slurm job, a remote executor; overlapping actions never
+// share a lane.
+func TestLanes(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	ran := func(l string, from, to float64, f func(*engine.ActionRecord)) engine.ActionRecord {
+		a := engine.ActionRecord{Label: l, Kind: "run", Result: engine.Built, Start: at(from), End: at(to), Executor: "local"}
+		f(&a)
+		return a
+	}
+	acts := []engine.ActionRecord{
+		ran("//p:a", 0, 4, func(a *engine.ActionRecord) { a.Slot = 2 }),
+		ran("//p:b", 1, 3, func(a *engine.ActionRecord) { a.Slot = 1 }),
+		ran("//p:c", 4, 5, func(a *engine.ActionRecord) { a.Slot = 1 }),
+		ran("//p:train", 0, 6, func(a *engine.ActionRecord) {
+			a.Slot, a.GPUs = 3, []string{"GPU-8f2a3b4c-1111-2222-3333-444455556666", "GPU-0c1d2e3f-aaaa-bbbb-cccc-ddddeeeeffff"}
+		}),
+		ran("//p:sft", 6, 7, func(a *engine.ActionRecord) { a.Slot, a.GPUs = 3, []string{"GPU-0c1d2e3f-aaaa-bbbb-cccc-ddddeeeeffff"} }),
+		ran("//p:job", 2, 9, func(a *engine.ActionRecord) { a.Slot, a.Executor, a.JobID = 4, "cluster", "4242" }),
+		ran("//p:far1", 1, 3, func(a *engine.ActionRecord) { a.Executor = "farm" }),
+		ran("//p:far2", 2, 4, func(a *engine.ActionRecord) { a.Executor = "farm" }),
+		{Label: "//p:hit", Kind: "run", Result: engine.Cached, Start: at(0), End: at(0.1)},
+	}
+	names, by := laneNames(acts)
+	if got, want := strings.Join(names, " | "), "local 1 | local 2 | GPU 8f2a3b4c | GPU 0c1d2e3f | slurm 4242 | remote farm | remote farm 2"; got != want {
+		t.Errorf("lanes = %s\nwant     %s", got, want)
+	}
+	for l, want := range map[string]string{
+		"//p:a": "local 2", "//p:b": "local 1", "//p:c": "local 1",
+		"//p:train": "GPU 8f2a3b4c, GPU 0c1d2e3f", "//p:sft": "GPU 0c1d2e3f",
+		"//p:job": "slurm 4242", "//p:far1": "remote farm", "//p:far2": "remote farm 2", "//p:hit": "",
+	} {
+		if by[l] != want {
+			t.Errorf("%s on %q, want %q", l, by[l], want)
+		}
+	}
+	// A record without slots (written before they were kept): overlapping
+	// actions spread over as few local lanes as they need.
+	for i := range acts[:3] {
+		acts[i].Slot = 0
+	}
+	names, by = laneNames(acts[:3])
+	if strings.Join(names, " | ") != "local 1 | local 2" || by["//p:a"] != "local 1" || by["//p:b"] != "local 2" || by["//p:c"] != "local 1" {
+		t.Errorf("without slots: lanes %v, actions %v", names, by)
+	}
+	// The page draws an action on each GPU it held and names the lanes.
+	var b bytes.Buffer
+	r := &engine.BuildRecord{ID: "x", Started: t0, Ended: at(9), Actions: acts}
+	if err := Write(&b, r, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	if n := strings.Count(page, `class="b built" data-i="3"`); n != 2 {
+		t.Errorf("//p:train drawn %d times on the timeline, want once per GPU", n)
+	}
+	for _, want := range []string{`<title>GPU-8f2a3b4c-1111-2222-3333-444455556666</title>GPU 8f2a3b4c</text>`, `>slurm 4242</text>`, `>remote farm 2</text>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+}
+
+// A cache hit whose outputs the last build left in place is up to date; a
+// hit whose outputs were linked or fetched is a cache or remote hit; each
+// has its colour, legend entry, count and how it was obtained.
+func TestUpToDate(t *testing.T) {
+	r := rec()
+	r.Actions = append(r.Actions,
+		engine.ActionRecord{Label: "//m:kept", Kind: "run", Result: engine.Cached, UpToDate: true},
+		engine.ActionRecord{Label: "//m:kept_remote", Kind: "run", Result: engine.Remote, UpToDate: true},
+		engine.ActionRecord{Label: "//m:fetched", Kind: "run", Result: engine.Remote, Fetched: 2048},
+		engine.ActionRecord{Label: "//m:src", Kind: "files", Result: engine.Source},
+	)
+	var b bytes.Buffer
+	if err := Write(&b, r, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{
+		`data-label="//m:side" data-status="cache hit"><rect class="cached"`,
+		`data-label="//m:kept" data-status="up to date"><rect class="uptodate"`,
+		`data-label="//m:kept_remote" data-status="up to date"><rect class="uptodate"`,
+		`data-label="//m:fetched" data-status="remote hit"><rect class="remote"`,
+		`data-label="//m:src" data-status="source files"><rect class="source"`,
+		`<i class="sw uptodate"></i>up to date`, `.uptodate{fill:`,
+		`<span data-count="up to date">2 up to date</span>`, `<span data-count="cache hit">1 cache hit</span>`,
+		"nothing ran, was fetched or linked", "its result was in the local cache; its outputs were linked",
+		"its outputs were fetched and linked",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
 	}
 }
 
