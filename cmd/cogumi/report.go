@@ -23,7 +23,11 @@ func newReportCmd(g *globals) *cobra.Command {
 		Short: "Write an HTML page about the last build",
 		Long: `Report writes one self-contained HTML page (no network needed to open it) from
 the record the last build left: its graph coloured by what happened to each
-target, a timeline of the actions that ran with the critical path marked,
+target (built; cache hit, its outputs linked from the local cache; remote
+hit; up to date, its outputs still in place from the last build, nothing
+done; failed; skipped by a gate), a timeline of the actions that ran with
+the critical path marked, one lane per place they ran ("local 1" and on by
+job slot, "GPU <UUID prefix>", "slurm <job id>", "remote <executor>"),
 each gate's verdict and thresholds, the models by stage (sizes, with the
 gates' max_bytes), each evaluation's metrics with their history, the size
 of each artifact, trends over the last builds, and spend. Hover or

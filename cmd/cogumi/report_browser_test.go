@@ -16,8 +16,10 @@ import (
 
 // The report of a build with a failed gate, opened in headless Chromium:
 // every target is drawn with its status, the gate's message is visible,
-// clicking a target shows why it ran, and nothing goes to the console.
-// The screenshot goes to $COGUMI_REPORT_SCREENSHOT when set.
+// clicking a target shows why it ran, the timeline's lanes are the job
+// slots the actions held, and nothing goes to the console. Then the report
+// of a rebuild that changed nothing: every target up to date. The
+// screenshot of the first goes to $COGUMI_REPORT_SCREENSHOT when set.
 func TestReportInBrowser(t *testing.T) {
 	b := browsertest.Start(t)
 	ws := t.TempDir()
@@ -71,6 +73,7 @@ func TestReportInBrowser(t *testing.T) {
 	var nodes []drawn
 	var failures, panel, gates, stages string
 	var sparks int
+	var laneNames []string
 	err = chromedp.Do(b.Ctx,
 		chromedp.Navigate("file://"+page),
 		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
@@ -95,6 +98,10 @@ func TestReportInBrowser(t *testing.T) {
 				return err
 			}
 			if stages, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('stages').innerText`)); err != nil {
+				return err
+			}
+			laneNames, err = chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#timeline text.lane')].map(t => t.lastChild.nodeValue)`))
+			if err != nil {
 				return err
 			}
 			// Sparklines drawn with a size: two points of the history of final_val's perplexity.
@@ -142,6 +149,16 @@ func TestReportInBrowser(t *testing.T) {
 	if sparks == 0 {
 		t.Error("no sparkline of //models:final_val's metrics over its two builds")
 	}
+	// Everything ran on this machine: each lane is a job slot, the first
+	// one first.
+	if len(laneNames) == 0 || laneNames[0] != "local 1" {
+		t.Errorf("timeline lanes %q, want local 1 first", laneNames)
+	}
+	for _, n := range laneNames {
+		if !regexp.MustCompile(`^local [1-9][0-9]*$`).MatchString(n) {
+			t.Errorf("timeline lane %q, want local <slot>", n)
+		}
+	}
 	if errs := b.Errors(); len(errs) > 0 {
 		t.Errorf("console: %s", strings.Join(errs, "\n"))
 	}
@@ -153,5 +170,65 @@ func TestReportInBrowser(t *testing.T) {
 		if err := os.WriteFile(shot, png, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+
+	// A rebuild of what succeeded changes nothing: every target is up to
+	// date (its outputs still in place), not a cache hit, and says so.
+	stderr.Reset()
+	if rc := run(context.Background(), []string{"-C", ws, "build", "//models:publish_ok"}, &stdout, &stderr); rc != 0 {
+		t.Fatalf("no-op rebuild: %d\n%s", rc, stderr.String())
+	}
+	noop := filepath.Join(t.TempDir(), "noop.html")
+	if rc := run(context.Background(), []string{"-C", ws, "report", "-o", noop}, &stdout, &stderr); rc != 0 {
+		t.Fatalf("report: %d\n%s", rc, stderr.String())
+	}
+	var counts, timeline string
+	err = chromedp.Do(b.Ctx,
+		chromedp.Navigate("file://"+noop),
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			var err error
+			nodes, err = chromedp.Run(ctx, chromedp.Evaluate[[]drawn](
+				`[...document.querySelectorAll('#g .n')].map(n => ({Label: n.dataset.label, Status: n.dataset.status}))`))
+			if err != nil {
+				return err
+			}
+			if counts, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#summary .counts').innerText`)); err != nil {
+				return err
+			}
+			if timeline, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('timeline').innerText`)); err != nil {
+				return err
+			}
+			_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](
+				`document.querySelector('.n[data-label="//models:final_val"] rect').dispatchEvent(new MouseEvent('mouseover', {bubbles: true}))`))
+			if err != nil {
+				return err
+			}
+			panel, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('panel').innerText`))
+			return err
+		}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = make(map[string]string)
+	for _, n := range nodes {
+		got[n.Label] = n.Status
+	}
+	for _, l := range []string{"//models:final_val", "//models:base_val", "//models:final", "//models:ok", "//models:publish_ok"} {
+		if got[l] != "up to date" {
+			t.Errorf("no-op rebuild: %s drawn as %q, want up to date", l, got[l])
+		}
+	}
+	if len(got) != 5 || strings.TrimSpace(counts) != "5 up to date" {
+		t.Errorf("no-op rebuild: drawn %v, counted %q; want 5 up to date", got, counts)
+	}
+	if !strings.Contains(timeline, "Nothing ran") {
+		t.Errorf("no-op rebuild's timeline:\n%s", timeline)
+	}
+	if !strings.Contains(panel, "up to date") || !strings.Contains(panel, "nothing ran, was fetched or linked") {
+		t.Errorf("hovering //models:final_val after a no-op rebuild shows:\n%s", panel)
+	}
+	if errs := b.Errors(); len(errs) > 0 {
+		t.Errorf("console: %s", strings.Join(errs, "\n"))
 	}
 }

@@ -210,7 +210,6 @@ type detail struct {
 	Kind     string  `json:"k"`
 	Status   string  `json:"s"`
 	Reason   string  `json:"why,omitempty"`
-	How      string  `json:"how,omitempty"`
 	Error    string  `json:"err,omitempty"`
 	Tail     string  `json:"tail,omitempty"`
 	Seconds  float64 `json:"t"`
@@ -303,7 +302,7 @@ func newView(r *engine.BuildRecord, acts []engine.ActionRecord) *view {
 }
 
 func detailOf(a engine.ActionRecord, status string, crit bool) detail {
-	d := detail{Label: a.Label, Kind: a.Kind, Status: status, Reason: a.Reason, How: how(a), Error: a.Error, Tail: a.LogTail,
+	d := detail{Label: a.Label, Kind: a.Kind, Status: status, Reason: a.Reason, Error: a.Error, Tail: a.LogTail,
 		Seconds: roundMs(a.End.Sub(a.Start).Seconds()), Critical: crit}
 	if a.BytesIn > 0 {
 		d.In = units.FormatBytes(a.BytesIn)
@@ -315,7 +314,10 @@ func detailOf(a engine.ActionRecord, status string, crit bool) detail {
 		d.Fetched = units.FormatBytes(a.Fetched)
 	}
 	var where []string
-	if a.Executor != "" {
+	switch {
+	case a.Executor == "local" && a.Slot > 0:
+		where = append(where, fmt.Sprintf("local, job slot %d", a.Slot))
+	case a.Executor != "":
 		where = append(where, a.Executor)
 	}
 	where = append(where, a.GPUs...)
@@ -324,24 +326,6 @@ func detailOf(a engine.ActionRecord, status string, crit bool) detail {
 	}
 	d.Where = strings.Join(where, ", ")
 	return d
-}
-
-// how says, for a target whose action did not run, where its result came
-// from and what was done with its outputs.
-func how(a engine.ActionRecord) string {
-	switch {
-	case a.UpToDate:
-		return "the action key of the last build, its outputs still in place under cogumi-out: nothing ran, was fetched or linked"
-	case a.Result == engine.Cached:
-		return "its result was in the local cache; its outputs were linked into cogumi-out"
-	case a.Result == engine.Remote && a.Fetched > 0:
-		return "its result was in the remote cache; its outputs were fetched and linked into cogumi-out"
-	case a.Result == engine.Remote:
-		return "its result was in the remote cache; its outputs stay there until a build needs them"
-	case a.Result == engine.Source:
-		return "source files of the workspace: nothing to run"
-	}
-	return ""
 }
 
 // timeline draws the actions that ran as bars on lanes, over the build's
