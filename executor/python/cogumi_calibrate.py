@@ -46,7 +46,7 @@ def main(argv):
     samples, seq_len, max_rows, seed = int(p["samples"]), int(p["seq_len"]), int(p["max_rows"]), int(p["seed"])
     dtype = p.get("dtype", "float32")
     device, device_desc = cogumi_llama.pick_device()
-    print("calibrating on %s in %s" % (device_desc, dtype), flush=True)
+    print("calibrating on %s in %s with the %s backend" % (device_desc, dtype, cogumi_runtime.backend()), flush=True)
     started = time.time()
     try:
         model, config, tok = cogumi_runtime.load_model(model_dir, device, dtype)

@@ -47,7 +47,7 @@ def main(argv):
     model_dir, texts_path, result_path = argv[1:4]
     dtype = argv[4] if len(argv) >= 5 else "float32"
     device, device_desc = cogumi_llama.pick_device()
-    print("scoring on %s in %s" % (device_desc, dtype), flush=True)
+    print("scoring on %s in %s with the %s backend" % (device_desc, dtype, cogumi_runtime.backend()), flush=True)
     loading = time.time()
     try:
         model, config, tok = cogumi_runtime.load_model(model_dir, device, dtype)

