@@ -266,3 +266,22 @@ func TestKeyRecordHuggingFace(t *testing.T) {
 		t.Errorf("KeyRecord(builtin) with transformers installed = %q: want the backend and versions named", got)
 	}
 }
+
+// The probe reads Hugging Face's versions where the interpreter has them,
+// and a cache entry remembers them.
+func TestPythonVersionHuggingFace(t *testing.T) {
+	f := newFakePython(t, "2.6.0")
+	b, err := os.ReadFile(filepath.Join(f.dir, "answer.json"))
+	must(t, err)
+	answer := strings.Replace(string(b), `"torch": `, `"transformers": "5.17.0", "tokenizers": "0.23.2", "torch": `, 1)
+	must(t, os.WriteFile(filepath.Join(f.dir, "answer.json"), []byte(answer), 0o644))
+	for _, probes := range []int{1, 1} {
+		v := f.check(t, "python3", "2.6.0", probes)
+		if v.Transformers != "5.17.0" || v.Tokenizers != "0.23.2" {
+			t.Errorf("PythonVersion = %+v, want transformers 5.17.0 and tokenizers 0.23.2", v)
+		}
+		if b, err := v.Backend(BackendAuto); err != nil || b != BackendTransformers {
+			t.Errorf("auto = %q, %v; want transformers", b, err)
+		}
+	}
+}
