@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -434,6 +435,19 @@ func (e *Engine) toolchainRecords(ctx context.Context, schema rules.Schema) ([]s
 		}
 	}
 	return recs, nil
+}
+
+// pythonBackend is the torch runtime backend for a rule that runs the
+// python toolchain, "" for other rules.
+func (e *Engine) pythonBackend(ctx context.Context, schema rules.Schema) (string, error) {
+	if e.cfg.PythonBackend == nil || !slices.Contains(schema.Traits.Toolchains, "python") {
+		return "", nil
+	}
+	b, err := e.cfg.PythonBackend(ctx)
+	if err != nil {
+		return "", fmt.Errorf("toolchain python: %w", err)
+	}
+	return b, nil
 }
 
 // executorOf returns the executor a target names; nil means this machine.

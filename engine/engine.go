@@ -45,6 +45,11 @@ type Config struct {
 	// ToolchainVersion returns the version of a toolchain for action keys;
 	// it is called only for rules that use the toolchain.
 	ToolchainVersion func(ctx context.Context, name string) (string, error)
+	// PythonBackend returns the torch runtime backend python actions use
+	// ("transformers", "builtin", or "auto" where the interpreter is not
+	// probed here), the one ToolchainVersion's python record names; nil
+	// leaves the choice to the runtime.
+	PythonBackend func(ctx context.Context) (string, error)
 	// PythonPath is the directory of cogumi's Python modules, staged for
 	// python actions; PythonPathDigest, its content's digest, joins their keys.
 	PythonPath       string

@@ -80,12 +80,16 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 		// Long GPU and cluster jobs are followed live on the terminal.
 		log = io.MultiWriter(sink, &lineWriter{label: t.Label.String(), obs: e.obs})
 	}
+	backend, err := e.pythonBackend(ctx, e.nodes[n].schema)
+	if err != nil {
+		return nil, "", err
+	}
 	a := &rules.Action{
 		Target: t, Dir: ws, Out: out, Srcs: st.srcs, InputDirs: st.dirs, Env: e.env, Log: log,
 		ResumeDir: resume, Toolchains: e.cfg.Toolchains, PythonPath: e.cfg.PythonPath,
-		VisibleDevices: gpu.VisibleDevices(rs.devs),
-		Memo:           &memo{e: e, label: t.Label, kind: t.Kind},
-		Provenance:     e.provenance(e.nodes[n].schema, inputs, artOf, st),
+		PythonBackend: backend, VisibleDevices: gpu.VisibleDevices(rs.devs),
+		Memo:       &memo{e: e, label: t.Label, kind: t.Kind},
+		Provenance: e.provenance(e.nodes[n].schema, inputs, artOf, st),
 		Stats: func(v any) {
 			if b, err := json.Marshal(v); err == nil && rs.stats != nil {
 				*rs.stats = b

@@ -2,6 +2,7 @@ package hcl
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -17,7 +18,13 @@ type Toolchain struct {
 	// Version, when set, is used instead of probing the command (for
 	// executors on other machines).
 	Version string
+	// Backend is the python toolchain's torch runtime backend: "auto"
+	// (default), "transformers" or "builtin".
+	Backend string
 }
+
+// pythonBackends are the values of a python toolchain's backend.
+func pythonBackends() []string { return []string{"auto", "transformers", "builtin"} }
 
 // Executor is an executor block: where actions run besides this machine.
 type Executor struct {
@@ -35,7 +42,7 @@ type SlurmSettings struct {
 }
 
 func decodeToolchainBlock(ws *Workspace, b *hclsyntax.Block, ctx *hhcl.EvalContext) Diagnostics {
-	ds := checkAttrs(b.Body, "a toolchain block", "command", "version")
+	ds := checkAttrs(b.Body, "a toolchain block", "command", "version", "backend")
 	tc := Toolchain{}
 	if a, ok := b.Body.Attributes["command"]; ok {
 		v, ok, eds := evalString(a, ctx)
@@ -51,6 +58,19 @@ func decodeToolchainBlock(ws *Workspace, b *hclsyntax.Block, ctx *hhcl.EvalConte
 		ds = append(ds, eds...)
 		if ok {
 			tc.Version = v
+		}
+	}
+	if a, ok := b.Body.Attributes["backend"]; ok {
+		v, ok, eds := evalString(a, ctx)
+		ds = append(ds, eds...)
+		switch {
+		case !ok:
+		case b.Labels[0] != "python":
+			ds = append(ds, diagAt(a.NameRange, "backend is a setting of toolchain \"python\" only (the torch runtime of calibrate, eval and lora)"))
+		case !slices.Contains(pythonBackends(), v):
+			ds = append(ds, diagAt(a.Expr.Range(), "backend %q: use one of %s", v, strings.Join(pythonBackends(), ", ")))
+		default:
+			tc.Backend = v
 		}
 	}
 	if ws.Toolchains == nil {

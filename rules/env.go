@@ -79,6 +79,9 @@ func runPython(ctx context.Context, a *Action, args []string, env ...string) err
 		python = "python3"
 	}
 	env = append(append(ContractEnv(a), "PYTHONUNBUFFERED=1"), env...)
+	if a.PythonBackend != "" {
+		env = append(env, "COGUMI_TORCH_BACKEND="+a.PythonBackend)
+	}
 	return a.Exec(ctx, append([]string{python}, args...), env)
 }
 

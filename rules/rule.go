@@ -158,6 +158,9 @@ type Action struct {
 	VisibleDevices string
 	// Toolchains maps a toolchain's name to its command ("python": "python3").
 	Toolchains map[string]string
+	// PythonBackend is the torch runtime backend of python actions
+	// ("transformers", "builtin", "auto"; "" for the runtime's default).
+	PythonBackend string
 	// PythonPath is a directory holding cogumi's Python modules
 	// (cogumi_safetensors), for python actions' PYTHONPATH.
 	PythonPath string

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -50,7 +51,8 @@ func (g *globals) machine(ctx context.Context, w *workspace, c *cache.Local, cfg
 		}
 		cfg.Toolchains[name] = cmd
 	}
-	cfg.ToolchainVersion = toolchainVersions(w.ws.Toolchains, cfg.Toolchains, filepath.Join(c.Dir(), "toolchains.json"))
+	tcs := newToolchains(w.ws.Toolchains, cfg.Toolchains, filepath.Join(c.Dir(), "toolchains.json"))
+	cfg.ToolchainVersion, cfg.PythonBackend = tcs.Version, tcs.PythonBackend
 	digest := cache.DigestBytes(python.Contents()).String()
 	dir := filepath.Join(c.Dir(), "python", digest[:16])
 	if err := python.Stage(dir); err != nil {
@@ -70,47 +72,105 @@ func needsLocalGPUs(ws *hcl.Workspace) bool {
 	return false
 }
 
-// toolchainVersions probes each toolchain at most once per build (and,
-// through the cache file, only when the interpreter or its packages
-// changed); a version written in cogumi.hcl is used as is.
-func toolchainVersions(declared map[string]hcl.Toolchain, commands map[string]string, cacheFile string) func(context.Context, string) (string, error) {
-	var mu sync.Mutex
-	known := make(map[string]string)
-	return func(ctx context.Context, name string) (string, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if v, ok := known[name]; ok {
-			return v, nil
+// toolchains probes each toolchain at most once per build (and, through
+// the cache file, only when the interpreter or its packages changed); a
+// version written in cogumi.hcl is used as is.
+type toolchains struct {
+	declared  map[string]hcl.Toolchain
+	commands  map[string]string
+	cacheFile string
+
+	mu     sync.Mutex
+	known  map[string]string // name -> key record
+	python *toolchain.Version
+}
+
+func newToolchains(declared map[string]hcl.Toolchain, commands map[string]string, cacheFile string) *toolchains {
+	return &toolchains{declared: declared, commands: commands, cacheFile: cacheFile, known: make(map[string]string)}
+}
+
+// Version is the key record of toolchain name.
+func (tc *toolchains) Version(ctx context.Context, name string) (string, error) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if v, ok := tc.known[name]; ok {
+		return v, nil
+	}
+	v, err := tc.probe(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	tc.known[name] = v
+	return v, nil
+}
+
+func (tc *toolchains) probe(ctx context.Context, name string) (string, error) {
+	declared := tc.declared[name]
+	if declared.Version != "" {
+		if name == "python" && declared.Backend != "" {
+			// Probed nowhere (the interpreter is on another machine): the
+			// backend asked for is what the key records, and "auto" is
+			// resolved where the action runs.
+			return declared.Version + "\ntoolchain backend " + strconv.Quote(declared.Backend), nil
 		}
-		if tc, ok := declared[name]; ok && tc.Version != "" {
-			known[name] = tc.Version
-			return tc.Version, nil
+		return declared.Version, nil
+	}
+	switch name {
+	case "llama":
+		// Rules that may run llama.cpp (eval) use it only for GGUF
+		// models: without a declared toolchain, their key says "none"
+		// and such an action fails with a message saying what to declare.
+		if tc.commands[name] == "" {
+			return "none", nil
 		}
-		if name == "llama" {
-			// Rules that may run llama.cpp (eval) use it only for GGUF
-			// models: without a declared toolchain, their key says "none"
-			// and such an action fails with a message saying what to declare.
-			if commands[name] == "" {
-				known[name] = "none"
-				return "none", nil
-			}
-			v, err := toolchain.FindNodeLlama(commands[name])
-			if err != nil {
-				return "", err
-			}
-			known[name] = strings.TrimSpace(v.KeyRecord())
-			return known[name], nil
-		}
-		if name != "python" {
-			return "", fmt.Errorf("toolchain %q has no version to probe; set version = \"...\" in its block", name)
-		}
-		v, err := toolchain.PythonVersion(ctx, commands[name], cacheFile)
+		v, err := toolchain.FindNodeLlama(tc.commands[name])
 		if err != nil {
 			return "", err
 		}
-		known[name] = strings.TrimSpace(v.KeyRecord())
-		return known[name], nil
+		return strings.TrimSpace(v.KeyRecord()), nil
+	case "python":
+		v, err := tc.pythonVersion(ctx)
+		if err != nil {
+			return "", err
+		}
+		backend, err := v.Backend(declared.Backend)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimSpace(v.KeyRecord(backend)), nil
 	}
+	return "", fmt.Errorf("toolchain %q has no version to probe; set version = \"...\" in its block", name)
+}
+
+func (tc *toolchains) pythonVersion(ctx context.Context) (toolchain.Version, error) {
+	if tc.python != nil {
+		return *tc.python, nil
+	}
+	v, err := toolchain.PythonVersion(ctx, tc.commands["python"], tc.cacheFile)
+	if err != nil {
+		return toolchain.Version{}, err
+	}
+	tc.python = &v
+	return v, nil
+}
+
+// PythonBackend is the torch runtime backend python actions use: the one
+// their keys record.
+func (tc *toolchains) PythonBackend(ctx context.Context) (string, error) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	declared := tc.declared["python"]
+	if declared.Version != "" {
+		if declared.Backend == "" {
+			return toolchain.BackendAuto, nil
+		}
+		return declared.Backend, nil
+	}
+	v, err := tc.pythonVersion(ctx)
+	if err != nil {
+		return "", err
+	}
+	return v.Backend(declared.Backend)
 }
 
 // slurmExecutor runs actions as Slurm batch jobs. Their files travel

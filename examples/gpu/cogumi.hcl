@@ -9,8 +9,14 @@ variable "python" {
   default     = "python3"
 }
 
+variable "backend" {
+  description = "the torch runtime of calibrate, eval and lora: auto (transformers where it is installed), transformers or builtin"
+  default     = "auto"
+}
+
 toolchain "python" {
   command = var.python # its interpreter and torch versions join the action key
+  backend = var.backend
 }
 
 executor "cluster" {

@@ -24,6 +24,7 @@ import time
 import torch
 
 import cogumi_llama
+import cogumi_runtime
 import cogumi_safetensors
 
 # The linears whose input is recorded, each standing for every linear
@@ -45,10 +46,10 @@ def main(argv):
     samples, seq_len, max_rows, seed = int(p["samples"]), int(p["seq_len"]), int(p["max_rows"]), int(p["seed"])
     dtype = p.get("dtype", "float32")
     device, device_desc = cogumi_llama.pick_device()
-    print("calibrating on %s in %s" % (device_desc, dtype), flush=True)
+    print("calibrating on %s in %s with the %s backend" % (device_desc, dtype, cogumi_runtime.backend()), flush=True)
     started = time.time()
     try:
-        model, config, tok = cogumi_llama.load_model(model_dir, device, dtype)
+        model, config, tok = cogumi_runtime.load_model(model_dir, device, dtype)
     except cogumi_llama.CheckpointError as e:
         fail(str(e))
     if seq_len > int(config["max_position_embeddings"]):
@@ -101,6 +102,8 @@ def main(argv):
     cogumi_safetensors.save_file(tensors, os.path.join(out, "calibration.safetensors"))
     meta = {"version": 1, "samples": samples, "seq_len": seq_len, "tokens": total, "rows": rows,
             "layers": len(model.model.layers), "dtype": dtype, "torch": cogumi_llama.torch_version()}
+    if cogumi_runtime.backend() == "transformers":
+        meta["runtime"] = cogumi_runtime.describe(dtype)
     with open(os.path.join(out, "calibration.json"), "w", encoding="utf-8") as f:
         json.dump(meta, f, indent=2)
         f.write("\n")

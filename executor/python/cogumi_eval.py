@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 import cogumi_llama
+import cogumi_runtime
 
 
 def fail(msg):
@@ -46,10 +47,10 @@ def main(argv):
     model_dir, texts_path, result_path = argv[1:4]
     dtype = argv[4] if len(argv) >= 5 else "float32"
     device, device_desc = cogumi_llama.pick_device()
-    print("scoring on %s in %s" % (device_desc, dtype), flush=True)
+    print("scoring on %s in %s with the %s backend" % (device_desc, dtype, cogumi_runtime.backend()), flush=True)
     loading = time.time()
     try:
-        model, config, tok = cogumi_llama.load_model(model_dir, device, dtype)
+        model, config, tok = cogumi_runtime.load_model(model_dir, device, dtype)
     except cogumi_llama.CheckpointError as e:
         fail(str(e))
     texts = cogumi_llama.read_texts(texts_path)
@@ -62,7 +63,7 @@ def main(argv):
             continue
         results.append({"tokens": len(ids) - 1, "nll": score(model, ids, device)})
     seconds = time.time() - started
-    out = {"runtime": "torch %s %s" % (cogumi_llama.torch_version(), dtype), "results": results}
+    out = {"runtime": cogumi_runtime.describe(dtype), "results": results}
     tmp = result_path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(out, f)

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import platform
+import resource
 
 import torch
 import torch.nn as nn
@@ -274,8 +275,12 @@ def pick_device():
 
 
 def write_facts(path, facts):
-    """What a run observed (its device, its times), for the build's log and
-    events: never part of an artifact, whose key ignores the machine."""
+    """What a run observed (its device, its times, its peak host and GPU
+    memory), for the build's log and events: never part of an artifact,
+    whose key ignores the machine."""
+    facts = dict(facts, peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        facts["gpu_peak_bytes"] = torch.cuda.max_memory_allocated()
     with open(path, "w", encoding="utf-8") as f:
         json.dump(facts, f)
 

@@ -41,6 +41,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import cogumi_llama
+import cogumi_runtime
 import cogumi_safetensors as safetensors
 
 ATTN = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -203,7 +204,7 @@ def main():
     dtype = job.get("dtype", "float32")
     try:
         # The model and tokenizer eval and calibrate use: one Llama forward.
-        model, config, tok = cogumi_llama.load_model(base, device, dtype)
+        model, config, tok = cogumi_runtime.load_model(base, device, dtype)
     except cogumi_llama.CheckpointError as e:
         fail(str(e))
     eos = config.get("eos_token_id")
@@ -277,7 +278,8 @@ def main():
         version=1, loss_first=losses[0], loss_last=losses[-1], loss=sum(tail) / len(tail), losses=losses,
         steps=steps, examples=len(texts), tokens=len(stream), batch=batch, seq_len=seq, lr=float(params["lr"]),
         seed=seed, rank=rank, alpha=alpha, target_modules=targets, trainable_parameters=n_train, dtype=dtype,
-        torch=cogumi_llama.torch_version(), python=platform.python_version()))
+        torch=cogumi_llama.torch_version(), python=platform.python_version(),
+        **({"runtime": cogumi_runtime.describe(dtype)} if cogumi_runtime.backend() == "transformers" else {})))
     if job.get("facts"):
         cogumi_llama.write_facts(job["facts"], dict(
             info, seconds=end - start, train_seconds=train_seconds, cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES")))

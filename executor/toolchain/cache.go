@@ -12,7 +12,7 @@ import (
 
 // cacheVersion changes whenever the meaning of an entry changes; a file of
 // another version is ignored (probed again), never misread.
-const cacheVersion = 1
+const cacheVersion = 2 // 2: Hugging Face versions
 
 // cacheFile is the JSON file that remembers probed toolchains.
 type cacheFile struct {

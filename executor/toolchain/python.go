@@ -23,14 +23,57 @@ type Version struct {
 	Python     string `json:"python"`     // "3.11.2"
 	Torch      string `json:"torch"`      // torch.__version__, or "none"
 	TorchCUDA  string `json:"torch_cuda"` // torch.version.cuda; "" for CPU-only builds and without torch
-	Cached     bool   `json:"-"`          // remembered, not probed now
+	// Transformers and Tokenizers are the versions of Hugging Face's
+	// packages, "" where the interpreter cannot import them.
+	Transformers string `json:"transformers,omitempty"`
+	Tokenizers   string `json:"tokenizers,omitempty"`
+	Cached       bool   `json:"-"` // remembered, not probed now
 }
 
-// KeyRecord is the version as labelled lines for an action key. The paths
-// are left out on purpose: the same versions installed elsewhere (another
-// machine, a venv) give the same outputs.
-func (v Version) KeyRecord() string {
-	return fmt.Sprintf("toolchain python %q\ntoolchain torch %q\ntoolchain torch_cuda %q\n", v.Python, v.Torch, v.TorchCUDA)
+// The torch runtime's backends (toolchain "python" { backend = ... }): how
+// calibrate, eval and lora load a checkpoint.
+const (
+	BackendAuto         = "auto"         // transformers where it can be imported, else builtin
+	BackendTransformers = "transformers" // AutoModelForCausalLM and AutoTokenizer
+	BackendBuiltin      = "builtin"      // cogumi's own Llama-family forward and tokenizers
+)
+
+// Backends are the values backend may take, in the order --help lists them.
+func Backends() []string { return []string{BackendAuto, BackendTransformers, BackendBuiltin} }
+
+// Backend resolves the backend asked for against what this interpreter
+// can import: auto picks transformers when it is there.
+func (v Version) Backend(asked string) (string, error) {
+	switch asked {
+	case "", BackendAuto:
+		if v.Transformers != "" {
+			return BackendTransformers, nil
+		}
+		return BackendBuiltin, nil
+	case BackendBuiltin:
+		return BackendBuiltin, nil
+	case BackendTransformers:
+		if v.Transformers == "" {
+			return "", fmt.Errorf("backend = %q, but %s cannot import transformers: install it there, or set backend = \"auto\" or \"builtin\"", asked, v.Executable)
+		}
+		return BackendTransformers, nil
+	}
+	return "", fmt.Errorf("backend %q: use one of %s", asked, strings.Join(Backends(), ", "))
+}
+
+// KeyRecord is the version as labelled lines for an action key, for the
+// backend the actions will use (resolved by Backend). The paths are left
+// out on purpose: the same versions installed elsewhere (another machine, a
+// venv) give the same outputs. Hugging Face's versions join only where the
+// interpreter has them, so that keys made without them stay as they were;
+// where it does, every python action's key names them (a training script
+// may import transformers whatever the backend).
+func (v Version) KeyRecord(backend string) string {
+	s := fmt.Sprintf("toolchain python %q\ntoolchain torch %q\ntoolchain torch_cuda %q\n", v.Python, v.Torch, v.TorchCUDA)
+	if v.Transformers != "" || backend == BackendTransformers {
+		s += fmt.Sprintf("toolchain backend %q\ntoolchain transformers %q\ntoolchain tokenizers %q\n", backend, v.Transformers, v.Tokenizers)
+	}
+	return s
 }
 
 // probeScript prints the interpreter's and torch's versions, and where
@@ -52,6 +95,15 @@ else:
     r["torch"] = str(torch.__version__)
     r["torch_cuda"] = str(torch.version.cuda or "")
     r["torch_file"] = os.path.join(os.path.dirname(os.path.abspath(torch.__file__)), "version.py")
+# Versions from package metadata: importing transformers takes seconds.
+try:
+    from importlib import metadata
+    import importlib.util
+    if importlib.util.find_spec("transformers") is not None:
+        r["transformers"] = metadata.version("transformers")
+        r["tokenizers"] = metadata.version("tokenizers")
+except Exception:
+    pass
 print(json.dumps(r))
 `
 
@@ -144,6 +196,9 @@ type probeOutput struct {
 	Torch      string   `json:"torch"`
 	TorchCUDA  string   `json:"torch_cuda"`
 	TorchFile  string   `json:"torch_file"`
+	// Transformers and Tokenizers: Hugging Face's versions, absent without them.
+	Transformers string `json:"transformers"`
+	Tokenizers   string `json:"tokenizers"`
 }
 
 func probe(ctx context.Context, command, path string) (entry, error) {
@@ -173,6 +228,7 @@ func probe(ctx context.Context, command, path string) (entry, error) {
 		Version: Version{
 			Command: command, Path: path, Executable: out.Executable,
 			Python: out.Python, Torch: out.Torch, TorchCUDA: out.TorchCUDA,
+			Transformers: out.Transformers, Tokenizers: out.Tokenizers,
 		},
 		ProbedAt: time.Now().UnixNano(),
 	}

@@ -93,7 +93,7 @@ func TestPythonVersionCached(t *testing.T) {
 	if v = f.check(t, "python3", "2.5.1", 1); !v.Cached {
 		t.Error("second call probed again")
 	}
-	if got, want := v.KeyRecord(), "toolchain python \"3.11.7\"\ntoolchain torch \"2.5.1\"\ntoolchain torch_cuda \"12.4\"\n"; got != want {
+	if got, want := v.KeyRecord(BackendBuiltin), "toolchain python \"3.11.7\"\ntoolchain torch \"2.5.1\"\ntoolchain torch_cuda \"12.4\"\n"; got != want {
 		t.Errorf("KeyRecord = %q, want %q", got, want)
 	}
 	// The answer changes without anything watched changing: still cached,
@@ -217,4 +217,71 @@ func TestPythonVersionReal(t *testing.T) {
 		t.Errorf("second call: %+v, %v", v2, err)
 	}
 	t.Logf("cached answer in %v", time.Since(start))
+}
+
+func TestBackend(t *testing.T) {
+	without := Version{Executable: "/usr/bin/python3.11", Python: "3.11.2", Torch: "1.13.1"}
+	with := without
+	with.Transformers, with.Tokenizers = "5.0.0", "0.22.1"
+	tests := []struct {
+		v           Version
+		asked, want string
+		wantErr     string
+	}{
+		{without, "", BackendBuiltin, ""},
+		{without, "auto", BackendBuiltin, ""},
+		{with, "auto", BackendTransformers, ""},
+		{with, "builtin", BackendBuiltin, ""},
+		{with, "transformers", BackendTransformers, ""},
+		{without, "transformers", "", `backend = "transformers", but /usr/bin/python3.11 cannot import transformers: install it there, or set backend = "auto" or "builtin"`},
+		{with, "jax", "", `backend "jax": use one of auto, transformers, builtin`},
+	}
+	for _, tt := range tests {
+		got, err := tt.v.Backend(tt.asked)
+		if tt.wantErr != "" {
+			if err == nil || err.Error() != tt.wantErr {
+				t.Errorf("Backend(%q) with transformers %q: error %v, want %q", tt.asked, tt.v.Transformers, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("Backend(%q) with transformers %q = %q, %v; want %q", tt.asked, tt.v.Transformers, got, err, tt.want)
+		}
+	}
+}
+
+func TestKeyRecordHuggingFace(t *testing.T) {
+	v := Version{Python: "3.11.2", Torch: "2.6.0", TorchCUDA: "12.4"}
+	base := "toolchain python \"3.11.2\"\ntoolchain torch \"2.6.0\"\ntoolchain torch_cuda \"12.4\"\n"
+	// Without transformers, keys stay what they were before backends.
+	if got := v.KeyRecord(BackendBuiltin); got != base {
+		t.Errorf("KeyRecord without transformers = %q, want %q", got, base)
+	}
+	v.Transformers, v.Tokenizers = "5.0.0", "0.22.1"
+	hf := base + "toolchain backend \"transformers\"\ntoolchain transformers \"5.0.0\"\ntoolchain tokenizers \"0.22.1\"\n"
+	if got := v.KeyRecord(BackendTransformers); got != hf {
+		t.Errorf("KeyRecord(transformers) = %q, want %q", got, hf)
+	}
+	if got := v.KeyRecord(BackendBuiltin); got == base || !strings.Contains(got, `backend "builtin"`) {
+		t.Errorf("KeyRecord(builtin) with transformers installed = %q: want the backend and versions named", got)
+	}
+}
+
+// The probe reads Hugging Face's versions where the interpreter has them,
+// and a cache entry remembers them.
+func TestPythonVersionHuggingFace(t *testing.T) {
+	f := newFakePython(t, "2.6.0")
+	b, err := os.ReadFile(filepath.Join(f.dir, "answer.json"))
+	must(t, err)
+	answer := strings.Replace(string(b), `"torch": `, `"transformers": "5.17.0", "tokenizers": "0.23.2", "torch": `, 1)
+	must(t, os.WriteFile(filepath.Join(f.dir, "answer.json"), []byte(answer), 0o644))
+	for _, probes := range []int{1, 1} {
+		v := f.check(t, "python3", "2.6.0", probes)
+		if v.Transformers != "5.17.0" || v.Tokenizers != "0.23.2" {
+			t.Errorf("PythonVersion = %+v, want transformers 5.17.0 and tokenizers 0.23.2", v)
+		}
+		if b, err := v.Backend(BackendAuto); err != nil || b != BackendTransformers {
+			t.Errorf("auto = %q, %v; want transformers", b, err)
+		}
+	}
 }

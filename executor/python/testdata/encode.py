@@ -1,15 +1,22 @@
 """Prints the ids cogumi's torch runtime gives texts, BOS first as the
 rules use them: python3 encode.py CHECKPOINT_DIR < {"texts": [...]}
 prints {"ids": [[...], ...]}. (cogumi_llama.load_tokenizer is this
-tokenizer; importing it alone spares the tests torch's start-up.)"""
+tokenizer; importing it alone spares the tests torch's start-up.) With
+COGUMI_TORCH_BACKEND=transformers, the transformers backend's tokenizer."""
 
 import json
+import os
 import sys
 
-import cogumi_tokenizer
-
 d = sys.argv[1]
-tok = cogumi_tokenizer.load(d, {})
+if os.environ.get("COGUMI_TORCH_BACKEND") == "transformers":
+    import transformers
+
+    import cogumi_hf
+    tok = cogumi_hf.Tokenizer(transformers.AutoTokenizer.from_pretrained(d))
+else:
+    import cogumi_tokenizer
+    tok = cogumi_tokenizer.load(d, {})
 texts = json.load(sys.stdin)["texts"]
 ids = [([tok.bos] if tok.bos is not None else []) + tok.encode(t) for t in texts]
 print(json.dumps({"ids": ids}))

@@ -1,6 +1,11 @@
 // Command tinyllama writes a tiny deterministic Llama checkpoint for tests:
 //
 //	go run ./internal/tinyllama/cmd/tinyllama -o DIR -dtype bf16 -tokenizer spm|bpe [-shards 2] [-seed N]
+//
+// With -hidden, -intermediate, -layers, -heads, -kv-heads and
+// -tokenizer-json/-tokenizer-config it writes a checkpoint of a real
+// model's exact shapes around its real tokenizer (random weights), as the
+// GPU proofs of examples/gpu use.
 package main
 
 import (
@@ -24,6 +29,11 @@ func main() {
 	layers := flag.Int("layers", 0, "decoder layers (default 2)")
 	tie := flag.Bool("tie", false, "tie the output head to the embeddings (no lm_head.weight)")
 	pad := flag.Int("pad-vocab", 0, "embedding rows beyond the tokenizer's vocabulary")
+	heads := flag.Int("heads", 0, "attention heads (default 4)")
+	kvHeads := flag.Int("kv-heads", 0, "key/value heads (default 2)")
+	positions := flag.Int("max-positions", 0, "max_position_embeddings (default 256)")
+	tokJSON := flag.String("tokenizer-json", "", "a real tokenizer.json to carry instead of a generated tokenizer (with -tokenizer-config)")
+	tokConfig := flag.String("tokenizer-config", "", "the tokenizer_config.json that goes with -tokenizer-json")
 	flag.Parse()
 	if *out == "" || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: tinyllama -o DIR [-dtype f32|f16|bf16] [-tokenizer spm|bpe] [-shards 1|2] [-seed N]")
@@ -39,6 +49,10 @@ func main() {
 		Layers:        *layers,
 		PadVocab:      *pad,
 		TieEmbeddings: *tie,
+		Heads:         *heads,
+		KVHeads:       *kvHeads,
+		MaxPositions:  *positions,
+		TokenizerJSON: *tokJSON, TokenizerConfig: *tokConfig,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,0 +1,59 @@
+# Checkpoints of real models' exact shapes (random weights around the real
+# tokenizer), written into shapes/ckpt on the GPU machine by
+# internal/tinyllama/cmd/tinyllama (see README.md, "Real shapes"), through
+# the quality chain of the pipeline: prune -> calibrate (CUDA) -> awq ->
+# gguf, eval on CUDA, and a LoRA on CUDA. The python toolchain's backend
+# (var.backend) picks transformers or cogumi's built-in runtime.
+
+# TinyLlama-1.1B's shapes: hidden 2048, 22 layers, 32 heads, 4 KV heads,
+# intermediate 5632, Llama 2's 32,000-token vocabulary.
+model "tinyllama" {
+  path = "ckpt/tinyllama"
+}
+
+prune "tinyllama_pruned" {
+  model    = ":tinyllama"
+  sparsity = 0.65
+}
+
+calibrate "tinyllama_calib" {
+  model    = ":tinyllama_pruned"
+  dataset  = "//data:tiny"
+  samples  = 16
+  seq_len  = 256
+  max_rows = 512
+  resources {
+    gpus = 1
+  }
+}
+
+awq "tinyllama_awq" {
+  model       = ":tinyllama_pruned"
+  calibration = ":tinyllama_calib"
+  target      = "Q4_K"
+}
+
+gguf "tinyllama_q4km" {
+  model = ":tinyllama_awq"
+  type  = "Q4_K_M"
+}
+
+eval "tinyllama_eval" {
+  model        = ":tinyllama_awq"
+  dataset      = "//data:tiny"
+  max_examples = 64
+  resources {
+    gpus = 1
+  }
+}
+
+lora "tinyllama_lora" {
+  base    = ":tinyllama"
+  dataset = "//data:tiny"
+  rank    = 16
+  alpha   = 32
+  params  = { steps = 50, seed = 1 }
+  resources {
+    gpus = 1
+  }
+}
