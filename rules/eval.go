@@ -28,6 +28,7 @@ import (
 //	  script       = "score.py"                # optional: a user metric script
 //	  max_examples = 200                       # optional: the first N examples
 //	  dtype        = "float32"                 # optional: torch's compute dtype
+//	  reference    = ":model_f16"              # optional: KL divergence from this GGUF
 //	}
 //
 // The artifact is metrics.json (the metrics over every example, token-
@@ -50,6 +51,14 @@ import (
 // times go to the build log and events, not into the artifact. Both
 // tokenise with the model's own tokenizer, prepend BOS and score every
 // token after it.
+//
+// With reference (a GGUF of the same vocabulary, usually the float model a
+// quantised GGUF came from), llama.cpp scores every example with both
+// models and metrics.json also holds kld_mean, kld_p99, top1_agreement,
+// delta_perplexity and reference_perplexity, overall and per group, with
+// llama-perplexity --kl-divergence's definitions over cogumi's examples
+// (every token after BOS of each example, where llama-perplexity scores
+// the second half of fixed-size chunks of one text).
 //
 // The script, when given, runs with the python toolchain and
 // COGUMI_INPUT_MODEL, COGUMI_INPUT_DATASET, COGUMI_OUT and COGUMI_PARAMS;
@@ -78,6 +87,7 @@ type evalParams struct {
 	Params      cty.Value `cogumi:"params,key" doc:"any value, written as JSON to the file $COGUMI_PARAMS names, for the script"`
 	MaxExamples *int      `cogumi:"max_examples,key" doc:"evaluate only the first N examples of the dataset"`
 	DType       *string   `cogumi:"dtype,key"`
+	Reference   string    `cogumi:"reference,key,input=label" doc:"a target whose artifact holds one .gguf of the same vocabulary (the float model): adds the KL divergence of the model's token distributions from it (kld_mean, kld_p99, top1_agreement, delta_perplexity)"`
 }
 
 func (Eval) Schema() Schema {
@@ -130,6 +140,12 @@ func (Eval) Check(t *target.Target) []AttrError {
 	if p.Metrics != nil && len(*p.Metrics) == 0 && p.Script == "" {
 		errs = append(errs, AttrError{Attr: "metrics", Msg: "nothing to compute: give a metric or a script"})
 	}
+	if p.Reference != "" && !slices.Contains(p.metrics(), "perplexity") {
+		errs = append(errs, AttrError{Attr: "reference", Msg: "the KL divergence from reference is computed with perplexity: keep \"perplexity\" in metrics"})
+	}
+	if p.Reference != "" && p.DType != nil {
+		errs = append(errs, AttrError{Attr: "reference", Msg: "reference compares two GGUF files through llama.cpp, which ignores dtype: remove dtype"})
+	}
 	return errs
 }
 
@@ -165,6 +181,9 @@ func (Eval) Execute(ctx context.Context, a *Action) error {
 		return fmt.Errorf("dataset %s: %w", p.Dataset, err)
 	}
 	info := evalset.Info{Model: inputLabel(t, "model", ""), Dataset: inputLabel(t, "dataset", ""), By: p.By}
+	if p.Reference != "" {
+		info.Reference = inputLabel(t, "reference", "")
+	}
 	var scores []evalset.Score
 	var runtimes []string
 	if slices.Contains(metrics, "perplexity") {
@@ -176,6 +195,9 @@ func (Eval) Execute(ctx context.Context, a *Action) error {
 		scores = make([]evalset.Score, len(res.Results))
 		for i, r := range res.Results {
 			scores[i] = evalset.Score{Tokens: r.Tokens, NLL: r.NLL}
+			if c := r.Reference; c != nil {
+				scores[i].Reference = &evalset.Divergence{NLL: c.NLL, KLD: c.KLD, SameTop: c.SameTop}
+			}
 		}
 		fmt.Fprintf(a.Log, "scored %d examples with %s\n", len(exs), res.Runtime)
 	}
@@ -224,6 +246,12 @@ func scoreModel(ctx context.Context, a *Action, p *evalParams, exs []evalset.Exa
 	if err != nil {
 		return llamarun.Result{}, fmt.Errorf("model %s: %w", p.Model, err)
 	}
+	var reference string
+	if p.Reference != "" {
+		if reference, err = referenceGGUF(a, p, gguf); err != nil {
+			return llamarun.Result{}, err
+		}
+	}
 	if gguf != "" {
 		if p.DType != nil {
 			return llamarun.Result{}, fmt.Errorf("dtype is torch's compute dtype; model %s is a GGUF, scored by llama.cpp in its own types", p.Model)
@@ -236,7 +264,7 @@ func scoreModel(ctx context.Context, a *Action, p *evalParams, exs []evalset.Exa
 		if err != nil {
 			return llamarun.Result{}, err
 		}
-		argv, env := llamarun.Command(tc, script, llamarun.Job{Model: gguf, Input: input, Output: output, Threads: actionThreads(a)})
+		argv, env := llamarun.Command(tc, script, llamarun.Job{Model: gguf, Input: input, Output: output, Threads: actionThreads(a), Reference: reference})
 		if err := a.Exec(ctx, argv, env); err != nil {
 			return llamarun.Result{}, err
 		}
@@ -248,6 +276,26 @@ func scoreModel(ctx context.Context, a *Action, p *evalParams, exs []evalset.Exa
 		reportFacts(a, facts)
 	}
 	return llamarun.ReadResult(output, len(exs))
+}
+
+// referenceGGUF is the reference's GGUF file; the model must be a GGUF
+// too: the divergence is measured through llama.cpp.
+func referenceGGUF(a *Action, p *evalParams, model string) (string, error) {
+	if model == "" {
+		return "", fmt.Errorf("reference: model %s is a checkpoint; the KL divergence is measured between two GGUF files through llama.cpp (convert it with a gguf target)", p.Model)
+	}
+	dir, ok := a.InputDirs["reference"]
+	if !ok {
+		return "", fmt.Errorf("reference: no input staged")
+	}
+	ref, err := findGGUF(dir)
+	if err != nil {
+		return "", fmt.Errorf("reference %s: %w", p.Reference, err)
+	}
+	if ref == "" {
+		return "", fmt.Errorf("reference %s holds no .gguf file: give the GGUF of the float model (a gguf target with type F16, BF16 or F32)", p.Reference)
+	}
+	return ref, nil
 }
 
 // findGGUF returns the GGUF file the model input is or holds; "" when it

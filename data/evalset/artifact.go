@@ -7,22 +7,48 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 )
 
 // Score is one example's result: Tokens predicted tokens and their summed
-// negative log-likelihood.
+// negative log-likelihood; with a reference model, how the model's
+// distributions drift from the reference's on the same tokens.
 type Score struct {
-	Tokens int
-	NLL    float64
+	Tokens    int
+	NLL       float64
+	Reference *Divergence // nil without a reference
 }
+
+// Divergence is one example scored by the reference model too: the
+// reference's summed NLL of the same tokens, the KL divergence
+// KL(P_ref || P_model) at each predicted position, and how many positions
+// have the same most likely token in both.
+type Divergence struct {
+	NLL     float64
+	KLD     []float64
+	SameTop int
+}
+
+// The metrics a reference model adds (llama-perplexity --kl-divergence's
+// figures): the mean and 99th percentile of the per-token KL divergence,
+// the fraction of positions whose most likely token agrees, and the
+// model's perplexity minus the reference's.
+const (
+	MetricKLDMean       = "kld_mean"
+	MetricKLDP99        = "kld_p99"
+	MetricTop1Agreement = "top1_agreement"
+	MetricDeltaPPL      = "delta_perplexity"
+	MetricReferencePPL  = "reference_perplexity"
+)
 
 // Info describes an evaluation for metrics.json.
 type Info struct {
-	Model   string // the model's label
-	Dataset string // the dataset's label
-	Runtime string // "llama.cpp (node-llama-cpp 3.21.1)", "torch 1.13.1 cpu", "script"
-	By      string // the grouping field, "" for none
+	Model     string // the model's label
+	Dataset   string // the dataset's label
+	Runtime   string // "llama.cpp (node-llama-cpp 3.21.1)", "torch 1.13.1 cpu", "script"
+	By        string // the grouping field, "" for none
+	Reference string // the reference model's label, "" for none
 }
 
 // Group is one group's figures.
@@ -34,15 +60,17 @@ type Group struct {
 
 // Metrics is metrics.json.
 type Metrics struct {
-	Version  int                `json:"version"`
-	Model    string             `json:"model"`
-	Dataset  string             `json:"dataset"`
-	Runtime  string             `json:"runtime"`
-	Metrics  map[string]float64 `json:"metrics"`
-	Examples int                `json:"examples"`
-	Tokens   int                `json:"tokens"`
-	By       string             `json:"by,omitempty"`
-	Groups   map[string]Group   `json:"groups,omitempty"`
+	Version int    `json:"version"`
+	Model   string `json:"model"`
+	Dataset string `json:"dataset"`
+	Runtime string `json:"runtime"`
+	// Reference is the model the KL divergence is measured against.
+	Reference string             `json:"reference,omitempty"`
+	Metrics   map[string]float64 `json:"metrics"`
+	Examples  int                `json:"examples"`
+	Tokens    int                `json:"tokens"`
+	By        string             `json:"by,omitempty"`
+	Groups    map[string]Group   `json:"groups,omitempty"`
 }
 
 // scoreLine is one line of scores.jsonl.
@@ -55,6 +83,9 @@ type scoreLine struct {
 	Tokens     int      `json:"tokens"`
 	NLL        float64  `json:"nll"`
 	Perplexity *float64 `json:"perplexity,omitempty"` // absent when nothing was predicted
+	// With a reference model, over this example's predicted tokens.
+	KLDMean       *float64 `json:"kld_mean,omitempty"`
+	Top1Agreement *float64 `json:"top1_agreement,omitempty"`
 }
 
 // Perplexity is exp(nll / tokens); ok is false when tokens is 0.
@@ -70,44 +101,32 @@ func Perplexity(nll float64, tokens int) (float64, bool) {
 // user script's) added to the top-level metrics.
 func Summarize(info Info, exs []Example, scores []Score, extra map[string]float64) (Metrics, error) {
 	m := Metrics{Version: 1, Model: info.Model, Dataset: info.Dataset, Runtime: info.Runtime,
-		Metrics: map[string]float64{}, Examples: len(exs), By: info.By}
+		Reference: info.Reference, Metrics: map[string]float64{}, Examples: len(exs), By: info.By}
 	if scores != nil && len(scores) != len(exs) {
 		return m, fmt.Errorf("%d scores for %d examples", len(scores), len(exs))
 	}
 	if scores != nil {
-		var nll float64
-		groups := map[string]*struct {
-			nll    float64
-			tokens int
-			n      int
-		}{}
+		var all tally
+		groups := map[string]*tally{}
 		for i, s := range scores {
-			nll += s.NLL
-			m.Tokens += s.Tokens
+			if (s.Reference != nil) != (info.Reference != "") {
+				return m, fmt.Errorf("example %d: a comparison with the reference model is missing or unexpected", i)
+			}
+			all.add(s)
 			if info.By != "" {
 				g := groups[exs[i].Group]
 				if g == nil {
-					g = &struct {
-						nll    float64
-						tokens int
-						n      int
-					}{}
+					g = &tally{}
 					groups[exs[i].Group] = g
 				}
-				g.nll, g.tokens, g.n = g.nll+s.NLL, g.tokens+s.Tokens, g.n+1
+				g.add(s)
 			}
 		}
-		if ppl, ok := Perplexity(nll, m.Tokens); ok {
-			m.Metrics["perplexity"] = ppl
-		}
+		m.Metrics, m.Tokens = all.metrics(), all.tokens
 		if info.By != "" {
 			m.Groups = make(map[string]Group, len(groups))
 			for name, g := range groups {
-				gm := map[string]float64{}
-				if ppl, ok := Perplexity(g.nll, g.tokens); ok {
-					gm["perplexity"] = ppl
-				}
-				m.Groups[name] = Group{Metrics: gm, Examples: g.n, Tokens: g.tokens}
+				m.Groups[name] = Group{Metrics: g.metrics(), Examples: g.n, Tokens: g.tokens}
 			}
 		}
 	}
@@ -123,6 +142,67 @@ func Summarize(info Info, exs []Example, scores []Score, extra map[string]float6
 		m.Metrics[k] = extra[k]
 	}
 	return m, nil
+}
+
+// tally sums the scores of a set of examples.
+type tally struct {
+	n, tokens int
+	nll       float64
+	ref       bool
+	refNLL    float64
+	kld       []float64
+	sameTop   int
+}
+
+func (t *tally) add(s Score) {
+	t.n++
+	t.tokens += s.Tokens
+	t.nll += s.NLL
+	if d := s.Reference; d != nil {
+		t.ref = true
+		t.refNLL += d.NLL
+		t.kld = append(t.kld, d.KLD...)
+		t.sameTop += d.SameTop
+	}
+}
+
+func (t *tally) metrics() map[string]float64 {
+	m := map[string]float64{}
+	ppl, ok := Perplexity(t.nll, t.tokens)
+	if !ok {
+		return m
+	}
+	m["perplexity"] = ppl
+	if !t.ref {
+		return m
+	}
+	refPPL, _ := Perplexity(t.refNLL, t.tokens)
+	var sum float64
+	for _, v := range t.kld {
+		sum += v
+	}
+	m[MetricReferencePPL] = refPPL
+	m[MetricDeltaPPL] = ppl - refPPL
+	m[MetricKLDMean] = sum / float64(len(t.kld))
+	m[MetricKLDP99] = Percentile(t.kld, 0.99)
+	m[MetricTop1Agreement] = float64(t.sameTop) / float64(t.tokens)
+	return m
+}
+
+// Percentile is llama-perplexity's: the sorted values interpolated
+// linearly at fraction·(n-1). values is not changed; it must not be empty.
+func Percentile(values []float64, fraction float64) float64 {
+	v := slices.Sorted(slices.Values(values))
+	switch {
+	case fraction <= 0:
+		return v[0]
+	case fraction >= 1:
+		return v[len(v)-1]
+	}
+	p := fraction * float64(len(v)-1)
+	i := int(p)
+	p -= float64(i)
+	return (1-p)*v[i] + p*v[min(i+1, len(v)-1)]
 }
 
 // Write writes metrics.json and, with scores, scores.jsonl into dir.
@@ -145,6 +225,14 @@ func Write(dir string, m Metrics, exs []Example, scores []Score) error {
 			Tokens: scores[i].Tokens, NLL: scores[i].NLL}
 		if ppl, ok := Perplexity(scores[i].NLL, scores[i].Tokens); ok {
 			l.Perplexity = &ppl
+			if d := scores[i].Reference; d != nil {
+				var sum float64
+				for _, v := range d.KLD {
+					sum += v
+				}
+				kld, same := sum/float64(scores[i].Tokens), float64(d.SameTop)/float64(scores[i].Tokens)
+				l.KLDMean, l.Top1Agreement = &kld, &same
+			}
 		}
 		if err := enc.Encode(l); err != nil {
 			return err

@@ -122,3 +122,48 @@ func TestReadScriptMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestPercentileAsLlamaPerplexity(t *testing.T) {
+	v := []float64{5, 1, 4, 2, 3} // sorted: 1 2 3 4 5
+	for _, c := range []struct{ f, want float64 }{{0, 1}, {1, 5}, {0.5, 3}, {0.99, 4.96}, {0.1, 1.4}} {
+		if got := Percentile(v, c.f); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("Percentile(%v) = %v, want %v", c.f, got, c.want)
+		}
+	}
+	if v[0] != 5 {
+		t.Error("Percentile sorted its argument")
+	}
+}
+
+func TestSummarizeReference(t *testing.T) {
+	exs := []Example{{Group: "a"}, {Group: "b"}}
+	scores := []Score{
+		{Tokens: 2, NLL: 2, Reference: &Divergence{NLL: 1, KLD: []float64{0.1, 0.3}, SameTop: 2}},
+		{Tokens: 2, NLL: 4, Reference: &Divergence{NLL: 3, KLD: []float64{0.0, 0.2}, SameTop: 1}},
+	}
+	m, err := Summarize(Info{By: "g", Reference: "//m:f16"}, exs, scores, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		"perplexity": math.Exp(6.0 / 4), "reference_perplexity": math.Exp(4.0 / 4),
+		"delta_perplexity": math.Exp(6.0/4) - math.Exp(1), "kld_mean": 0.15, "kld_p99": 0.3 - 0.01*0.1*3,
+		"top1_agreement": 0.75,
+	}
+	for k, w := range want {
+		if got := m.Metrics[k]; math.Abs(got-w) > 1e-9 {
+			t.Errorf("%s = %v, want %v", k, got, w)
+		}
+	}
+	if g := m.Groups["b"].Metrics; math.Abs(g["kld_mean"]-0.1) > 1e-12 || g["top1_agreement"] != 0.5 {
+		t.Errorf("group b = %v", g)
+	}
+	if m.Reference != "//m:f16" {
+		t.Errorf("reference = %q", m.Reference)
+	}
+	// A score without its comparison is an error, not a mean over fewer tokens.
+	scores[1].Reference = nil
+	if _, err := Summarize(Info{Reference: "//m:f16"}, exs, scores, nil); err == nil {
+		t.Error("a missing comparison was accepted")
+	}
+}

@@ -194,7 +194,8 @@ func decimals(x float64) int {
 	if x == 0 || math.IsInf(x, 0) || math.IsNaN(x) {
 		return 1
 	}
-	return min(max(3-int(math.Floor(math.Log10(math.Abs(x)))), 1), 8)
+	// Up to 20 decimals: a small budget (a KL divergence of 1e-9) never prints as 0.
+	return min(max(3-int(math.Floor(math.Log10(math.Abs(x)))), 1), 20)
 }
 
 // formatDigits prints x with d decimals, trailing zeros trimmed to one.

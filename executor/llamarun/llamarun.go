@@ -58,6 +58,10 @@ type Job struct {
 	Input    string            // the JSONL file of Texts (see WriteTexts)
 	Output   string            // where the runner writes its Result
 	Threads  int               // 0: as many as this machine has CPUs
+	// Reference, when set, is a GGUF of the same vocabulary (the float
+	// model): every text is scored by it too, and each Score gets its
+	// Comparison.
+	Reference string
 }
 
 // Command is the argv and the extra environment that run job with tc.
@@ -75,6 +79,9 @@ func Command(tc toolchain.NodeLlama, scriptPath string, job Job) (argv, env []st
 	sort.Strings(names)
 	for _, n := range names {
 		argv = append(argv, "--lora", n+"="+job.Adapters[n])
+	}
+	if job.Reference != "" {
+		argv = append(argv, "--reference", job.Reference)
 	}
 	return argv, []string{"COGUMI_NODE_LLAMA=" + tc.Root}
 }
@@ -98,9 +105,20 @@ func WriteTexts(path string, texts []Text) error {
 // Score is one text's result: Tokens predicted tokens (all but the first,
 // BOS), their summed negative log-likelihood, and the time scoring took.
 type Score struct {
-	Tokens int     `json:"tokens"`
-	NLL    float64 `json:"nll"`
-	MS     float64 `json:"ms"`
+	Tokens    int         `json:"tokens"`
+	NLL       float64     `json:"nll"`
+	MS        float64     `json:"ms"`
+	Reference *Comparison `json:"reference,omitempty"`
+}
+
+// Comparison is a text scored by the reference model too: the reference's
+// NLL of the same tokens, the KL divergence KL(P_ref || P_model) of the
+// next-token distributions at each predicted position, and how many
+// positions have the same most likely token in both.
+type Comparison struct {
+	NLL     float64   `json:"nll"`
+	KLD     []float64 `json:"kld"`
+	SameTop int       `json:"same_top"`
 }
 
 // Result is what the runner writes.
@@ -130,6 +148,9 @@ func ReadResult(path string, n int) (Result, error) {
 		// runner could not write), never a perfect score.
 		if s.Tokens < 0 || s.NLL < 0 || s.NLL != s.NLL || (s.Tokens > 0 && s.NLL == 0) {
 			return r, fmt.Errorf("%s: score %d is not valid (tokens %d, nll %v)", path, i, s.Tokens, s.NLL)
+		}
+		if c := s.Reference; c != nil && (len(c.KLD) != s.Tokens || c.SameTop < 0 || c.SameTop > s.Tokens || c.NLL < 0 || c.NLL != c.NLL) {
+			return r, fmt.Errorf("%s: score %d's comparison with the reference is not valid (%d divergences and %d same tops for %d tokens)", path, i, len(c.KLD), c.SameTop, s.Tokens)
 		}
 	}
 	return r, nil

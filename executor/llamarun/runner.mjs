@@ -2,7 +2,7 @@
 // GGUF model, through node-llama-cpp.
 //
 //   node runner.mjs --model MODEL.gguf --input TEXTS.jsonl --output RESULT.json
-//                   [--lora NAME=ADAPTER.gguf ...] [--threads N]
+//                   [--lora NAME=ADAPTER.gguf ...] [--threads N] [--reference REF.gguf]
 //
 // TEXTS.jsonl holds one {"text": ..., "adapter": NAME} per line ("adapter"
 // optional: the text is scored with that LoRA adapter applied). Each text is
@@ -19,6 +19,16 @@
 // input order; tokens counts the predicted tokens and ms the time the
 // evaluation of that text took, model loading excluded.
 //
+// With --reference (a model of the same vocabulary, the float model the
+// quantised one came from), each text's tokens are scored by both, and each
+// result also holds "reference": {"nll": X, "kld": [...], "same_top": K}:
+// the reference's NLL, the KL divergence of the model's next-token
+// distribution from the reference's at every predicted position, and how
+// many of those positions have the same most likely token, as
+// llama-perplexity --kl-divergence defines them (KL(P_ref || P_model) summed
+// over the tokens whose reference log-probability is above -16; the first
+// most likely token in vocabulary order).
+//
 // node-llama-cpp is imported from $COGUMI_NODE_LLAMA, a directory holding
 // node_modules/node-llama-cpp.
 import {createRequire} from "node:module";
@@ -29,7 +39,7 @@ import {pathToFileURL} from "node:url";
 const MAX_TOKENS = 4096;
 
 function parseArgs(argv) {
-    const o = {model: "", input: "", output: "", lora: new Map(), threads: 0};
+    const o = {model: "", input: "", output: "", lora: new Map(), threads: 0, reference: ""};
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const next = () => {
@@ -40,6 +50,7 @@ function parseArgs(argv) {
         else if (a === "--input") o.input = next();
         else if (a === "--output") o.output = next();
         else if (a === "--threads") o.threads = Number(next());
+        else if (a === "--reference") o.reference = next();
         else if (a === "--lora") {
             const v = next();
             const eq = v.indexOf("=");
@@ -47,7 +58,8 @@ function parseArgs(argv) {
             o.lora.set(v.slice(0, eq), v.slice(eq + 1));
         } else throw new Error(`unknown argument ${a}`);
     }
-    if (!o.model || !o.input || !o.output) throw new Error("usage: runner.mjs --model MODEL.gguf --input TEXTS.jsonl --output RESULT.json [--lora NAME=FILE]");
+    if (!o.model || !o.input || !o.output) throw new Error("usage: runner.mjs --model MODEL.gguf --input TEXTS.jsonl --output RESULT.json [--lora NAME=FILE] [--reference REF.gguf]");
+    if (o.reference && o.lora.size > 0) throw new Error("--reference and --lora cannot be combined");
     return o;
 }
 
@@ -87,6 +99,78 @@ function readInput(file) {
     return out;
 }
 
+// distribution is the next-token distribution llama.cpp gave at position
+// i, checked to cover the whole vocabulary.
+function distribution(out, i, vocab) {
+    const probs = out[i]?.next?.probabilities;
+    if (probs == null) throw new Error(`llama.cpp gave no probabilities for token ${i}`);
+    if (vocab != null && probs.size !== vocab) throw new Error(`llama.cpp gave ${probs.size} probabilities, not the whole vocabulary of ${vocab}`);
+    return probs;
+}
+
+function tokenNLL(probs, token, example, i) {
+    const p = probs.get(token);
+    // A probability of 0 (underflow) makes the NLL infinite, which JSON
+    // cannot hold: say so rather than let it read as 0.
+    if (!(p > 0)) throw new Error(`example ${example}: token ${i + 1} has probability ${p}: its perplexity is infinite`);
+    return -Math.log(p);
+}
+
+// The smallest positive float32: llama.cpp's softmax gives 0 below it,
+// where the model's log-probability is taken as its logarithm.
+const MIN_PROB = 1.401298464324817e-45;
+
+// klDivergence is KL(ref || model) over the tokens whose reference
+// log-probability is above -16, as llama-perplexity sums it.
+function klDivergence(ref, model) {
+    let sum = 0;
+    for (const [tok, p] of ref) {
+        if (!(p > 0)) continue;
+        const lp = Math.log(p);
+        if (lp <= -16) continue;
+        sum += p * (lp - Math.log(Math.max(model.get(tok) ?? 0, MIN_PROB)));
+    }
+    return sum;
+}
+
+// argmax is the most likely token, the first in vocabulary order on a tie.
+function argmax(probs) {
+    let best = -1, bestP = -1;
+    for (const [tok, p] of probs) {
+        if (p > bestP || (p === bestP && tok < best)) {
+            best = tok;
+            bestP = p;
+        }
+    }
+    return best;
+}
+
+// loadReference loads the reference model, which must have the model's
+// vocabulary (the same token texts), with a context of the same size.
+async function loadReference(llama, file, model, limit, threads) {
+    const ref = await llama.loadModel({modelPath: file});
+    const a = model.fileInfo?.metadata?.tokenizer?.ggml?.tokens ?? [];
+    const b = ref.fileInfo?.metadata?.tokenizer?.ggml?.tokens ?? [];
+    if (a.length !== b.length) throw new Error(`the reference ${file} has ${b.length} tokens in its vocabulary, the model ${a.length}: KL divergence needs the same vocabulary`);
+    for (let i = 0; i < a.length; i++) {
+        if (a[i] !== b[i]) throw new Error(`the reference ${file} differs from the model at token ${i} (${JSON.stringify(b[i])} vs ${JSON.stringify(a[i])}): KL divergence needs the same vocabulary`);
+    }
+    const ctx = await ref.createContext({contextSize: limit, batchSize: limit, threads, sequences: 1});
+    const seq = ctx.getSequence();
+    const first = ref.tokens.bos ?? ref.tokenize("a", false)[0];
+    await seq.controlledEvaluate([first, [first, {generateNext: {probabilities: true, options: {temperature: 0}}}]]);
+    return {
+        async evaluate(items) {
+            await seq.clearHistory();
+            return seq.controlledEvaluate(items);
+        },
+        async dispose() {
+            await ctx.dispose();
+            await ref.dispose();
+        },
+    };
+}
+
 async function main() {
     const o = parseArgs(process.argv.slice(2));
     const {mod, version} = await importNodeLlamaCpp();
@@ -120,6 +204,7 @@ async function main() {
         await seq.controlledEvaluate([first, [first, {generateNext: {probabilities: true, options: {temperature: 0}}}]]);
         await seq.clearHistory();
     }
+    const ref = o.reference ? await loadReference(llama, o.reference, model, limit, threads) : null;
     const loadMs = performance.now() - t0;
 
     const results = [];
@@ -138,23 +223,27 @@ async function main() {
             ? [tok, {generateNext: {probabilities: true, options: {temperature: 0}}}]
             : tok);
         const out = await seq.controlledEvaluate(items);
+        const refOut = ref == null ? null : await ref.evaluate(items);
         let nll = 0;
+        const cmp = refOut == null ? null : {nll: 0, kld: [], same_top: 0};
         for (let i = 0; i < tokens.length - 1; i++) {
-            const probs = out[i]?.next?.probabilities;
-            if (probs == null) throw new Error(`llama.cpp gave no probabilities for token ${i}`);
-            if (vocab != null && probs.size !== vocab) throw new Error(`llama.cpp gave ${probs.size} probabilities, not the whole vocabulary of ${vocab}`);
-            const p = probs.get(tokens[i + 1]);
-            // A probability of 0 (underflow) makes the NLL infinite, which
-            // JSON cannot hold: say so rather than let it read as 0.
-            if (!(p > 0)) throw new Error(`example ${results.length}: token ${i + 1} has probability ${p}: its perplexity is infinite`);
-            nll -= Math.log(p);
+            const probs = distribution(out, i, vocab);
+            nll += tokenNLL(probs, tokens[i + 1], results.length, i);
+            if (cmp == null) continue;
+            const refProbs = distribution(refOut, i, vocab);
+            cmp.nll += tokenNLL(refProbs, tokens[i + 1], results.length, i);
+            cmp.kld.push(klDivergence(refProbs, probs));
+            if (argmax(refProbs) === argmax(probs)) cmp.same_top++;
         }
-        results.push({tokens: tokens.length - 1, nll, ms: performance.now() - started});
+        const r = {tokens: tokens.length - 1, nll, ms: performance.now() - started};
+        if (cmp != null) r.reference = cmp;
+        results.push(r);
     }
     const res = {runtime: `llama.cpp (node-llama-cpp ${version})`, load_ms: loadMs, results};
     fs.writeFileSync(o.output + ".tmp", JSON.stringify(res));
     fs.renameSync(o.output + ".tmp", o.output);
     for (const seq of contexts.values()) await seq.context.dispose();
+    if (ref != null) await ref.dispose();
     await model.dispose();
     await llama.dispose();
 }
