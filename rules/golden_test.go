@@ -459,6 +459,7 @@ var notGoCoded = map[string]string{
 	"run":       "runs the user's command, which is in its key",
 	"train":     "runs Python: the script and the embedded modules' digest are in its key",
 	"calibrate": "runs Python: the embedded modules' digest is in its key",
+	"imatrix":   "runs Python: the embedded modules' digest is in its key (the GGUF around its sums is model/imatrix's, tested there)",
 	"eval":      "runs Python or llama.cpp: the modules' and llamarun's digests are in its key",
 	"lora":      "runs Python: the embedded modules' digest is in its key",
 	"generate":  "API answers, memoised by the request alone",
