@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/cogumi/cogumi/data/evalset"
 	"github.com/cogumi/cogumi/engine/target"
 	"github.com/cogumi/cogumi/model/imatrix"
-	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 // Imatrix computes the importance matrix of a checkpoint on calibration
@@ -119,7 +117,7 @@ func (Imatrix) Execute(ctx context.Context, a *Action) error {
 		return err
 	}
 	reportFacts(a, facts)
-	m, err := readImatrixSums(sums)
+	m, err := imatrix.FromSafetensors(sums)
 	if err != nil {
 		return err
 	}
@@ -132,46 +130,4 @@ func (Imatrix) Execute(ctx context.Context, a *Action) error {
 		fmt.Fprintf(a.Log, "wrote imatrix.gguf: %d entries, %d chunks of %d tokens\n", len(m.Entries), m.ChunkCount, m.ChunkSize)
 	}
 	return nil
-}
-
-// readImatrixSums reads what cogumi_imatrix.py wrote: "<name>.in_sum2" and
-// "<name>.counts" F32 tensors and the chunk count in the metadata.
-func readImatrixSums(path string) (imatrix.Matrix, error) {
-	var m imatrix.Matrix
-	f, err := safetensors.Open(path)
-	if err != nil {
-		return m, err
-	}
-	defer f.Close()
-	n, err := strconv.ParseUint(f.Metadata()["chunk_count"], 10, 32)
-	if err != nil {
-		return m, fmt.Errorf("%s: chunk_count: %w", path, err)
-	}
-	m.ChunkCount = uint32(n)
-	for _, name := range f.Names() {
-		base, ok := strings.CutSuffix(name, ".in_sum2")
-		if !ok {
-			continue
-		}
-		sums, err := f32Tensor(f, name)
-		if err != nil {
-			return m, err
-		}
-		counts, err := f32Tensor(f, base+".counts")
-		if err != nil {
-			return m, err
-		}
-		m.Entries = append(m.Entries, imatrix.Entry{Name: base, Sums: sums, Counts: counts})
-	}
-	return m, nil
-}
-
-func f32Tensor(f *safetensors.File, name string) ([]float32, error) {
-	info, ok := f.Tensor(name)
-	if !ok || info.DType != safetensors.F32 {
-		return nil, fmt.Errorf("%s: no F32 tensor %s", f.Path(), name)
-	}
-	out := make([]float32, info.NumElements())
-	safetensors.DecodeF32(out, f.Bytes(name), safetensors.F32)
-	return out, nil
 }

@@ -18,10 +18,12 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cogumi/cogumi/model/gguf"
 	"github.com/cogumi/cogumi/model/quant"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 // The metadata keys (LLM_KV_IMATRIX_* in common/imatrix-loader.h).
@@ -177,5 +179,52 @@ func f32s(f *gguf.File, name string) ([]float32, error) {
 	for i := range out {
 		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
+	return out, nil
+}
+
+// FromSafetensors reads a matrix kept as safetensors (how cogumi's torch
+// runtime hands it over): F32 tensors "<name>.in_sum2" and "<name>.counts"
+// per entry, and the chunk count as the metadata value "chunk_count".
+// Datasets and ChunkSize are the caller's to set.
+func FromSafetensors(path string) (Matrix, error) {
+	var m Matrix
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return m, err
+	}
+	defer f.Close()
+	n, err := strconv.ParseUint(f.Metadata()["chunk_count"], 10, 32)
+	if err != nil {
+		return m, fmt.Errorf("%s: chunk_count: %w", path, err)
+	}
+	m.ChunkCount = uint32(n)
+	for _, name := range f.Names() {
+		base, ok := strings.CutSuffix(name, ".in_sum2")
+		if !ok {
+			continue
+		}
+		sums, err := f32Tensor(f, name)
+		if err != nil {
+			return m, err
+		}
+		counts, err := f32Tensor(f, base+".counts")
+		if err != nil {
+			return m, err
+		}
+		if len(counts) == 0 || len(sums)%len(counts) != 0 {
+			return m, fmt.Errorf("%s: %s: %d sums for %d counts", path, base, len(sums), len(counts))
+		}
+		m.Entries = append(m.Entries, Entry{Name: base, Sums: sums, Counts: counts})
+	}
+	return m, nil
+}
+
+func f32Tensor(f *safetensors.File, name string) ([]float32, error) {
+	info, ok := f.Tensor(name)
+	if !ok || info.DType != safetensors.F32 {
+		return nil, fmt.Errorf("%s: no F32 tensor %s", f.Path(), name)
+	}
+	out := make([]float32, info.NumElements())
+	safetensors.DecodeF32(out, f.Bytes(name), safetensors.F32)
 	return out, nil
 }
