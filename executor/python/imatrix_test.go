@@ -30,10 +30,11 @@ var (
 )
 
 // imatrixRef builds testdata/imatrixref.c (llama-imatrix's collection over
-// node-llama-cpp's libllama) against the headers of the release it ships,
-// taken from its git bundle, and returns the program and the library
-// directory.
-func imatrixRef(t *testing.T) (bin, bins string) {
+// node-llama-cpp's libllama) and testdata/imatrixload.cpp (llama-quantize's
+// imatrix loader, from libllama-common) against the headers of the release
+// it ships, taken from its git bundle, and returns the programs and the
+// library directory.
+func imatrixRef(t *testing.T) (ref, load, bins string) {
 	t.Helper()
 	needTool(t, runtime.GOOS == "linux" && runtime.GOARCH == "amd64", "the reference library is node-llama-cpp's linux-x64 build")
 	bins, err := filepath.Abs(llamaBins)
@@ -56,19 +57,27 @@ func imatrixRef(t *testing.T) (bin, bins string) {
 			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	cmd := exec.Command("sh", "-c", "git archive FETCH_HEAD include ggml/include | tar -x")
+	cmd := exec.Command("sh", "-c", "git archive FETCH_HEAD include ggml/include common/imatrix-loader.h | tar -x")
 	cmd.Dir = src
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("extracting llama.cpp's headers: %v\n%s", err, out)
 	}
-	bin = filepath.Join(t.TempDir(), "imatrixref")
+	ref = filepath.Join(t.TempDir(), "imatrixref")
 	args := []string{"-O2", "-I", filepath.Join(src, "include"), "-I", filepath.Join(src, "ggml", "include"),
-		"-o", bin, filepath.Join("testdata", "imatrixref.c"), libs[0],
+		"-o", ref, filepath.Join("testdata", "imatrixref.c"), libs[0],
 		filepath.Join(bins, "libggml-base.so"), filepath.Join(bins, "libggml.v0.4.0.so"), "-Wl,-rpath," + bins}
 	if out, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
 		t.Fatalf("building testdata/imatrixref.c: %v\n%s", err, out)
 	}
-	return bin, bins
+	gxx, err := exec.LookPath("g++")
+	needTool(t, err == nil, "g++ not found")
+	load = filepath.Join(t.TempDir(), "imatrixload")
+	args = []string{"-O1", "-std=c++17", "-I", filepath.Join(src, "common"), "-o", load, filepath.Join("testdata", "imatrixload.cpp"),
+		filepath.Join(bins, "libllama-common.so"), "-Wl,-rpath," + bins}
+	if out, err := exec.Command(gxx, args...).CombinedOutput(); err != nil {
+		t.Fatalf("building testdata/imatrixload.cpp: %v\n%s", err, out)
+	}
+	return ref, load, bins
 }
 
 // TestImatrixMatchesLlamaCpp runs cogumi_imatrix.py on small random-weight
@@ -76,10 +85,11 @@ func imatrixRef(t *testing.T) (bin, bins string) {
 // libllama on the F32 GGUF of the same checkpoint, on the same text: the
 // same entries, the same token counts and chunks, the sums within 1e-4
 // relative. And model/imatrix writes llama.cpp's file byte for byte: the
-// reference's numbers written by imatrix.Write are the reference file.
+// reference's numbers written by imatrix.Write are the reference file; and
+// llama-quantize's loader reads what the rule writes.
 func TestImatrixMatchesLlamaCpp(t *testing.T) {
 	py := torchPython(t)
-	bin, bins := imatrixRef(t)
+	bin, load, bins := imatrixRef(t)
 	var text strings.Builder
 	for i := range 6 {
 		fmt.Fprintf(&text, "Paragraph %d: the quick brown fox jumps over the lazy dog, and the build cache remembers what was built.\n\n", i)
@@ -142,6 +152,14 @@ func TestImatrixMatchesLlamaCpp(t *testing.T) {
 			}
 			compareImatrix(t, ours, theirs, c.wantEntries)
 
+			// llama-quantize's loader reads the rule's file.
+			ours.Datasets, ours.ChunkSize = []string{"//data:calib"}, chunk
+			mine := filepath.Join(dir, "imatrix.gguf")
+			if err := imatrix.Write(mine, ours); err != nil {
+				t.Fatal(err)
+			}
+			checkLoads(t, load, mine, ours)
+
 			// imatrix.Write writes what ggml's gguf writer wrote.
 			again := filepath.Join(dir, "again.gguf")
 			if err := imatrix.Write(again, theirs); err != nil {
@@ -153,6 +171,41 @@ func TestImatrixMatchesLlamaCpp(t *testing.T) {
 				t.Errorf("imatrix.Write of libllama's matrix: %d bytes, differing from libllama's file of %d bytes", len(got), len(want))
 			}
 		})
+	}
+}
+
+// checkLoads has common_imatrix_load (testdata/imatrixload.cpp) read path
+// and compares what it found with m.
+func checkLoads(t *testing.T, load, path string, m imatrix.Matrix) {
+	t.Helper()
+	cmd := exec.Command(load, path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("common_imatrix_load: %v\n%s", err, stderr.Bytes())
+	}
+	var got struct {
+		Legacy, Metadata bool
+		ChunkCount       uint32 `json:"chunk_count"`
+		ChunkSize        uint32 `json:"chunk_size"`
+		Datasets         []string
+		Entries          map[string]struct {
+			Sums   int
+			Counts []float32
+		}
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("imatrixload printed %q: %v", out, err)
+	}
+	if got.Legacy || !got.Metadata || got.ChunkCount != m.ChunkCount || got.ChunkSize != m.ChunkSize || !slices.Equal(got.Datasets, m.Datasets) || len(got.Entries) != len(m.Entries) {
+		t.Fatalf("common_imatrix_load read %s", out)
+	}
+	for _, e := range m.Entries {
+		g, ok := got.Entries[e.Name]
+		if !ok || g.Sums != len(e.Sums) || !slices.Equal(g.Counts, e.Counts) {
+			t.Errorf("common_imatrix_load: %s is %+v, want %d sums and counts %v", e.Name, g, len(e.Sums), e.Counts)
+		}
 	}
 }
 
