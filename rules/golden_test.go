@@ -38,7 +38,7 @@ var update = flag.Bool("update", false, "rewrite the golden digests in testdata/
 // were made under. Changed bytes under the same version fail; a new version
 // asks for -update, whether or not the bytes changed, so that the golden
 // always names the version its digests belong to. Rules that run a command
-// (run, train) or Python (calibrate, eval, lora) are not here: what they run
+// (run, train) or Python (calibrate, imatrix, eval, lora) are not here: what they run
 // is in their keys (the command, the script, the embedded Python modules'
 // digest, the toolchain versions). generate and judge are not here either:
 // their outputs are API answers, memoised by the request alone.

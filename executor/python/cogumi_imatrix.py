@@ -66,6 +66,9 @@ def main(argv):
     except cogumi_llama.CheckpointError as e:
         fail(str(e))
 
+    if chunk_size > int(config["max_position_embeddings"]):
+        print("imatrix: warning: the model was trained on only %d context tokens (max_position_embeddings); chunk_size is %d"
+              % (config["max_position_embeddings"], chunk_size), flush=True)
     with open(text_path, encoding="utf-8") as f:
         text = f.read()
     tokens = ([tok.bos] if tok.bos is not None else []) + list(tok.encode(text))
