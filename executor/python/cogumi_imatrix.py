@@ -21,8 +21,10 @@ multiplies by token_embd.weight, which llama-imatrix never collects.
 OUT.safetensors holds, per llama.cpp tensor name (blk.N.attn_q.weight,
 ...), "<name>.in_sum2" (F32, the sums) and "<name>.counts" (F32, one
 value: the tokens), and metadata "chunk_count" and "tokens". The Go rule
-writes the GGUF from it. The device and times go to the build log and, when
-PARAMS names a `facts` file, there.
+writes the GGUF from it. The checkpoint loads through cogumi_runtime (the
+builtin Llama forward or transformers, as the toolchain's backend says). The
+device and times go to the build log and, when PARAMS names a `facts` file,
+there.
 """
 
 import json
@@ -32,6 +34,7 @@ import time
 import torch
 
 import cogumi_llama
+import cogumi_runtime
 import cogumi_safetensors
 
 # The Hugging Face linears of one decoder layer whose input is recorded,
@@ -59,10 +62,10 @@ def main(argv):
     process_output = bool(p.get("process_output", False))
     dtype = p.get("dtype", "float32")
     device, device_desc = cogumi_llama.pick_device()
-    print("imatrix on %s in %s" % (device_desc, dtype), flush=True)
+    print("imatrix on %s in %s with the %s backend" % (device_desc, dtype, cogumi_runtime.backend()), flush=True)
     started = time.time()
     try:
-        model, config, tok = cogumi_llama.load_model(model_dir, device, dtype)
+        model, config, tok = cogumi_runtime.load_model(model_dir, device, dtype)
     except cogumi_llama.CheckpointError as e:
         fail(str(e))
 
@@ -83,16 +86,21 @@ def main(argv):
     hooks = []
     for i, layer in enumerate(model.model.layers):
         for hf, names in INPUTS:
-            mod = layer.get_submodule(hf)
+            try:
+                mod = layer.get_submodule(hf)
+            except AttributeError:
+                fail("decoder layer %d has no %s: the imatrix rule handles dense Llama-family layers (no experts)" % (i, hf))
             st = {"sum": torch.zeros(mod.in_features, dtype=torch.float64, device=device), "n": 0,
                   "names": ["blk.%d.%s.weight" % (i, n) for n in names]}
             sums[hf + str(i)] = st
             hooks.append(mod.register_forward_hook(make_hook(st)))
-    if process_output and not config.get("tie_word_embeddings"):
-        st = {"sum": torch.zeros(model.lm_head.in_features, dtype=torch.float64, device=device), "n": 0,
+    head = getattr(model, "inner", model).lm_head  # cogumi_hf wraps the transformers model
+    tied = head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    if process_output and not tied:
+        st = {"sum": torch.zeros(head.in_features, dtype=torch.float64, device=device), "n": 0,
               "names": ["output.weight"]}
         sums["output"] = st
-        hooks.append(model.lm_head.register_forward_hook(make_hook(st)))
+        hooks.append(head.register_forward_hook(make_hook(st)))
 
     loaded = time.time()
     with torch.no_grad():
