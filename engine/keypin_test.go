@@ -174,6 +174,13 @@ calibrate "cal" {
   max_rows = 32
   seed     = 1
 }
+imatrix "im" {
+  model          = ":m"
+  dataset        = ":f"
+  chunk_size     = 64
+  chunks         = 4
+  process_output = true
+}
 eval "ev" {
   model        = ":g"
   dataset      = ":f"

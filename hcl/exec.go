@@ -66,7 +66,7 @@ func decodeToolchainBlock(ws *Workspace, b *hclsyntax.Block, ctx *hhcl.EvalConte
 		switch {
 		case !ok:
 		case b.Labels[0] != "python":
-			ds = append(ds, diagAt(a.NameRange, "backend is a setting of toolchain \"python\" only (the torch runtime of calibrate, eval and lora)"))
+			ds = append(ds, diagAt(a.NameRange, "backend is a setting of toolchain \"python\" only (the torch runtime of calibrate, imatrix, eval and lora)"))
 		case !slices.Contains(pythonBackends(), v):
 			ds = append(ds, diagAt(a.Expr.Range(), "backend %q: use one of %s", v, strings.Join(pythonBackends(), ", ")))
 		default:

@@ -38,7 +38,7 @@ var update = flag.Bool("update", false, "rewrite the golden digests in testdata/
 // were made under. Changed bytes under the same version fail; a new version
 // asks for -update, whether or not the bytes changed, so that the golden
 // always names the version its digests belong to. Rules that run a command
-// (run, train) or Python (calibrate, eval, lora) are not here: what they run
+// (run, train) or Python (calibrate, imatrix, eval, lora) are not here: what they run
 // is in their keys (the command, the script, the embedded Python modules'
 // digest, the toolchain versions). generate and judge are not here either:
 // their outputs are API answers, memoised by the request alone.
@@ -459,6 +459,7 @@ var notGoCoded = map[string]string{
 	"run":       "runs the user's command, which is in its key",
 	"train":     "runs Python: the script and the embedded modules' digest are in its key",
 	"calibrate": "runs Python: the embedded modules' digest is in its key",
+	"imatrix":   "runs Python: the embedded modules' digest is in its key (the GGUF around its sums is model/imatrix's, tested there)",
 	"eval":      "runs Python or llama.cpp: the modules' and llamarun's digests are in its key",
 	"lora":      "runs Python: the embedded modules' digest is in its key",
 	"generate":  "API answers, memoised by the request alone",

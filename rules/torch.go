@@ -9,8 +9,8 @@ import (
 )
 
 // torchDTypes are the dtypes cogumi's torch runtime computes in (the dtype
-// attribute of calibrate, eval and lora); the first is the default, which
-// the dtype tags of calibrate and lora write (TestDType).
+// attribute of calibrate, imatrix, eval and lora); the first is the default, which
+// the dtype tags of calibrate, imatrix and lora write (TestDType).
 var torchDTypes = []string{"float32", "bfloat16", "float16"}
 
 // dtypeDoc is the doc of the dtype attribute, which lists torchDTypes.

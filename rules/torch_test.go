@@ -9,10 +9,10 @@ import (
 	"github.com/cogumi/cogumi/engine/target"
 )
 
-// calibrate, eval and lora take the torch runtime's compute dtype, in the
+// calibrate, imatrix, eval and lora take the torch runtime's compute dtype, in the
 // key, float32 unless given; anything else is refused by name.
 func TestDType(t *testing.T) {
-	for _, r := range []Rule{Calibrate{}, Eval{}, Lora{}} {
+	for _, r := range []Rule{Calibrate{}, Imatrix{}, Eval{}, Lora{}} {
 		attr, ok := r.Schema().Attr("dtype")
 		if !ok || attr.Key != InKey || !strings.Contains(attr.Doc, strings.Join(torchDTypes, ", ")) {
 			t.Errorf("%s: dtype attribute %+v, want one in the key listing %v", r.Kind(), attr, torchDTypes)

@@ -33,6 +33,7 @@ command -v sbatch >/dev/null || apt_pkgs+=(slurm-wlm munge)
 command -v spm_train >/dev/null || apt_pkgs+=(sentencepiece)
 command -v docker-registry >/dev/null || apt_pkgs+=(docker-registry)
 command -v curl >/dev/null || apt_pkgs+=(curl)
+command -v g++ >/dev/null || apt_pkgs+=(g++)  # builds executor/python/testdata/imatrixload.cpp
 command -v chromium >/dev/null || apt_pkgs+=(chromium)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   apt-get update -qq

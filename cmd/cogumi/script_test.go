@@ -19,6 +19,7 @@ import (
 	"github.com/cogumi/cogumi/internal/s3test"
 	"github.com/cogumi/cogumi/internal/tinyllama"
 	"github.com/cogumi/cogumi/internal/tokref"
+	"github.com/cogumi/cogumi/model/gguf"
 	"github.com/cogumi/cogumi/model/safetensors"
 )
 
@@ -78,6 +79,7 @@ func TestScripts(t *testing.T) {
 			"nooverlap": cmdNoOverlap,
 			"sameinode": cmdSameInode,
 			"tinyllama": cmdTinyLlama,
+			"ggufdump":  cmdGGUFDump,
 			"s3server":  cmdS3Server,
 			"registry":  cmdRegistry,
 		},
@@ -212,6 +214,24 @@ func cmdTinyLlama(ts *testscript.TestScript, neg bool, args []string) {
 		o.Shards = n
 	}
 	ts.Check(tinyllama.Write(ts.MkAbs(args[0]), o))
+}
+
+// ggufdump FILE prints a GGUF file's metadata, one "key = value" line each
+// (values as Go formats them: [a b] for an array of strings), then one
+// "tensor NAME TYPE [SHAPE]" line per tensor.
+func cmdGGUFDump(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: ggufdump FILE")
+	}
+	f, err := gguf.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer f.Close()
+	for _, kv := range f.KVs {
+		fmt.Fprintf(ts.Stdout(), "%s = %v\n", kv.Key, kv.Value.Any())
+	}
+	for _, ti := range f.Tensors {
+		fmt.Fprintf(ts.Stdout(), "tensor %s %s %v\n", ti.Name, ti.Type, ti.Shape)
+	}
 }
 
 // haveCondition answers [root], [long] (COGUMI_LONG=1), [have:torch], [have:slurm], [have:tokenizers] (the

@@ -1,7 +1,7 @@
 """A Llama decoder, its tokenizer and checkpoint loading, in torch only.
 
-Shared by cogumi's calibrate and eval rules (cogumi_calibrate.py,
-cogumi_eval.py). The forward pass is transformers' LlamaForCausalLM:
+Shared by cogumi's calibrate, imatrix and eval rules (cogumi_calibrate.py,
+cogumi_imatrix.py, cogumi_eval.py). The forward pass is transformers' LlamaForCausalLM:
 RMSNorm (in float32), rotary embeddings (rope_theta, "llama3" rope
 scaling), grouped-query attention with a causal mask and a SwiGLU MLP. The
 linears are torch.nn.Linear modules with Hugging Face names, so forward

@@ -1,4 +1,4 @@
-"""The torch runtime's backends: how calibrate, eval and lora load a
+"""The torch runtime's backends: how calibrate, imatrix, eval and lora load a
 checkpoint and its tokenizer.
 
 cogumi chooses the backend (toolchain "python" { backend = ... }) and

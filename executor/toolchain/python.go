@@ -31,7 +31,7 @@ type Version struct {
 }
 
 // The torch runtime's backends (toolchain "python" { backend = ... }): how
-// calibrate, eval and lora load a checkpoint.
+// calibrate, imatrix, eval and lora load a checkpoint.
 const (
 	BackendAuto         = "auto"         // transformers where it can be imported, else builtin
 	BackendTransformers = "transformers" // AutoModelForCausalLM and AutoTokenizer
