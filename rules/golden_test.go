@@ -454,15 +454,16 @@ func writeGoldenAdapter(dir string, m *checkpoint.Model) error {
 
 // notGoCoded are the rules TestGolden leaves out, and why.
 var notGoCoded = map[string]string{
-	"files":     "a source group: no action",
-	"model":     "a source group: no action",
-	"run":       "runs the user's command, which is in its key",
-	"train":     "runs Python: the script and the embedded modules' digest are in its key",
-	"calibrate": "runs Python: the embedded modules' digest is in its key",
-	"eval":      "runs Python or llama.cpp: the modules' and llamarun's digests are in its key",
-	"lora":      "runs Python: the embedded modules' digest is in its key",
-	"generate":  "API answers, memoised by the request alone",
-	"judge":     "API answers, memoised by the request alone",
+	"files":         "a source group: no action",
+	"model":         "a source group: no action",
+	"run":           "runs the user's command, which is in its key",
+	"train":         "runs Python: the script and the embedded modules' digest are in its key",
+	"calibrate":     "runs Python: the embedded modules' digest is in its key",
+	"eval":          "runs Python or llama.cpp: the modules' and llamarun's digests are in its key",
+	"lora":          "runs Python: the embedded modules' digest is in its key",
+	"bench_serving": "runs llama.cpp: the bench script's digest is in its version, node-llama-cpp's in its key",
+	"generate":      "API answers, memoised by the request alone",
+	"judge":         "API answers, memoised by the request alone",
 }
 
 // TestGoldenCoversGoRules fails when a rule is neither golden-tested nor

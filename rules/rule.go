@@ -266,7 +266,7 @@ func Default() *Registry {
 // defaultRules lists the rules Default registers; their kinds are unique
 // (TestDefaultKindsUnique).
 func defaultRules() []Rule {
-	return []Rule{Files{}, Run{}, Train{}, Model{}, Prune{}, Compress{}, Decompress{}, GGUF{}, Gate{}, Router{}, Calibrate{}, AWQ{}, Eval{}, Lora{}, MergeLora{}, Generate{}, Judge{}, Dataset{}, Release{}, Serving{}}
+	return []Rule{Files{}, Run{}, Train{}, Model{}, Prune{}, Compress{}, Decompress{}, GGUF{}, Gate{}, Router{}, Calibrate{}, AWQ{}, Eval{}, Lora{}, MergeLora{}, Generate{}, Judge{}, Dataset{}, Release{}, Serving{}, BenchServing{}}
 }
 
 // All returns every rule of the registry, sorted by kind.
