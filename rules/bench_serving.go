@@ -70,10 +70,10 @@ type benchServingParams struct {
 	Serving   string    `cogumi:"serving,key,input=label" doc:"a serving target: its serving.json must name model and draft, and its draft settings are used"`
 	Model     string    `cogumi:"model,key,required,input=label" doc:"the base model: a target whose artifact holds one GGUF file (or a label of the file)"`
 	Draft     string    `cogumi:"draft,key,required,input=label" doc:"the draft model: a GGUF whose vocabulary llama.cpp accepts for the base's"`
-	DraftMax  *int      `cogumi:"draft_max,key" doc:"tokens to draft per step, as llama-server's --spec-draft-n-max; when unset, serving's, else 3"`
-	DraftMin  *int      `cogumi:"draft_min,key" doc:"a shorter draft is dropped (--spec-draft-n-min); when unset, serving's, else 0"`
-	DraftPMin *float64  `cogumi:"draft_p_min,key" doc:"drafting stops before a token the draft gives less probability (--spec-draft-p-min); when unset, serving's, else 0 (none)"`
-	Prompts   *[]string `cogumi:"prompts,key" doc:"the texts continued; when unset, four short questions and a sentence (defaultBenchPrompts)"`
+	DraftMax  *int      `cogumi:"draft_max,key" doc:"tokens to draft per step, as llama-server's --spec-draft-n-max: serving's with serving, else 3 when unset"`
+	DraftMin  *int      `cogumi:"draft_min,key" doc:"a shorter draft is dropped (--spec-draft-n-min): serving's with serving, else 0 when unset"`
+	DraftPMin *float64  `cogumi:"draft_p_min,key" doc:"drafting stops before a token the draft gives less probability (--spec-draft-p-min): serving's with serving, else 0 (none) when unset"`
+	Prompts   *[]string `cogumi:"prompts,key" doc:"the texts continued; when unset, three short \"Question: ...\\nAnswer:\" prompts and the start of a sentence"`
 	MaxTokens int       `cogumi:"max_tokens,key" default:"64" doc:"tokens generated per prompt (fewer when the base ends the text)"`
 	Backend   string    `cogumi:"backend,key" default:"cpu" doc:"the llama.cpp build node-llama-cpp loads: cpu, cuda, vulkan or metal (a GPU backend wants resources { gpus = 1 })"`
 }
