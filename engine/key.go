@@ -102,6 +102,26 @@ func canonicalJSON(v cty.Value) (string, error) {
 
 // inputName names an input record. The position keeps order significant
 // ($SRCS lists inputs in declared order), and the path or label says which.
+// inputDigestsOf maps each target input, named as Action.InputDirs names
+// it (attr, or attr.key), to its digest in the key; the first of a name
+// wins, as in staging.
+func inputDigestsOf(inputs []inputDigest) map[string]string {
+	out := make(map[string]string)
+	for _, in := range inputs {
+		if in.in.IsFile() {
+			continue
+		}
+		name := in.in.Attr
+		if in.in.Key != "" {
+			name += "." + in.in.Key
+		}
+		if _, ok := out[name]; !ok {
+			out[name] = in.digest.String()
+		}
+	}
+	return out
+}
+
 func inputName(i int, in target.Input) string {
 	what := "file " + fmt.Sprintf("%q", in.File)
 	if !in.IsFile() {

@@ -111,6 +111,21 @@ serving "sv" {
   adapter_scales = { coding = 0.5 }
   router         = ":rt"
 }
+bench_serving "bs" {
+  serving    = ":sv"
+  model      = ":g"
+  draft      = ":g"
+  prompts    = ["Question: 2+2?\nAnswer:", "Once"]
+  max_tokens = 32
+  backend    = "cuda"
+  resources {
+    gpus = 1
+  }
+}
+bench_serving "bs_min" {
+  model = ":g"
+  draft = ":g_min"
+}
 awq "q" {
   model         = ":m"
   calibration   = ":r"

@@ -85,7 +85,7 @@ func (e *Engine) run(ctx context.Context, rs runSpec) (*artifact, string, error)
 		return nil, "", err
 	}
 	a := &rules.Action{
-		Target: t, Dir: ws, Out: out, Srcs: st.srcs, InputDirs: st.dirs, Env: e.env, Log: log,
+		Target: t, Dir: ws, Out: out, Srcs: st.srcs, InputDirs: st.dirs, InputDigests: inputDigestsOf(inputs), Env: e.env, Log: log,
 		ResumeDir: resume, Toolchains: e.cfg.Toolchains, PythonPath: e.cfg.PythonPath,
 		PythonBackend: backend, VisibleDevices: gpu.VisibleDevices(rs.devs),
 		Memo:       &memo{e: e, label: t.Label, kind: t.Kind},

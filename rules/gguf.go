@@ -27,7 +27,7 @@ import (
 type GGUF struct{}
 
 func (GGUF) Kind() string    { return "gguf" }
-func (GGUF) Version() string { return "2" } // 2: pre-tokenizers by digest, SentencePiece-style tokenizer.json
+func (GGUF) Version() string { return "3" } // 2: pre-tokenizers by digest, SentencePiece-style tokenizer.json; 3: the source's digest
 
 // ggufParams are the attributes of a gguf target. Name and TokenizerPre
 // are pointers: when unset, they are derived (see their docs).
@@ -99,7 +99,8 @@ func (GGUF) Execute(ctx context.Context, a *Action) error {
 		return err
 	}
 	defer m.Close()
-	opts := ggufconv.Options{Type: p.Type, Pure: p.Pure, Name: ggufName(a.Target, p)}
+	// The source's digest lets serving match adapters trained on it.
+	opts := ggufconv.Options{Type: p.Type, Pure: p.Pure, Name: ggufName(a.Target, p), SourceDigest: a.InputDigests["model"]}
 	if p.TokenizerPre != nil {
 		opts.TokenizerPre = *p.TokenizerPre
 	}

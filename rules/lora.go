@@ -35,13 +35,17 @@ import (
 //
 // Its artifact is the adapter in PEFT's layout (adapter_config.json,
 // adapter_model.safetensors), the same adapter for llama.cpp
-// (adapter.gguf, written here in Go), and metrics.json from training (the
+// (adapter.gguf, written here in Go, recording the base's label and the
+// digest of its artifact, which serving matches against its model's
+// source), and metrics.json from training (the
 // loss curve and the settings; the device and the times go to the build log
 // and events).
 type Lora struct{}
 
-func (Lora) Kind() string    { return "lora" }
-func (Lora) Version() string { return "1" }
+func (Lora) Kind() string { return "lora" }
+
+// Version 2: adapter.gguf records the base's label and digest.
+func (Lora) Version() string { return "2" }
 
 // loraParamKeys are the params keys cogumi_lora.py takes, with their defaults.
 func loraParamKeys() map[string]string {
@@ -210,7 +214,8 @@ func (Lora) Execute(ctx context.Context, a *Action) error {
 		return err
 	}
 	ggufPath := filepath.Join(a.Out, lora.GGUFFile)
-	if err := lora.WriteGGUF(ad, cfg, ggufPath, t.Label.Name); err != nil {
+	baseRef := lora.Base{Label: inputLabel(t, "base", ""), Digest: a.InputDigests["base"]}
+	if err := lora.WriteGGUF(ad, cfg, ggufPath, t.Label.Name, baseRef); err != nil {
 		return fmt.Errorf("writing %s: %w", lora.GGUFFile, err)
 	}
 	var sizes []string

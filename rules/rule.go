@@ -148,6 +148,11 @@ type Action struct {
 	// InputDirs maps each label-valued attribute to the staged path of its
 	// artifact (or of the file or directory its Sub path names).
 	InputDirs map[string]string
+	// InputDigests maps the same names as InputDirs to the digest the
+	// action key holds for each target input: the BLAKE3 tree digest of
+	// what its label names. Rules may write them into outputs (an adapter
+	// records its base's): they are in the key.
+	InputDigests map[string]string
 	// Env is the base environment: PATH, HOME, TMPDIR.
 	Env []string
 	// ResumeDir survives a failed, cancelled or timed-out attempt of this
@@ -269,7 +274,7 @@ func Default() *Registry {
 // defaultRules lists the rules Default registers; their kinds are unique
 // (TestDefaultKindsUnique).
 func defaultRules() []Rule {
-	return []Rule{Files{}, Run{}, Train{}, Model{}, Prune{}, Compress{}, Decompress{}, GGUF{}, Gate{}, Router{}, Calibrate{}, Imatrix{}, AWQ{}, Eval{}, Lora{}, MergeLora{}, Generate{}, Judge{}, Dataset{}, Release{}, Serving{}}
+	return []Rule{Files{}, Run{}, Train{}, Model{}, Prune{}, Compress{}, Decompress{}, GGUF{}, Gate{}, Router{}, Calibrate{}, Imatrix{}, AWQ{}, Eval{}, Lora{}, MergeLora{}, Generate{}, Judge{}, Dataset{}, Release{}, Serving{}, BenchServing{}}
 }
 
 // All returns every rule of the registry, sorted by kind.

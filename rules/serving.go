@@ -12,6 +12,8 @@ import (
 	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/engine/target"
 	"github.com/cogumi/cogumi/model/gguf"
+	"github.com/cogumi/cogumi/model/ggufconv"
+	"github.com/cogumi/cogumi/model/lora"
 	"github.com/cogumi/cogumi/model/spec"
 )
 
@@ -37,12 +39,17 @@ import (
 // What llama.cpp would refuse when the server starts is refused at build
 // time: a draft whose vocabulary common_speculative_are_compatible rejects
 // (model/spec), a quantised V cache with flash attention off, an adapter
-// whose tensors do not fit the base's (llama_adapter_lora_init), and a
+// whose tensors do not fit the base's (llama_adapter_lora_init); so is an
+// adapter trained on another checkpoint than the one the base GGUF was
+// converted from (both record its digest), which llama.cpp would load and
+// serve wrong; and a
 // router whose base or modifiers are not the files this config serves.
 type Serving struct{}
 
-func (Serving) Kind() string    { return "serving" }
-func (Serving) Version() string { return "1" }
+func (Serving) Kind() string { return "serving" }
+
+// Version 2: an adapter's recorded base digest is checked and written.
+func (Serving) Version() string { return "2" }
 
 // servingParams are the attributes of a serving target. The draft
 // settings default to the bundled llama.cpp's (common/common.h).
@@ -150,6 +157,9 @@ type ServingAdapter struct {
 	ServingFile
 	Scale       float64 `json:"scale"`
 	TrainedBase string  `json:"trained_base,omitempty"` // the label its training recorded
+	// TrainedBaseDigest is the digest of the checkpoint it was trained
+	// on, as adapter.gguf records it (lora.BaseDigestKey).
+	TrainedBaseDigest string `json:"trained_base_digest,omitempty"`
 }
 
 func (Serving) Execute(ctx context.Context, a *Action) error {
@@ -186,7 +196,7 @@ func (Serving) Execute(ctx context.Context, a *Action) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		ad, err := servingAdapter(t, name, a.InputDirs["adapters."+name], base)
+		ad, err := servingAdapter(t, name, a.InputDirs["adapters."+name], base, cfg.Model.Label)
 		if err != nil {
 			return err
 		}
@@ -246,10 +256,11 @@ func servingDraft(t *target.Target, dir string, base *gguf.File, baseLabel strin
 	return servingFileOf(l, path, "draft/"+file)
 }
 
-// servingAdapter checks an adapter against the base as
-// llama_adapter_lora_init does: every lora_a/lora_b pair names a tensor of
-// the base, of a shape that fits.
-func servingAdapter(t *target.Target, name, dir string, base *gguf.File) (ServingAdapter, error) {
+// servingAdapter checks an adapter against the base: it was trained on the
+// checkpoint the base was converted from, where both record it (the lora
+// and gguf rules do), and, as llama_adapter_lora_init checks, every
+// lora_a/lora_b pair names a tensor of the base, of a shape that fits.
+func servingAdapter(t *target.Target, name, dir string, base *gguf.File, baseLabel string) (ServingAdapter, error) {
 	l := inputLabel(t, "adapters", name)
 	path := filepath.Join(dir, adapterFile)
 	f, err := gguf.Open(path)
@@ -287,11 +298,20 @@ func servingAdapter(t *target.Target, name, dir string, base *gguf.File) (Servin
 	if pairs == 0 {
 		return ServingAdapter{}, fmt.Errorf("adapters: %s: %s's %s has no LoRA tensors", name, l, adapterFile)
 	}
+	trained := lora.BaseOf(f)
+	if src, _ := base.String(ggufconv.SourceDigestKey); trained.Digest != "" && src != "" && trained.Digest != src {
+		on := "a checkpoint"
+		if trained.Label != "" {
+			on = trained.Label
+		}
+		return ServingAdapter{}, fmt.Errorf("adapters: %s: %s was trained on %s (digest %.12s), but %s was converted from another checkpoint (digest %.12s): train the adapter on the checkpoint the model is made from",
+			name, l, on, trained.Digest, baseLabel, src)
+	}
 	sf, err := servingFileOf(l, path, "lora/"+name+".gguf")
 	if err != nil {
 		return ServingAdapter{}, err
 	}
-	ad := ServingAdapter{Name: name, ServingFile: sf}
+	ad := ServingAdapter{Name: name, ServingFile: sf, TrainedBaseDigest: trained.Digest}
 	if b, err := os.ReadFile(filepath.Join(dir, "adapter_config.json")); err == nil {
 		var c struct {
 			Base string `json:"base_model_name_or_path"`

@@ -21,9 +21,10 @@ import (
 
 // servingFixtures are GGUF artifacts made by cogumi's own rules: a base,
 // a draft with the same tokenizer, a draft with a byte-level BPE
-// tokenizer, an adapter trained for the base, and routers.
+// tokenizer, an adapter trained for the base, the same adapter recording
+// another base checkpoint, and routers.
 type servingFixtures struct {
-	base, draft, bpeDraft, adapter, router, badRouter string
+	base, draft, bpeDraft, adapter, otherAdapter, router, badRouter string
 }
 
 func newServingFixtures(t *testing.T, root string, fx *goldenFixtures) servingFixtures {
@@ -35,14 +36,15 @@ func newServingFixtures(t *testing.T, root string, fx *goldenFixtures) servingFi
 		}
 	}
 	sf := servingFixtures{base: filepath.Join(root, "serve_base"), draft: filepath.Join(root, "serve_draft"), bpeDraft: filepath.Join(root, "serve_bpe_draft"),
-		adapter: filepath.Join(root, "serve_adapter"), router: filepath.Join(root, "serve_router"), badRouter: filepath.Join(root, "serve_bad_router")}
+		adapter: filepath.Join(root, "serve_adapter"), otherAdapter: filepath.Join(root, "serve_other_adapter"), router: filepath.Join(root, "serve_router"), badRouter: filepath.Join(root, "serve_bad_router")}
 	draftModel := filepath.Join(root, "draft_model")
 	must(tinyllama.Write(draftModel, tinyllama.Options{Seed: 3, Layers: 1, Hidden: 64, Intermediate: 128}))
 	for _, g := range []struct{ model, out, name string }{{fx.model, sf.base, "base"}, {draftModel, sf.draft, "draft"}, {fx.bpeModel, sf.bpeDraft, "bpe"}} {
 		must(os.MkdirAll(g.out, 0o755))
 		a := &Action{Target: &target.Target{Label: label.Label{Pkg: "golden", Name: g.name}, Kind: "gguf",
 			Attrs: map[string]cty.Value{"model": str(":" + g.name), "type": str("Q8_0")}},
-			Dir: root, Out: g.out, InputDirs: map[string]string{"model": g.model}, Log: io.Discard}
+			Dir: root, Out: g.out, InputDirs: map[string]string{"model": g.model}, InputDigests: goldenDigests(map[string]string{g.name: ""}), Log: io.Discard}
+		a.InputDigests["model"] = a.InputDigests[g.name]
 		must(GGUF{}.Execute(context.Background(), a))
 	}
 	m, err := checkpoint.Open(fx.model)
@@ -51,8 +53,12 @@ func newServingFixtures(t *testing.T, root string, fx *goldenFixtures) servingFi
 	ad, err := lora.Open(fx.adapter)
 	must(err)
 	defer ad.Close()
-	must(os.MkdirAll(sf.adapter, 0o755))
-	must(lora.WriteGGUF(ad, m.Config(), filepath.Join(sf.adapter, lora.GGUFFile), "coding"))
+	// The adapter records the digest the base GGUF records as its source's.
+	baseDigest := goldenDigests(map[string]string{"base": ""})["base"]
+	for _, w := range []struct{ dir, digest string }{{sf.adapter, baseDigest}, {sf.otherAdapter, strings.Repeat("ab", 32)}} {
+		must(os.MkdirAll(w.dir, 0o755))
+		must(lora.WriteGGUF(ad, m.Config(), filepath.Join(w.dir, lora.GGUFFile), "coding", lora.Base{Label: "//golden:model", Digest: w.digest}))
+	}
 	basePath, baseFile, err := ggufIn(sf.base)
 	must(err)
 	bd, bsize, err := cache.DigestFile(basePath)
@@ -100,6 +106,9 @@ func TestServingRefuses(t *testing.T) {
 			"draft: llama.cpp cannot use //golden:bpe to draft for //golden:base: draft model vocab type must match target model to use speculation but the draft's is BPE (gpt2) while the target's is SPM (llama)"},
 		{"adapter for another base", map[string]cty.Value{"model": str(":draft"), "adapters": cty.MapVal(map[string]cty.Value{"coding": str(":coding")})},
 			map[string]string{"model": sf.draft, "adapters.coding": sf.adapter}, "adapters: coding: coding was not trained for this base: tensor"},
+		{"adapter for another checkpoint", map[string]cty.Value{"model": str(":base"), "adapters": cty.MapVal(map[string]cty.Value{"coding": str(":coding")})},
+			map[string]string{"model": sf.base, "adapters.coding": sf.otherAdapter},
+			"adapters: coding: coding was trained on //golden:model (digest abababababab), but //golden:base was converted from another checkpoint (digest "},
 		{"router with another adapter", map[string]cty.Value{"model": str(":base"), "adapters": cty.MapVal(map[string]cty.Value{"coding": str(":coding")}), "router": str(":router")},
 			map[string]string{"model": sf.base, "adapters.coding": sf.adapter, "router": sf.badRouter}, "router: //golden:router sends coding to //golden:coding (digest 000000000000), which this config does not serve"},
 		{"router for another base", map[string]cty.Value{"model": str(":draft"), "router": str(":router")},

@@ -185,15 +185,23 @@ func cmdSameInode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// tinyllama DIR [spm|bpe|llama2|llama3_1|qwen3] [F32|F16|BF16] [SHARDS]
+// tinyllama DIR [spm|bpe|llama2|llama3_1|qwen3] [F32|F16|BF16] [SHARDS] [seed=N]
 // writes a tiny Llama checkpoint made by the project's own generator; with
 // llama2, llama3_1 or qwen3 it carries that real tokenizer (from
 // testdata/tokenizers, see [have:tokenizers]) and a hidden size of 64.
+// Its weights come from seed N (default 1).
 func cmdTinyLlama(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 1 {
-		ts.Fatalf("usage: tinyllama DIR [spm|bpe|llama2|llama3_1|qwen3] [F32|F16|BF16] [SHARDS]")
+		ts.Fatalf("usage: tinyllama DIR [spm|bpe|llama2|llama3_1|qwen3] [F32|F16|BF16] [SHARDS] [seed=N]")
 	}
 	o := tinyllama.Options{Seed: 1}
+	if n := len(args); n > 1 {
+		if v, ok := strings.CutPrefix(args[n-1], "seed="); ok {
+			seed, err := strconv.ParseUint(v, 10, 64)
+			ts.Check(err)
+			o.Seed, args = seed, args[:n-1]
+		}
+	}
 	if len(args) > 1 {
 		switch args[1] {
 		case "llama2", "llama3_1", "qwen3":

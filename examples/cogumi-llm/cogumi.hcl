@@ -1,6 +1,7 @@
 # cogumi-llm: the team's whole pipeline (../../../shared/PIPELINE.md in the
 # cogumi repository) at real scale: Llama-3.1-8B-Instruct as the base,
-# TinyLlama-1.1B as the speculative-decoding draft. See README.md.
+# Llama-3.2-1B-Instruct as the speculative-decoding draft (the plan's
+# TinyLlama-1.1B cannot draft for it in llama.cpp). See README.md.
 workspace {
   name = "cogumi-llm"
 }

@@ -71,7 +71,16 @@ type Options struct {
 	// (tokenizer.ggml.pre) instead of identifying it by the converter's
 	// digest; see checkpoint.VocabOptions.
 	TokenizerPre string
+	// SourceDigest, when set, is written as SourceDigestKey: the digest
+	// that identifies the checkpoint converted (cogumi's gguf rule records
+	// the tree digest of its artifact), so that an adapter trained on that
+	// checkpoint, which records the same digest (lora.BaseDigestKey), can
+	// be matched to the file. llama.cpp ignores the key.
+	SourceDigest string
 }
+
+// SourceDigestKey is the metadata key of Options.SourceDigest.
+const SourceDigestKey = "cogumi.source.digest"
 
 // TensorReport describes one tensor of the file written.
 type TensorReport struct {
@@ -253,7 +262,7 @@ func Convert(ctx context.Context, m *checkpoint.Model, dst string, opts Options)
 		return Report{}, fmt.Errorf("ggufconv: %w", err)
 	}
 	defer w.Abort()
-	meta := metadata{cfg: &cfg, vocab: vocab, ft: ft, name: rep.Name, sizeLabel: rep.SizeLabel}
+	meta := metadata{cfg: &cfg, vocab: vocab, ft: ft, name: rep.Name, sizeLabel: rep.SizeLabel, source: opts.SourceDigest}
 	if err := meta.write(w); err != nil {
 		return Report{}, fmt.Errorf("ggufconv: %s: %w", rep.File, err)
 	}

@@ -15,6 +15,7 @@ type metadata struct {
 	ft        fileType
 	name      string
 	sizeLabel string
+	source    string // Options.SourceDigest
 }
 
 // kv is one metadata entry; values carry the exact GGUF type llama.cpp's
@@ -50,13 +51,18 @@ func (md *metadata) entries() ([]kv, error) {
 		{"general.type", "model"},
 		{"general.name", md.name},
 		{"general.size_label", md.sizeLabel},
+	}
+	if md.source != "" {
+		out = append(out, kv{SourceDigestKey, md.source})
+	}
+	out = append(out, []kv{
 		{"llama.block_count", u("num_hidden_layers", c.NumHiddenLayers)},
 		{"llama.context_length", u("max_position_embeddings", c.MaxPositionEmbeddings)},
 		{"llama.embedding_length", u("hidden_size", c.HiddenSize)},
 		{"llama.feed_forward_length", u("intermediate_size", c.IntermediateSize)},
 		{"llama.attention.head_count", u("num_attention_heads", c.NumAttentionHeads)},
 		{"llama.attention.head_count_kv", u("num_key_value_heads", c.NumKeyValueHeads)},
-	}
+	}...)
 	out = append(out, ropeScaling(c)...)
 	out = append(out,
 		kv{"llama.rope.freq_base", float32(c.RopeTheta)},

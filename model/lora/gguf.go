@@ -60,13 +60,38 @@ func PermuteSource(o, n, heads int) int {
 	return h*hd + i*(hd/2) + j
 }
 
+// Base identifies the checkpoint an adapter was trained on.
+type Base struct {
+	Label  string // where it came from: //models:q4
+	Digest string // what it is: cogumi's tree digest of its artifact (BLAKE3, hex)
+}
+
+// The metadata keys of an adapter's Base in its GGUF file. The digest is
+// the one a model GGUF converted from the same checkpoint records
+// (ggufconv.SourceDigestKey).
+const (
+	BaseLabelKey  = "cogumi.base.label"
+	BaseDigestKey = "cogumi.base.digest"
+)
+
+// BaseOf reads the Base an adapter GGUF records; its fields are empty
+// where it records none.
+func BaseOf(f *gguf.File) Base {
+	var b Base
+	b.Label, _ = f.String(BaseLabelKey)
+	b.Digest, _ = f.String(BaseDigestKey)
+	return b
+}
+
 // WriteGGUF writes the adapter as a llama.cpp LoRA adapter at path: the
 // metadata llama.cpp's llama_adapter_lora_init reads (general.architecture
 // "llama", general.type "adapter", adapter.type "lora", adapter.lora.alpha),
 // and for every pair the F32 tensors <weight>.lora_a (ggml ne [in, r]: A as
 // stored) and <weight>.lora_b (ne [r, out]: B, with Q's and K's rows
-// permuted as the base GGUF's). cfg is the base's configuration.
-func WriteGGUF(a *Adapter, cfg checkpoint.Config, path, name string) error {
+// permuted as the base GGUF's). cfg is the base's configuration; base,
+// when its fields are set, says which checkpoint the adapter was trained
+// on (BaseLabelKey, BaseDigestKey), which llama.cpp ignores.
+func WriteGGUF(a *Adapter, cfg checkpoint.Config, path, name string, base Base) error {
 	w, err := gguf.NewWriter(path, 0)
 	if err != nil {
 		return err
@@ -81,10 +106,12 @@ func WriteGGUF(a *Adapter, cfg checkpoint.Config, path, name string) error {
 		{"general.name", name},
 		{"adapter.type", "lora"},
 		{"adapter.lora.alpha", float32(a.cfg.Alpha)},
+		{BaseLabelKey, base.Label},
+		{BaseDigestKey, base.Digest},
 	}
 	for _, kv := range kvs {
-		if kv.k == "general.name" && name == "" {
-			continue
+		if s, ok := kv.v.(string); ok && s == "" {
+			continue // an unnamed adapter, an unknown base
 		}
 		if err := w.SetKV(kv.k, kv.v); err != nil {
 			return err

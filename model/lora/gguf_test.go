@@ -28,7 +28,7 @@ func TestGGUFAdapter(t *testing.T) {
 	}
 	defer ad.Close()
 	path := filepath.Join(t.TempDir(), lora.GGUFFile)
-	if err := lora.WriteGGUF(ad, base.Config(), path, "code"); err != nil {
+	if err := lora.WriteGGUF(ad, base.Config(), path, "code", lora.Base{}); err != nil {
 		t.Fatal(err)
 	}
 	f, err := gguf.Open(path)

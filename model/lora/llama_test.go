@@ -151,7 +151,7 @@ func TestLlamaCppAdapterMatchesMerge(t *testing.T) {
 	}
 	defer ad.Close()
 	adGGUF := filepath.Join(adDir, lora.GGUFFile)
-	if err := lora.WriteGGUF(ad, base.Config(), adGGUF, "tiny-lora"); err != nil {
+	if err := lora.WriteGGUF(ad, base.Config(), adGGUF, "tiny-lora", lora.Base{}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()

@@ -39,13 +39,17 @@ run "llama_8b_instruct" {
   ]
 }
 
-run "tinyllama" {
+# The speculative-decoding draft: Llama-3.2-1B-Instruct, of Llama 3.1's
+# family and tokenizer (the same 128,256 tokens). The plan named
+# TinyLlama-1.1B, which llama.cpp refuses as a draft for Llama-3.1-8B: its
+# vocabulary is Llama 2's SentencePiece one (README.md, "The draft").
+run "llama_1b_instruct" {
   command = <<-EOT
-    hf download TinyLlama/TinyLlama-1.1B-Chat-v1.0 \
-      --revision fe8a4ea1ffedaf415f4da2f062534de366a451e6 \
+    hf download meta-llama/Llama-3.2-1B-Instruct \
+      --revision 9213176726f574b556790deb65791e0c5aa438b6 \
       --local-dir "$OUT" \
       config.json generation_config.json model.safetensors \
-      special_tokens_map.json tokenizer.json tokenizer.model tokenizer_config.json
+      special_tokens_map.json tokenizer.json tokenizer_config.json
   EOT
   outs = [
     "config.json",
@@ -53,7 +57,6 @@ run "tinyllama" {
     "model.safetensors",
     "special_tokens_map.json",
     "tokenizer.json",
-    "tokenizer.model",
     "tokenizer_config.json",
   ]
 }

@@ -157,6 +157,36 @@ router "router" {
   threshold = var.failure_ppl
 }
 
+# Stage 3: speed. The draft is trained on the same data with the same
+# byte-level tokenizer (tiny_llama.py's 258 tokens), so llama.cpp accepts
+# it for the base; serving checks that as llama.cpp does, and that the
+# adapters were trained on the checkpoint :model is converted from (:q4).
+gguf "draft_gguf" {
+  model = ":draft"
+  type  = "Q8_0"
+  name  = "tiny-draft"
+}
+
+serving "serve" {
+  model        = ":model"
+  draft        = ":draft_gguf"
+  draft_max    = 4
+  cache_type_k = "q8_0"
+  cache_type_v = "q8_0"
+  ctx_size     = 512
+  adapters     = { coding = ":coding", math = ":math", tool_use = ":tool_use" }
+  router       = ":router"
+}
+
+# How many of the draft's tokens the base keeps, on the default prompts
+# ("Question: ...\nAnswer:", the template's shape), with serve's settings.
+# Not part of :final; build it to measure (README).
+bench_serving "serve_bench" {
+  serving = ":serve"
+  model   = ":model"
+  draft   = ":draft_gguf"
+}
+
 # zstd goes last: the file that is shipped.
 compress "model_zst" {
   input = ":model"

@@ -1,0 +1,104 @@
+package llamarun
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/cogumi/cogumi/executor/toolchain"
+)
+
+//go:embed speculate.mjs
+var specScript []byte
+
+// SpecScriptFile is the speculative bench's file name where it is written.
+const SpecScriptFile = "cogumi_llama_speculate.mjs"
+
+// SpecDigest is the speculative bench's SHA-256 (hex), for the version of
+// the rule that runs it.
+func SpecDigest() string {
+	s := sha256.Sum256(specScript)
+	return hex.EncodeToString(s[:])
+}
+
+// WriteSpecScript writes the speculative bench into dir and returns its path.
+func WriteSpecScript(dir string) (string, error) {
+	p := filepath.Join(dir, SpecScriptFile)
+	if err := os.WriteFile(p, specScript, 0o644); err != nil {
+		return "", fmt.Errorf("writing the llama.cpp speculative bench: %w", err)
+	}
+	return p, nil
+}
+
+// SpecJob is one run of the speculative bench: Model continues each text
+// of Input greedily, alone and with Draft drafting, as llama-server's
+// --spec-draft-n-max (DraftMax), -n-min (DraftMin) and -p-min (PMin) do.
+type SpecJob struct {
+	Model, Draft string // GGUF files
+	Input        string // the JSONL file of Texts (see WriteTexts)
+	Output       string // where the bench writes its SpecResult
+	MaxTokens    int    // tokens to generate per text
+	DraftMax     int
+	DraftMin     int
+	PMin         float64
+	Threads      int    // 0: llama.cpp's default
+	Backend      string // cpu, cuda, vulkan or metal
+}
+
+// SpecCommand is the argv and the extra environment that run job with tc.
+func SpecCommand(tc toolchain.NodeLlama, scriptPath string, job SpecJob) (argv, env []string) {
+	argv = []string{tc.Node, scriptPath, "--model", job.Model, "--draft", job.Draft, "--input", job.Input, "--output", job.Output,
+		"--max-tokens", strconv.Itoa(job.MaxTokens), "--draft-max", strconv.Itoa(job.DraftMax), "--draft-min", strconv.Itoa(job.DraftMin),
+		"--p-min", strconv.FormatFloat(job.PMin, 'g', -1, 64), "--threads", strconv.Itoa(job.Threads),
+		"--backend", job.Backend, "--version", tc.Version}
+	return argv, []string{"COGUMI_NODE_LLAMA=" + tc.Root}
+}
+
+// SpecRun is one text's result: the tokens generated, those the draft
+// proposed and those the base kept, in Steps speculative steps; whether the
+// speculative output was the base's own; and each run's time.
+type SpecRun struct {
+	PromptTokens int     `json:"prompt_tokens"`
+	Generated    int     `json:"generated"`
+	Drafted      int     `json:"drafted"`
+	Accepted     int     `json:"accepted"`
+	Steps        int     `json:"steps"`
+	Same         bool    `json:"same"`
+	BaseMS       float64 `json:"base_ms"`
+	DraftMS      float64 `json:"draft_ms"`
+}
+
+// SpecResult is what the speculative bench writes.
+type SpecResult struct {
+	Runtime string    `json:"runtime"`
+	Backend string    `json:"backend"`
+	LoadMS  float64   `json:"load_ms"`
+	Results []SpecRun `json:"results"`
+}
+
+// ReadSpecResult reads a speculative bench's result and checks it has n
+// runs whose counts hold together.
+func ReadSpecResult(path string, n int) (SpecResult, error) {
+	var r SpecResult
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return r, fmt.Errorf("reading the speculative bench's result: %w", err)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(r.Results) != n {
+		return r, fmt.Errorf("%s: %d results for %d prompts", path, len(r.Results), n)
+	}
+	for i, s := range r.Results {
+		if s.Generated < 0 || s.Drafted < 0 || s.Accepted < 0 || s.Accepted > s.Drafted || s.Steps < 0 {
+			return r, fmt.Errorf("%s: result %d is not valid (generated %d, drafted %d, accepted %d, steps %d)", path, i, s.Generated, s.Drafted, s.Accepted, s.Steps)
+		}
+	}
+	return r, nil
+}
