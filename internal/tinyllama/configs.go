@@ -159,13 +159,13 @@ type llamaConfig struct {
 func writeConfigs(dir string, o Options, tok tokInfo) error {
 	cfg := llamaConfig{
 		Architectures: []string{"LlamaForCausalLM"}, BOSTokenID: tok.bos, EOSTokenID: tok.eos,
-		HeadDim: o.Hidden / o.Heads, HiddenAct: "silu", HiddenSize: o.Hidden, InitializerRange: 0.02,
+		HeadDim: o.HeadDim, HiddenAct: "silu", HiddenSize: o.Hidden, InitializerRange: 0.02,
 		IntermediateSize: o.Intermediate, MaxPositionEmbeddings: o.MaxPositions, ModelType: "llama",
 		NumAttentionHeads: o.Heads, NumHiddenLayers: o.Layers, NumKeyValueHeads: o.KVHeads,
 		PretrainingTP: 1, RMSNormEps: 1e-5, RopeTheta: 10000, TieWordEmbeddings: o.TieEmbeddings,
 		TorchDType: torchDType(o.DType), TransformersVersion: "4.44.0", UseCache: true, VocabSize: tok.vocab,
 	}
-	if err := writeJSON(filepath.Join(dir, "config.json"), cfg); err != nil {
+	if err := writeJSON(filepath.Join(dir, "config.json"), archConfig(cfg, o)); err != nil {
 		return err
 	}
 	if tok.givenConfig != nil {
@@ -191,4 +191,38 @@ func writeConfigs(dir string, o Options, tok tokInfo) error {
 func writeGeneration(dir string, tok tokInfo) error {
 	gen := map[string]any{"_from_model_config": true, "bos_token_id": tok.bos, "eos_token_id": tok.eos, "transformers_version": "4.44.0"}
 	return writeJSON(filepath.Join(dir, "generation_config.json"), gen)
+}
+
+// archConfig turns Llama's config.json into the one transformers writes
+// for o.Arch: its architectures and model_type, and the fields that class
+// has instead of Llama's (keys sorted, as transformers writes them).
+func archConfig(cfg llamaConfig, o Options) any {
+	if o.Arch == Llama {
+		return cfg
+	}
+	b, _ := json.Marshal(cfg)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m) // a struct of plain fields marshals and reads back
+	m["model_type"] = string(o.Arch)
+	delete(m, "pretraining_tp")
+	delete(m, "mlp_bias")
+	switch o.Arch {
+	case Mistral:
+		m["architectures"] = []string{"MistralForCausalLM"}
+		delete(m, "attention_bias")
+		m["sliding_window"] = nil
+	case Qwen2:
+		// Qwen2 always has q, k and v biases: its config has no
+		// attention_bias, and no head_dim.
+		m["architectures"] = []string{"Qwen2ForCausalLM"}
+		delete(m, "attention_bias")
+		delete(m, "head_dim")
+		m["sliding_window"], m["use_sliding_window"], m["max_window_layers"] = o.MaxPositions, false, o.Layers
+		m["rms_norm_eps"], m["rope_theta"] = 1e-6, 1000000.0
+	case Qwen3:
+		m["architectures"] = []string{"Qwen3ForCausalLM"}
+		m["sliding_window"], m["use_sliding_window"], m["max_window_layers"] = nil, false, o.Layers
+		m["rms_norm_eps"], m["rope_theta"] = 1e-6, 1000000.0
+	}
+	return m
 }

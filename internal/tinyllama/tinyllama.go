@@ -31,8 +31,20 @@ const (
 	BPE           Tokenizer = "bpe" // tokenizer.json, byte-level like Llama 3
 )
 
+// Arch selects the decoder family a test model is written as.
+type Arch string
+
+// Architectures.
+const (
+	Llama   Arch = "llama"   // LlamaForCausalLM
+	Mistral Arch = "mistral" // MistralForCausalLM: Llama's tensors
+	Qwen2   Arch = "qwen2"   // Qwen2ForCausalLM: q, k and v biases
+	Qwen3   Arch = "qwen3"   // Qwen3ForCausalLM: per-head q_norm and k_norm
+)
+
 // Options shape the model. Zero values take the defaults noted.
 type Options struct {
+	Arch         Arch              // default Llama
 	DType        safetensors.DType // F32, F16 or BF16 (default BF16)
 	Tokenizer    Tokenizer         // default SentencePiece
 	Shards       int               // 1 (default) or 2
@@ -42,6 +54,9 @@ type Options struct {
 	Layers       int // default 2
 	Heads        int // default 4
 	KVHeads      int // default 2 (grouped-query attention)
+	// HeadDim sets config.json's head_dim; default hidden / heads. Qwen3
+	// has heads x head_dim != hidden on its small sizes.
+	HeadDim      int
 	MaxPositions int // default 256
 	// PadVocab adds embedding rows beyond the tokenizer's vocabulary, as
 	// models padded to a multiple of 64 have; config.json's vocab_size
@@ -68,6 +83,12 @@ func (o *Options) defaults() error {
 	def(&o.KVHeads, 2)
 	def(&o.MaxPositions, 256)
 	def(&o.Shards, 1)
+	if o.HeadDim == 0 && o.Heads > 0 {
+		o.HeadDim = o.Hidden / o.Heads
+	}
+	if o.Arch == "" {
+		o.Arch = Llama
+	}
 	if o.DType == "" {
 		o.DType = safetensors.BF16
 	}
@@ -86,8 +107,14 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("tinyllama: %d shards: want 1 or 2", o.Shards)
 	case o.Shards == 2 && o.Layers < 2:
 		return fmt.Errorf("tinyllama: 2 shards need at least 2 layers")
-	case o.Hidden%o.Heads != 0 || o.Heads%o.KVHeads != 0 || (o.Hidden/o.Heads)%2 != 0:
-		return fmt.Errorf("tinyllama: hidden %d, heads %d, kv heads %d do not divide evenly", o.Hidden, o.Heads, o.KVHeads)
+	case o.Arch != Llama && o.Arch != Mistral && o.Arch != Qwen2 && o.Arch != Qwen3:
+		return fmt.Errorf("tinyllama: architecture %q: want %q, %q, %q or %q", o.Arch, Llama, Mistral, Qwen2, Qwen3)
+	case o.Hidden%o.Heads != 0 && o.HeadDim == o.Hidden/o.Heads:
+		return fmt.Errorf("tinyllama: hidden %d is not a multiple of heads %d", o.Hidden, o.Heads)
+	case o.Arch == Qwen2 && o.HeadDim != o.Hidden/o.Heads:
+		return fmt.Errorf("tinyllama: Qwen2 has no head_dim: the head dimension is hidden / heads")
+	case o.HeadDim <= 0 || o.Heads%o.KVHeads != 0 || o.HeadDim%2 != 0:
+		return fmt.Errorf("tinyllama: head dim %d, heads %d, kv heads %d do not divide evenly", o.HeadDim, o.Heads, o.KVHeads)
 	}
 	return nil
 }
@@ -102,8 +129,8 @@ type tensorSpec struct {
 
 func tensorSpecs(o Options, vocab int) []tensorSpec {
 	h, ff, v := int64(o.Hidden), int64(o.Intermediate), int64(vocab)
-	hd := h / int64(o.Heads)
-	kv := hd * int64(o.KVHeads)
+	hd := int64(o.HeadDim)
+	q, kv := hd*int64(o.Heads), hd*int64(o.KVHeads)
 	specs := []tensorSpec{{name: "model.embed_tokens.weight", shape: []int64{v, h}}}
 	for i := 0; i < o.Layers; i++ {
 		p := fmt.Sprintf("model.layers.%d.", i)
@@ -111,20 +138,27 @@ func tensorSpecs(o Options, vocab int) []tensorSpec {
 		if o.Shards == 2 && i >= o.Layers/2 {
 			shard = 1
 		}
-		specs = append(specs, []tensorSpec{
-			{name: p + "input_layernorm.weight", shape: []int64{h}, norm: true},
-			{name: p + "self_attn.q_proj.weight", shape: []int64{h, h}},
-			{name: p + "self_attn.k_proj.weight", shape: []int64{kv, h}},
-			{name: p + "self_attn.v_proj.weight", shape: []int64{kv, h}},
-			{name: p + "self_attn.o_proj.weight", shape: []int64{h, h}},
-			{name: p + "post_attention_layernorm.weight", shape: []int64{h}, norm: true},
-			{name: p + "mlp.gate_proj.weight", shape: []int64{ff, h}},
-			{name: p + "mlp.up_proj.weight", shape: []int64{ff, h}},
-			{name: p + "mlp.down_proj.weight", shape: []int64{h, ff}},
-		}...)
-		for j := len(specs) - 9; j < len(specs); j++ {
-			specs[j].shard = shard
+		add := func(name string, norm bool, shape ...int64) {
+			specs = append(specs, tensorSpec{name: p + name, shape: shape, norm: norm, shard: shard})
 		}
+		add("input_layernorm.weight", true, h)
+		add("self_attn.q_proj.weight", false, q, h)
+		add("self_attn.k_proj.weight", false, kv, h)
+		add("self_attn.v_proj.weight", false, kv, h)
+		add("self_attn.o_proj.weight", false, h, q)
+		if o.Arch == Qwen2 {
+			add("self_attn.q_proj.bias", false, q)
+			add("self_attn.k_proj.bias", false, kv)
+			add("self_attn.v_proj.bias", false, kv)
+		}
+		if o.Arch == Qwen3 {
+			add("self_attn.q_norm.weight", true, hd)
+			add("self_attn.k_norm.weight", true, hd)
+		}
+		add("post_attention_layernorm.weight", true, h)
+		add("mlp.gate_proj.weight", false, ff, h)
+		add("mlp.up_proj.weight", false, ff, h)
+		add("mlp.down_proj.weight", false, h, ff)
 	}
 	last := o.Shards - 1
 	specs = append(specs, tensorSpec{name: "model.norm.weight", shape: []int64{h}, norm: true, shard: last})

@@ -115,7 +115,16 @@ func TestOpenErrors(t *testing.T) {
 	}{
 		{"unsupported architecture", tinyllama.Options{}, func(t *testing.T, dir string) {
 			editJSON(t, filepath.Join(dir, "config.json"), func(m map[string]any) { m["architectures"] = []string{"GPT2LMHeadModel"} })
-		}, "architecture GPT2LMHeadModel is not supported; cogumi handles [LlamaForCausalLM MistralForCausalLM]"},
+		}, "architecture GPT2LMHeadModel (model_type \"llama\") is not supported; cogumi handles LlamaForCausalLM (model_type llama), MistralForCausalLM (model_type mistral), Qwen2ForCausalLM (model_type qwen2), Qwen3ForCausalLM (model_type qwen3)"},
+		{"unsupported model type", tinyllama.Options{}, func(t *testing.T, dir string) {
+			editJSON(t, filepath.Join(dir, "config.json"), func(m map[string]any) { delete(m, "architectures"); m["model_type"] = "gemma2" })
+		}, `no architectures and model_type "gemma2" is not supported; cogumi handles LlamaForCausalLM (model_type llama)`},
+		{"qwen2 weights under qwen3's name", tinyllama.Options{Arch: tinyllama.Qwen2}, func(t *testing.T, dir string) {
+			editJSON(t, filepath.Join(dir, "config.json"), func(m map[string]any) { m["architectures"] = []string{"Qwen3ForCausalLM"} })
+		}, `tensor "model.layers.0.self_attn.q_norm.weight" is missing (config.json describes a 2-layer Qwen3ForCausalLM)`},
+		{"qwen3 as llama with attention bias", tinyllama.Options{Arch: tinyllama.Qwen3}, func(t *testing.T, dir string) {
+			editJSON(t, filepath.Join(dir, "config.json"), func(m map[string]any) { m["attention_bias"] = true })
+		}, `tensor "model.layers.0.self_attn.q_proj.bias" is missing`},
 		{"no config", tinyllama.Options{}, func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, "config.json"))
 		}, "no config.json: not a Hugging Face checkpoint directory"},
@@ -231,5 +240,55 @@ func TestFind(t *testing.T) {
 	}
 	if _, err := checkpoint.Find(two); err == nil || !strings.Contains(err.Error(), "2 directories below") || !strings.Contains(err.Error(), "a, b/c") {
 		t.Errorf("two checkpoints: %v", err)
+	}
+}
+
+// TestArchitectures opens a checkpoint of each family and checks the
+// tensors its description lists: biases on q, k and v for Qwen2, per-head
+// norms over head_dim for Qwen3 (whose heads x head_dim differs from the
+// hidden size), Llama's tensors for Mistral.
+func TestArchitectures(t *testing.T) {
+	for _, tc := range []struct {
+		arch    tinyllama.Arch
+		o       tinyllama.Options
+		gguf    string
+		extra   []string
+		tensors int
+	}{
+		{tinyllama.Llama, tinyllama.Options{}, "llama", nil, 1 + 2*9 + 2},
+		{tinyllama.Mistral, tinyllama.Options{}, "llama", nil, 1 + 2*9 + 2},
+		{tinyllama.Qwen2, tinyllama.Options{}, "qwen2", []string{"self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias"}, 1 + 2*12 + 2},
+		{tinyllama.Qwen3, tinyllama.Options{HeadDim: 128, TieEmbeddings: true}, "qwen3", []string{"self_attn.q_norm.weight", "self_attn.k_norm.weight"}, 1 + 2*11 + 1},
+	} {
+		t.Run(string(tc.arch), func(t *testing.T) {
+			o := tc.o
+			o.Arch = tc.arch
+			m, err := checkpoint.Open(tiny(t, o))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			c := m.Config()
+			if c.Arch.ModelType != string(tc.arch) || c.Arch.GGUF != tc.gguf {
+				t.Errorf("arch = %+v", c.Arch)
+			}
+			specs := c.Tensors()
+			if len(specs) != tc.tensors || len(m.Tensors()) != tc.tensors {
+				t.Errorf("%d tensors described, %d in the checkpoint; want %d", len(specs), len(m.Tensors()), tc.tensors)
+			}
+			for _, e := range tc.extra {
+				if _, ok := m.Tensor("model.layers.1." + e); !ok {
+					t.Errorf("no %s", e)
+				}
+			}
+			if tc.arch == tinyllama.Qwen3 {
+				q, _ := m.Tensor("model.layers.0.self_attn.q_proj.weight")
+				o, _ := m.Tensor("model.layers.0.self_attn.o_proj.weight")
+				n, _ := m.Tensor("model.layers.0.self_attn.q_norm.weight")
+				if !reflect.DeepEqual(q.Shape, []int64{512, 256}) || !reflect.DeepEqual(o.Shape, []int64{256, 512}) || !reflect.DeepEqual(n.Shape, []int64{128}) {
+					t.Errorf("q %v, o %v, q_norm %v", q.Shape, o.Shape, n.Shape)
+				}
+			}
+		})
 	}
 }

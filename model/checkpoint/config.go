@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 )
 
 // Config is the part of a Hugging Face config.json that cogumi's model
@@ -39,6 +38,9 @@ type Config struct {
 	AttentionBias bool     `json:"attention_bias"`
 	MLPBias       bool     `json:"mlp_bias"`
 	SlidingWindow *int     `json:"sliding_window"` // Mistral; llama.cpp ignores it
+	// Arch is the family the architecture (or model_type) names: which
+	// tensors the checkpoint holds and how llama.cpp converts them.
+	Arch Arch `json:"-"`
 }
 
 // RopeScaling describes scaled RoPE (Llama 3.1's "llama3", "linear", ...).
@@ -92,11 +94,6 @@ func (c *Config) Architecture() string {
 	}
 	return c.Architectures[0]
 }
-
-// supportedArchitectures are the config.json architectures cogumi converts.
-// Mistral checkpoints have Llama's tensors and hyper-parameters (plus a
-// sliding window that llama.cpp ignores); llama.cpp converts them as llama.
-func supportedArchitectures() []string { return []string{"LlamaForCausalLM", "MistralForCausalLM"} }
 
 // readConfig reads and validates dir/config.json.
 func readConfig(path string) (Config, error) {
@@ -154,13 +151,11 @@ func parseConfig(path string, b []byte) (Config, error) {
 		c.RopeScaling.Type = old.RopeScaling.Type
 	}
 
-	arch := c.Architecture()
-	switch {
-	case arch != "" && !slices.Contains(supportedArchitectures(), arch):
-		return Config{}, bad("architecture %s is not supported; cogumi handles %v", arch, supportedArchitectures())
-	case arch == "" && c.ModelType != "llama" && c.ModelType != "mistral":
-		return Config{}, bad("no architectures and model_type %q: cogumi handles %v (model_type llama or mistral)", c.ModelType, supportedArchitectures())
+	arch, err := lookupArch(c.Architecture(), c.ModelType)
+	if err != nil {
+		return Config{}, bad("%v", err)
 	}
+	c.Arch = arch
 	if c.NumKeyValueHeads == 0 {
 		c.NumKeyValueHeads = c.NumAttentionHeads
 	}

@@ -177,52 +177,24 @@ func (m *Model) addShard(name string, listed []string) error {
 	return nil
 }
 
-// checkTensors verifies that every tensor a Llama model needs is present,
-// floating-point, and shaped as config.json says.
+// checkTensors verifies that every tensor the architecture needs (see
+// Config.Tensors) is present, floating-point, and shaped as config.json
+// says.
 func (m *Model) checkTensors() error {
 	c := &m.cfg
-	h, hd := int64(c.HiddenSize), int64(c.HeadDimension())
-	q, kv, ff, v := int64(c.NumAttentionHeads)*hd, int64(c.NumKeyValueHeads)*hd, int64(c.IntermediateSize), int64(c.VocabSize)
-	want := []struct {
-		name  string
-		shape []int64
-	}{{"model.embed_tokens.weight", []int64{v, h}}, {"model.norm.weight", []int64{h}}}
-	if !c.TieWordEmbeddings {
-		want = append(want, struct {
-			name  string
-			shape []int64
-		}{"lm_head.weight", []int64{v, h}})
-	}
-	for i := 0; i < c.NumHiddenLayers; i++ {
-		p := fmt.Sprintf("model.layers.%d.", i)
-		want = append(want, []struct {
-			name  string
-			shape []int64
-		}{
-			{p + "input_layernorm.weight", []int64{h}},
-			{p + "post_attention_layernorm.weight", []int64{h}},
-			{p + "self_attn.q_proj.weight", []int64{q, h}},
-			{p + "self_attn.k_proj.weight", []int64{kv, h}},
-			{p + "self_attn.v_proj.weight", []int64{kv, h}},
-			{p + "self_attn.o_proj.weight", []int64{h, q}},
-			{p + "mlp.gate_proj.weight", []int64{ff, h}},
-			{p + "mlp.up_proj.weight", []int64{ff, h}},
-			{p + "mlp.down_proj.weight", []int64{h, ff}},
-		}...)
-	}
-	for _, w := range want {
-		t, ok := m.Tensor(w.name)
+	for _, w := range c.Tensors() {
+		t, ok := m.Tensor(w.Name)
 		if !ok {
 			return fmt.Errorf("checkpoint %s: tensor %q is missing (config.json describes a %d-layer %s)",
-				m.dir, w.name, c.NumHiddenLayers, c.Architecture())
+				m.dir, w.Name, c.NumHiddenLayers, c.Arch.Architecture)
 		}
 		if !t.DType.IsFloat() {
 			return fmt.Errorf("checkpoint %s: tensor %q in %s has dtype %s; cogumi reads F32, F16 and BF16 weights",
-				m.dir, w.name, t.Shard, t.DType)
+				m.dir, w.Name, t.Shard, t.DType)
 		}
-		if !slices.Equal(t.Shape, w.shape) {
+		if !slices.Equal(t.Shape, w.Shape) {
 			return fmt.Errorf("checkpoint %s: tensor %q in %s has shape %v, but config.json implies %v",
-				m.dir, w.name, t.Shard, t.Shape, w.shape)
+				m.dir, w.Name, t.Shard, t.Shape, w.Shape)
 		}
 	}
 	return nil
