@@ -6,7 +6,8 @@
 // What it reproduces, and from where in llama.cpp:
 //
 //   - metadata keys and their exact GGUF types, tensor names, the Q and K
-//     row permutation and the llama3 rope_freqs tensor: convert_hf_to_gguf.py
+//     row permutation (Llama and Mistral only: the Qwen models run with
+//     NEOX RoPE) and the llama3 rope_freqs tensor: convert_hf_to_gguf.py
 //     (conversion/base.py and conversion/llama.py);
 //   - the per-tensor types of each file type (1-D tensors and norms in F32,
 //     the output tensor in Q6_K, the Q4_K_M and Q4_K_S mixes, the fallbacks

@@ -427,3 +427,64 @@ func TestUnknownAndIgnoredTensors(t *testing.T) {
 		t.Errorf("inv_freq: %d tensors, warnings %q", len(f.Tensors), rep.Warnings)
 	}
 }
+
+// TestQwen checks what the Qwen converters write differently from Llama's:
+// the architecture's own keys (no vocab_size or rope.dimension_count,
+// key_length from head_dim), the q/k/v biases and per-head norms under
+// llama.cpp's names, and Q and K as the checkpoint holds them (llama.cpp
+// runs Qwen with NEOX RoPE: no permutation).
+func TestQwen(t *testing.T) {
+	for _, tc := range []struct {
+		o       tinyllama.Options
+		arch    string
+		tensors []string
+	}{
+		{tinyllama.Options{Arch: tinyllama.Qwen2}, "qwen2", []string{"blk.1.attn_q.bias", "blk.1.attn_k.bias", "blk.1.attn_v.bias", "output.weight"}},
+		{tinyllama.Options{Arch: tinyllama.Qwen3, HeadDim: 128, TieEmbeddings: true}, "qwen3", []string{"blk.1.attn_q_norm.weight", "blk.1.attn_k_norm.weight"}},
+	} {
+		t.Run(tc.arch, func(t *testing.T) {
+			tc.o.DType = safetensors.F32
+			m := tiny(t, tc.o)
+			_, f, _ := convert(t, m, ggufconv.Options{Type: "F32"})
+			if a, _ := f.String("general.architecture"); a != tc.arch {
+				t.Errorf("general.architecture = %q", a)
+			}
+			if n, err := f.Uint32(tc.arch + ".block_count"); n != 2 || err != nil {
+				t.Errorf("%s.block_count = %d, %v", tc.arch, n, err)
+			}
+			for _, k := range []string{"llama.block_count", tc.arch + ".vocab_size", tc.arch + ".rope.dimension_count"} {
+				if _, ok := f.Get(k); ok {
+					t.Errorf("the converter writes no %s", k)
+				}
+			}
+			kl, err := f.Uint32(tc.arch + ".attention.key_length")
+			if tc.arch == "qwen3" && (kl != 128 || err != nil) || tc.arch == "qwen2" && err == nil {
+				t.Errorf("%s.attention.key_length = %d, %v", tc.arch, kl, err)
+			}
+			for _, name := range tc.tensors {
+				if _, ok := f.Tensor(name); !ok {
+					t.Errorf("no tensor %s", name)
+				}
+			}
+			if _, ok := f.Tensor("output.weight"); ok == tc.o.TieEmbeddings {
+				t.Errorf("output.weight present = %v with tied embeddings %v", ok, tc.o.TieEmbeddings)
+			}
+			for _, p := range []struct{ src, dst string }{
+				{"self_attn.q_proj.weight", "attn_q.weight"}, {"self_attn.k_proj.weight", "attn_k.weight"},
+			} {
+				got, err := f.TensorData("blk.0." + p.dst)
+				if err != nil {
+					t.Fatal(err)
+				}
+				plain, _, _ := sourceRows(t, m, "model.layers.0."+p.src)
+				same := make([]byte, 4*len(plain))
+				if err := quant.ConvertF32(same, plain); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, same) {
+					t.Errorf("%s is not %s as the checkpoint holds it", p.dst, p.src)
+				}
+			}
+		})
+	}
+}

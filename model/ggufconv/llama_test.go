@@ -61,6 +61,10 @@ func TestLlamaQuantizeAgrees(t *testing.T) {
 		{"8-layers", tinyllama.Options{Layers: 8, DType: safetensors.BF16}},
 		{"rows-320", tinyllama.Options{Hidden: 320, Intermediate: 640, DType: safetensors.F16}},
 		{"tied-bpe", tinyllama.Options{TieEmbeddings: true, Tokenizer: tinyllama.BPE}},
+		// q, k and v biases (qwen2); per-head norms and heads x head_dim
+		// twice the hidden size, tied embeddings (qwen3).
+		{"qwen2", tinyllama.Options{Arch: tinyllama.Qwen2, Tokenizer: tinyllama.BPE}},
+		{"qwen3-tied", tinyllama.Options{Arch: tinyllama.Qwen3, HeadDim: 128, TieEmbeddings: true, Tokenizer: tinyllama.BPE}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tiny(t, tc.o)

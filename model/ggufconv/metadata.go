@@ -46,8 +46,12 @@ func (md *metadata) entries() ([]kv, error) {
 		}
 		return x
 	}
+	// Keys are the architecture's: llama.* for Llama and Mistral, qwen2.*
+	// and qwen3.* for the Qwen families (TextModel.set_gguf_parameters).
+	arch := c.Arch.GGUF
+	k := func(name string) string { return arch + "." + name }
 	out := []kv{
-		{"general.architecture", "llama"},
+		{"general.architecture", arch},
 		{"general.type", "model"},
 		{"general.name", md.name},
 		{"general.size_label", md.sizeLabel},
@@ -56,29 +60,32 @@ func (md *metadata) entries() ([]kv, error) {
 		out = append(out, kv{SourceDigestKey, md.source})
 	}
 	out = append(out, []kv{
-		{"llama.block_count", u("num_hidden_layers", c.NumHiddenLayers)},
-		{"llama.context_length", u("max_position_embeddings", c.MaxPositionEmbeddings)},
-		{"llama.embedding_length", u("hidden_size", c.HiddenSize)},
-		{"llama.feed_forward_length", u("intermediate_size", c.IntermediateSize)},
-		{"llama.attention.head_count", u("num_attention_heads", c.NumAttentionHeads)},
-		{"llama.attention.head_count_kv", u("num_key_value_heads", c.NumKeyValueHeads)},
+		{k("block_count"), u("num_hidden_layers", c.NumHiddenLayers)},
+		{k("context_length"), u("max_position_embeddings", c.MaxPositionEmbeddings)},
+		{k("embedding_length"), u("hidden_size", c.HiddenSize)},
+		{k("feed_forward_length"), u("intermediate_size", c.IntermediateSize)},
+		{k("attention.head_count"), u("num_attention_heads", c.NumAttentionHeads)},
+		{k("attention.head_count_kv"), u("num_key_value_heads", c.NumKeyValueHeads)},
 	}...)
 	out = append(out, ropeScaling(c)...)
 	out = append(out,
-		kv{"llama.rope.freq_base", float32(c.RopeTheta)},
-		kv{"llama.attention.layer_norm_rms_epsilon", float32(c.RMSNormEps)},
+		kv{k("rope.freq_base"), float32(c.RopeTheta)},
+		kv{k("attention.layer_norm_rms_epsilon"), float32(c.RMSNormEps)},
 	)
 	if c.HeadDim > 0 {
 		// The converter writes these only when config.json sets head_dim.
 		out = append(out,
-			kv{"llama.attention.key_length", u("head_dim", c.HeadDim)},
-			kv{"llama.attention.value_length", u("head_dim", c.HeadDim)})
+			kv{k("attention.key_length"), u("head_dim", c.HeadDim)},
+			kv{k("attention.value_length"), u("head_dim", c.HeadDim)})
 	}
-	out = append(out,
-		kv{"llama.vocab_size", u("vocab_size", c.VocabSize)},
-		kv{"llama.rope.dimension_count", u("head_dim", c.HeadDimension())},
-		kv{"general.alignment", uint32(Alignment)},
-	)
+	if c.Arch.LlamaKeys {
+		// LlamaModel.set_gguf_parameters adds these; the Qwen models do
+		// not (llama.cpp takes the RoPE dimension from the head size).
+		out = append(out,
+			kv{k("vocab_size"), u("vocab_size", c.VocabSize)},
+			kv{k("rope.dimension_count"), u("head_dim", c.HeadDimension())})
+	}
+	out = append(out, kv{"general.alignment", uint32(Alignment)})
 	out = append(out, md.tokenizer()...)
 	out = append(out,
 		kv{"general.quantization_version", uint32(QuantizationVersion)},
@@ -94,13 +101,14 @@ func ropeScaling(c *checkpoint.Config) []kv {
 	if rs == nil || rs.Factor == 0 {
 		return nil
 	}
+	k := func(name string) string { return c.Arch.GGUF + ".rope.scaling." + name }
 	switch strings.ToLower(rs.Type) {
 	case "linear":
-		return []kv{{"llama.rope.scaling.type", "linear"}, {"llama.rope.scaling.factor", float32(rs.Factor)}}
+		return []kv{{k("type"), "linear"}, {k("factor"), float32(rs.Factor)}}
 	case "yarn":
-		out := []kv{{"llama.rope.scaling.type", "yarn"}, {"llama.rope.scaling.factor", float32(rs.Factor)}}
+		out := []kv{{k("type"), "yarn"}, {k("factor"), float32(rs.Factor)}}
 		if rs.OriginalMaxPositionEmbeddings > 0 && int64(rs.OriginalMaxPositionEmbeddings) <= 1<<32-1 {
-			out = append(out, kv{"llama.rope.scaling.original_context_length", uint32(rs.OriginalMaxPositionEmbeddings)})
+			out = append(out, kv{k("original_context_length"), uint32(rs.OriginalMaxPositionEmbeddings)})
 		}
 		return out
 	}

@@ -70,8 +70,7 @@ func keepsFloat(p *tensorPlan) bool {
 // GGUF for the other types. plans must be in llama-quantize's order, as
 // planTensors leaves them: the attn_v counter runs in that order.
 func assignTypes(plans []*tensorPlan, ft fileType, pure bool, cfg *checkpoint.Config) {
-	mix := mixState{ft: ft, nLayer: cfg.NumHiddenLayers, tied: true,
-		is70B: cfg.NumHiddenLayers == 80 && cfg.NumAttentionHeads != cfg.NumKeyValueHeads}
+	mix := mixState{ft: ft, nLayer: cfg.NumHiddenLayers, tied: true, is70B: is70B(cfg)}
 	for _, p := range plans {
 		switch categorize(p.name) {
 		case catAttnV:
@@ -91,6 +90,19 @@ func assignTypes(plans []*tensorPlan, ft fileType, pure bool, cfg *checkpoint.Co
 		}
 		p.typ = fallback(t, p.rowLen)
 	}
+}
+
+// is70B reports llama.cpp's LLM_TYPE_70B, which gives attn_v more bits: an
+// 80-layer llama with grouped-query attention (src/models/llama.cpp), any
+// 80-layer qwen2 (src/models/qwen2.cpp); qwen3 has no 70B type.
+func is70B(cfg *checkpoint.Config) bool {
+	switch cfg.Arch.GGUF {
+	case "llama":
+		return cfg.NumHiddenLayers == 80 && cfg.NumAttentionHeads != cfg.NumKeyValueHeads
+	case "qwen2":
+		return cfg.NumHiddenLayers == 80
+	}
+	return false
 }
 
 // mixState is the part of quantize_state_impl that the Llama rules use.

@@ -35,7 +35,8 @@ func (p *tensorPlan) dims() int { return len(p.shape) }
 
 // blockNames maps the part of a Hugging Face name after
 // "model.layers.N." to llama.cpp's name after "blk.N." (gguf-py's
-// tensor_mapping.py for MODEL_ARCH.LLAMA), with the permutation Q and K get.
+// tensor_mapping.py: the names are the same for MODEL_ARCH.LLAMA, QWEN2 and
+// QWEN3, which adds the per-head attn_q_norm and attn_k_norm).
 func blockNames() map[string]string {
 	return map[string]string{
 		"input_layernorm.weight":          "attn_norm.weight",
@@ -47,6 +48,8 @@ func blockNames() map[string]string {
 		"self_attn.k_proj.bias":           "attn_k.bias",
 		"self_attn.v_proj.bias":           "attn_v.bias",
 		"self_attn.o_proj.bias":           "attn_output.bias",
+		"self_attn.q_norm.weight":         "attn_q_norm.weight",
+		"self_attn.k_norm.weight":         "attn_k_norm.weight",
 		"post_attention_layernorm.weight": "ffn_norm.weight",
 		"mlp.gate_proj.weight":            "ffn_gate.weight",
 		"mlp.up_proj.weight":              "ffn_up.weight",
@@ -110,7 +113,7 @@ func planTensors(m *checkpoint.Model) ([]*tensorPlan, []string, error) {
 		}
 		name, layer, ok := ggufName(t.Name)
 		if !ok {
-			return nil, nil, fmt.Errorf("checkpoint tensor %q has no llama.cpp name: cogumi converts the Llama tensors (embed_tokens, norm, lm_head, and each layer's norms, attention and MLP projections)", t.Name)
+			return nil, nil, fmt.Errorf("checkpoint tensor %q has no llama.cpp name: cogumi converts the %s tensors (embed_tokens, norm, lm_head, and each layer's norms, attention and MLP projections)", t.Name, cfg.Arch.Architecture)
 		}
 		if layer >= cfg.NumHiddenLayers {
 			return nil, nil, fmt.Errorf("checkpoint tensor %q belongs to layer %d, but config.json has %d layers", t.Name, layer, cfg.NumHiddenLayers)
@@ -132,7 +135,11 @@ func planTensors(m *checkpoint.Model) ([]*tensorPlan, []string, error) {
 		if p.rows <= 0 || p.rowLen <= 0 {
 			return nil, nil, fmt.Errorf("checkpoint tensor %q is empty (shape %v)", t.Name, t.Shape)
 		}
+		// Only the architectures llama.cpp runs with interleaved RoPE get
+		// their Q and K rows permuted (LlamaModel.modify_tensors); the
+		// Qwen models run with NEOX RoPE, Hugging Face's own layout.
 		switch {
+		case !cfg.Arch.RopeInterleaved:
 		case strings.HasSuffix(name, ".attn_q.weight"), strings.HasSuffix(name, ".attn_q.bias"):
 			p.heads = cfg.NumAttentionHeads
 		case strings.HasSuffix(name, ".attn_k.weight"), strings.HasSuffix(name, ".attn_k.bias"):
@@ -149,7 +156,13 @@ func planTensors(m *checkpoint.Model) ([]*tensorPlan, []string, error) {
 		}
 		plans = append(plans, p)
 	}
-	if rf := ropeFreqs(&cfg); rf != nil {
+	rf := ropeFreqs(&cfg)
+	if rf != nil && !cfg.Arch.LlamaKeys {
+		// Only LlamaModel generates rope_freqs.weight; the other
+		// converters write no trace of llama3 scaling at all.
+		return nil, nil, fmt.Errorf("config.json scales RoPE the llama3 way, which llama.cpp's %s models do not support", cfg.Arch.GGUF)
+	}
+	if rf != nil {
 		plans = append(plans, &tensorPlan{
 			name: "rope_freqs.weight", layer: -1, rows: 1, rowLen: len(rf),
 			shape: []uint64{uint64(len(rf))}, values: rf,
