@@ -185,14 +185,20 @@ func cmdSameInode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// tinyllama DIR [spm|bpe|llama2|llama3_1|qwen3] [F32|F16|BF16] [SHARDS] [seed=N]
-// writes a tiny Llama checkpoint made by the project's own generator; with
-// llama2, llama3_1 or qwen3 it carries that real tokenizer (from
-// testdata/tokenizers, see [have:tokenizers]) and a hidden size of 64.
-// Its weights come from seed N (default 1).
+// tinyllama DIR [spm|bpe|llama2|llama3_1|qwen3|qwen2|mistral] [F32|F16|BF16] [SHARDS] [seed=N]
+// writes a tiny checkpoint made by the project's own generator; with
+// llama2, llama3_1, qwen3, qwen2 or mistral it carries a real tokenizer
+// (from testdata/tokenizers, see [have:tokenizers]) and a hidden size of
+// 64. qwen3 is a Qwen3ForCausalLM shaped like Qwen3-0.6B in small (a head
+// size of 32 for 4 heads: heads x head_dim is not the hidden size) with
+// Qwen3's tokenizer and its embedding of 151,936 rows; qwen2 a
+// Qwen2ForCausalLM (q, k and v biases, no grouped-query attention) with the
+// same tokenizer and embedding; mistral a MistralForCausalLM with the
+// llama2 package's tokenizer (Mistral 7B's). Its weights come from seed N
+// (default 1).
 func cmdTinyLlama(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 1 {
-		ts.Fatalf("usage: tinyllama DIR [spm|bpe|llama2|llama3_1|qwen3] [F32|F16|BF16] [SHARDS] [seed=N]")
+		ts.Fatalf("usage: tinyllama DIR [spm|bpe|llama2|llama3_1|qwen3|qwen2|mistral] [F32|F16|BF16] [SHARDS] [seed=N]")
 	}
 	o := tinyllama.Options{Seed: 1}
 	if n := len(args); n > 1 {
@@ -204,10 +210,21 @@ func cmdTinyLlama(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if len(args) > 1 {
 		switch args[1] {
-		case "llama2", "llama3_1", "qwen3":
+		case "llama2", "llama3_1", "qwen3", "qwen2", "mistral":
 			dir, err := tokref.Dir(ts.Getenv("COGUMI_REPO"))
 			ts.Check(err)
-			o.TokenizerJSON, o.TokenizerConfig = tokref.Files(dir, args[1])
+			pkg := args[1]
+			switch pkg {
+			case "qwen3":
+				o.Arch, o.HeadDim, o.PadVocab = tinyllama.Qwen3, 32, qwen3Embedding-qwen3Tokens
+			case "qwen2":
+				// One key-value head per head, so that AWQ folds the o group
+				// into v_proj's rows and its bias.
+				pkg, o.Arch, o.PadVocab, o.KVHeads = "qwen3", tinyllama.Qwen2, qwen3Embedding-qwen3Tokens, 4
+			case "mistral":
+				pkg, o.Arch = "llama2", tinyllama.Mistral
+			}
+			o.TokenizerJSON, o.TokenizerConfig = tokref.Files(dir, pkg)
 			o.Hidden, o.Intermediate, o.TieEmbeddings = 64, 128, true
 		default:
 			o.Tokenizer = tinyllama.Tokenizer(args[1])
@@ -241,6 +258,10 @@ func cmdGGUFDump(ts *testscript.TestScript, neg bool, args []string) {
 		fmt.Fprintf(ts.Stdout(), "tensor %s %s %v\n", ti.Name, ti.Type, ti.Shape)
 	}
 }
+
+// Qwen3's tokenizer has 151,669 tokens; its models' embeddings have 151,936
+// rows.
+const qwen3Tokens, qwen3Embedding = 151669, 151936
 
 // haveCondition answers [root], [long] (COGUMI_LONG=1), [have:torch], [have:slurm], [have:tokenizers] (the
 // real tokenizers of testdata/tokenizers) or [have:TOOL]. In CI

@@ -1,4 +1,4 @@
-"""A Llama decoder, its tokenizer and checkpoint loading, in torch only.
+"""A Llama-family decoder, its tokenizer and checkpoint loading, in torch only.
 
 Shared by cogumi's calibrate, imatrix and eval rules (cogumi_calibrate.py,
 cogumi_imatrix.py, cogumi_eval.py). The forward pass is transformers' LlamaForCausalLM:
@@ -6,6 +6,13 @@ RMSNorm (in float32), rotary embeddings (rope_theta, "llama3" rope
 scaling), grouped-query attention with a causal mask and a SwiGLU MLP. The
 linears are torch.nn.Linear modules with Hugging Face names, so forward
 hooks see every projection's input.
+
+The same forward runs the other families cogumi supports, as transformers
+runs them: Mistral (Llama's modules; its sliding window, which llama.cpp
+ignores too, only matters beyond MAX_TOKENS for Mistral 7B v0.1), Qwen2
+(biases on q_proj, k_proj and v_proj, none on o_proj) and Qwen3 (an RMSNorm
+over head_dim, q_norm and k_norm, applied to each head of the projected
+queries and keys before RoPE; attention_bias as Llama's).
 
 Checkpoints are read with cogumi_safetensors (Debian's torch 1.13 cannot
 read safetensors), straight into modules built on the meta device: no
@@ -61,12 +68,19 @@ def find_checkpoint(path):
     return found[0]
 
 
+# The families the forward runs: model_type -> architecture. cogumi's Go
+# side (model/checkpoint/arch.go) describes their tensors; this list must
+# name the same families.
+FAMILIES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM",
+            "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}
+
+
 def load_config(d):
     with open(os.path.join(d, "config.json"), encoding="utf-8") as f:
         c = json.load(f)
-    if c.get("model_type") not in ("llama", "mistral"):
-        raise CheckpointError("%s/config.json: model_type %r is not supported; cogumi's torch runtime runs Llama models (model_type \"llama\")"
-                              % (d, c.get("model_type")))
+    if c.get("model_type") not in FAMILIES:
+        raise CheckpointError("%s/config.json: model_type %r is not supported; cogumi's torch runtime runs %s"
+                              % (d, c.get("model_type"), ", ".join("%s (model_type %s)" % (a, t) for t, a in FAMILIES.items())))
     for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"):
         if not isinstance(c.get(k), int):
             raise CheckpointError("%s/config.json: %s is missing" % (d, k))
@@ -106,20 +120,40 @@ def rotate_half(x):
     return torch.cat((-b, a), dim=-1)
 
 
+def attention_biases(c):
+    """Which attention projections carry biases: (q/k/v, o). Qwen2 always
+    biases q, k and v (its config has no attention_bias); Llama and Qwen3
+    bias all four when attention_bias is set; Mistral never."""
+    kind = c["model_type"]
+    if kind == "qwen2":
+        return True, False
+    with_key = kind in ("llama", "qwen3") and bool(c.get("attention_bias"))
+    return with_key, with_key
+
+
 class Attention(nn.Module):
     def __init__(self, c):
         super().__init__()
         self.heads, self.kv_heads, self.head_dim = c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
-        h, bias = c["hidden_size"], bool(c.get("attention_bias"))
-        self.q_proj = nn.Linear(h, self.heads * self.head_dim, bias=bias, device=META)
-        self.k_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=bias, device=META)
-        self.v_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=bias, device=META)
-        self.o_proj = nn.Linear(self.heads * self.head_dim, h, bias=bias, device=META)
+        h = c["hidden_size"]
+        qkv_bias, o_bias = attention_biases(c)
+        self.q_proj = nn.Linear(h, self.heads * self.head_dim, bias=qkv_bias, device=META)
+        self.k_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=qkv_bias, device=META)
+        self.v_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=qkv_bias, device=META)
+        self.o_proj = nn.Linear(self.heads * self.head_dim, h, bias=o_bias, device=META)
+        self.q_norm = self.k_norm = None
+        if c["model_type"] == "qwen3":
+            self.q_norm = RMSNorm(self.head_dim, c["rms_norm_eps"])
+            self.k_norm = RMSNorm(self.head_dim, c["rms_norm_eps"])
 
     def forward(self, x, cos, sin, mask):
         b, t, _ = x.shape
-        q = self.q_proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
+        q = self.q_proj(x).view(b, t, self.heads, self.head_dim)
+        k = self.k_proj(x).view(b, t, self.kv_heads, self.head_dim)
+        if self.q_norm is not None:
+            # Qwen3: each head normalised over head_dim, before RoPE.
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
         v = self.v_proj(x).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
         q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
         rep = self.heads // self.kv_heads  # kv head j serves query heads j*rep .. j*rep+rep-1
@@ -133,7 +167,8 @@ class Attention(nn.Module):
 class MLP(nn.Module):
     def __init__(self, c):
         super().__init__()
-        h, i, bias = c["hidden_size"], c["intermediate_size"], bool(c.get("mlp_bias"))
+        h, i = c["hidden_size"], c["intermediate_size"]
+        bias = c["model_type"] == "llama" and bool(c.get("mlp_bias"))
         self.gate_proj = nn.Linear(h, i, bias=bias, device=META)
         self.up_proj = nn.Linear(h, i, bias=bias, device=META)
         self.down_proj = nn.Linear(i, h, bias=bias, device=META)
@@ -237,7 +272,7 @@ def load_model(path, device, dtype="float32"):
             if name not in want:
                 if name == "lm_head.weight" and c.get("tie_word_embeddings"):
                     continue
-                raise CheckpointError("%s: unexpected tensor %s for a Llama model" % (p, name))
+                raise CheckpointError("%s: unexpected tensor %s for a %s model" % (p, name, FAMILIES[c["model_type"]]))
             if tuple(t.shape) != tuple(want[name].shape):
                 raise CheckpointError("%s: %s has shape %s, config.json says %s" % (p, name, list(t.shape), list(want[name].shape)))
             if not t.is_floating_point():
