@@ -74,13 +74,15 @@ func (o Options) Validate() error {
 
 // Report is awq_report.json.
 type Report struct {
-	Version       int           `json:"version"`
-	Target        string        `json:"target"`
-	Bits          int           `json:"bits"`
-	DuoScaling    bool          `json:"duo_scaling"`
-	Grid          int           `json:"grid"`
-	SearchStride  int           `json:"search_stride,omitempty"` // > 1: exponents scored on every Nth block of rows
-	Calibration   string        `json:"calibration"`
+	Version      int    `json:"version"`
+	Target       string `json:"target"`
+	Bits         int    `json:"bits"`
+	DuoScaling   bool   `json:"duo_scaling"`
+	Grid         int    `json:"grid"`
+	SearchStride int    `json:"search_stride,omitempty"` // > 1: exponents scored on every Nth block of rows
+	Calibration  string `json:"calibration"`
+	// Architecture is the checkpoint's (config.json's architectures[0]).
+	Architecture  string        `json:"architecture"`
 	Groups        []GroupReport `json:"groups"`
 	Totals        Totals        `json:"totals"`
 	SearchSeconds float64       `json:"search_seconds"`
@@ -95,7 +97,8 @@ type GroupReport struct {
 	Group   string   `json:"group"` // "q/k/v", "o", "gate/up", "down"
 	Linears []string `json:"linears"`
 	// Skipped says why the group was left unscaled; the fields below are
-	// then absent.
+	// then absent. FoldedInto names what absorbed 1/s: an RMSNorm weight,
+	// or a linear's rows and, where the linear has one, its bias.
 	Skipped    string   `json:"skipped,omitempty"`
 	Rows       int      `json:"rows,omitempty"`
 	Ratio      *float64 `json:"ratio,omitempty"` // the chosen exponent (0: plain RTN was best)
@@ -127,6 +130,33 @@ type groupSpec struct {
 	norm    bool     // fold is an RMSNorm weight (else a linear's rows)
 }
 
+// layerGroups lists a decoder layer's groups. The same four hold for every
+// architecture cogumi supports (model/checkpoint's Archs), and this is why:
+//
+//   - q/k/v and gate/up: the linears' columns are multiplied by s and the
+//     RMSNorm weight that produces their shared input is divided by s, so
+//     W diag(s) (x / s) = W x exactly. Every projection's output is
+//     unchanged, its bias included (Qwen2's q/k/v biases, Llama's
+//     attention_bias and mlp_bias are added after the product and need
+//     nothing), and so is everything computed from it: Qwen3's q_norm and
+//     k_norm normalise q_proj's and k_proj's outputs, which do not change,
+//     so they stay as they are.
+//   - o: o_proj's columns are multiplied by s and v_proj's rows divided by
+//     s. v = W_v x + b_v must become v / s, so v_proj's bias (Qwen2, or
+//     attention_bias) is divided by s with its rows. Attention mixes the v
+//     rows of a head linearly, so o_proj's input is divided by s too;
+//     this needs o_proj's input channels to be v_proj's output channels,
+//     one for one. With grouped-query attention a v channel feeds several
+//     heads, so the group is skipped (the report says so). Qwen3 has no
+//     norm on v: its heads fold like Llama's.
+//   - down: down_proj's columns are multiplied by s and up_proj's rows
+//     (and its bias, with mlp_bias) divided by s: silu(gate) * up is
+//     linear in up.
+//
+// Nothing is folded through q_norm or k_norm: Qwen3's per-head RMSNorm
+// divides each head by its own RMS, so scales on q_proj's or k_proj's rows
+// would not pass through it; and no scale passes from q to k. AWQ only
+// folds into what produces a group's input, which these folds respect.
 func layerGroups(i int) []groupSpec {
 	p := fmt.Sprintf("model.layers.%d.", i)
 	return []groupSpec{
@@ -169,7 +199,7 @@ func Run(ctx context.Context, src *checkpoint.Model, cal *Calibration, dstDir st
 	qref, _ := src.Tensor("model.layers.0.self_attn.q_proj.weight")
 	s := &searcher{q: q, dtype: qref.DType, duo: opts.DuoScaling, grid: opts.Grid, workers: opts.Workers, stride: max(1, opts.SearchStride)}
 	rep := Report{Version: 1, Target: opts.Target, Bits: opts.Bits, DuoScaling: opts.DuoScaling, Grid: opts.Grid, SearchStride: opts.SearchStride,
-		Calibration: filepath.Base(cal.Path())}
+		Calibration: filepath.Base(cal.Path()), Architecture: cfg.Arch.Architecture}
 	fold := make(map[string]folding) // tensor name -> how it changes
 	start := time.Now()
 	for layer := 0; layer < cfg.NumHiddenLayers; layer++ {
@@ -293,7 +323,11 @@ func (s *searcher) group(ctx context.Context, src *checkpoint.Model, cal *Calibr
 		} else {
 			prev := g.fold[:len(g.fold)-len(".weight")]
 			fold[g.fold] = fold[g.fold].withRows(res.scales)
-			fold[prev+".bias"] = folding{inv: res.scales}
+			if _, ok := src.Tensor(prev + ".bias"); ok {
+				// The bias is part of the rows: it is divided with them.
+				fold[prev+".bias"] = folding{inv: res.scales}
+				gr.FoldedInto += " and " + prev + ".bias"
+			}
 		}
 	}
 	return gr, nil

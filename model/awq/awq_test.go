@@ -202,13 +202,22 @@ func silu(v float64) float64 { return v / (1 + math.Exp(-v)) }
 // down(silu(gate(n)) * up(n)) of the post-attention norm.
 func sublayers(w map[string][]float32, layer int, x []float32, eps float64) map[string][]float64 {
 	p := fmt.Sprintf("model.layers.%d.", layer)
-	n1 := rmsNorm(x, w[p+"input_layernorm.weight"], eps)
-	v := matvec(w[p+"self_attn.v_proj.weight"], n1)
-	out := map[string][]float64{
-		"q": matvec(w[p+"self_attn.q_proj.weight"], n1),
-		"k": matvec(w[p+"self_attn.k_proj.weight"], n1),
+	// linear is W x plus the bias where the checkpoint has one (Qwen2's
+	// q, k and v).
+	linear := func(name string, x []float32) []float64 {
+		y := matvec(w[p+name+".weight"], x)
+		for i, b := range w[p+name+".bias"] {
+			y[i] += float64(b)
+		}
+		return y
 	}
-	if len(v) == len(x) {
+	n1 := rmsNorm(x, w[p+"input_layernorm.weight"], eps)
+	v := linear("self_attn.v_proj", n1)
+	out := map[string][]float64{
+		"q": linear("self_attn.q_proj", n1),
+		"k": linear("self_attn.k_proj", n1),
+	}
+	if len(v)*len(x) == len(w[p+"self_attn.o_proj.weight"]) {
 		// No GQA: o's scales are folded into v_proj's rows, so v itself
 		// changes and o(v) is what must not.
 		out["o(v)"] = matvec(w[p+"self_attn.o_proj.weight"], f32(v))
@@ -228,10 +237,26 @@ func sublayers(w map[string][]float32, layer int, x []float32, eps float64) map[
 // TestFoldingIsExact: the scaled checkpoint computes the same function as
 // the original (F32), for every group, including o folded into v_proj
 // (no GQA) and down folded into up_proj; and every group was really scaled.
+//
+// The Qwen architectures fold the same way: Qwen2's v_proj bias is divided
+// with v_proj's rows, its q and k biases stay (q, k and v, biases
+// included, must not change), and Qwen3's q_norm and k_norm, which see
+// q_proj's and k_proj's unchanged outputs, stay as they are.
 func TestFoldingIsExact(t *testing.T) {
-	for _, kv := range []int{4, 2} { // 4: o folds into v_proj; 2 (GQA): o is skipped
-		t.Run(fmt.Sprintf("kv%d", kv), func(t *testing.T) {
-			m := openTiny(t, tinyllama.Options{DType: safetensors.F32, KVHeads: kv, Seed: 3})
+	for _, tc := range []struct {
+		name string
+		o    tinyllama.Options
+	}{
+		{"kv4", tinyllama.Options{KVHeads: 4}}, // o folds into v_proj
+		{"kv2", tinyllama.Options{KVHeads: 2}}, // GQA: o is skipped
+		{"qwen2-kv4", tinyllama.Options{Arch: tinyllama.Qwen2, KVHeads: 4}},
+		{"qwen3-kv4", tinyllama.Options{Arch: tinyllama.Qwen3, KVHeads: 4, HeadDim: 128, TieEmbeddings: true}},
+	} {
+		kv := tc.o.KVHeads
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.o
+			o.DType, o.Seed = safetensors.F32, 3
+			m := openTiny(t, o)
 			cfg := m.Config()
 			cal := openCal(t, writeCalibration(t, filepath.Join(t.TempDir(), "cal"), cfg.NumHiddenLayers, synthCalibration(cfg, 64, 1)))
 			out := filepath.Join(t.TempDir(), "out")
@@ -272,8 +297,13 @@ func TestFoldingIsExact(t *testing.T) {
 				}
 			}
 			for name, v := range before {
-				if !strings.HasPrefix(name, "model.layers.") && !same(v, after[name]) {
-					t.Errorf("%s changed; only decoder layers may", name)
+				unchanged := !strings.HasPrefix(name, "model.layers.") || strings.HasSuffix(name, "q_norm.weight") || strings.HasSuffix(name, "k_norm.weight") ||
+					strings.HasSuffix(name, "q_proj.bias") || strings.HasSuffix(name, "k_proj.bias")
+				if unchanged && !same(v, after[name]) {
+					t.Errorf("%s changed; it must not", name)
+				}
+				if strings.HasSuffix(name, "v_proj.bias") && kv == cfg.NumAttentionHeads && same(v, after[name]) {
+					t.Errorf("%s is unchanged, though o was folded into v_proj's rows", name)
 				}
 			}
 			if _, err := os.Stat(filepath.Join(out, ReportFile)); err != nil {
