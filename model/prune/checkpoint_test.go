@@ -293,3 +293,45 @@ func TestMemoryIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestArchitectures: prune zeroes weights of the projections only, so a
+// Qwen2 checkpoint keeps its q/k/v biases and a Qwen3 checkpoint its q/k
+// norms byte for byte (nothing is removed, so no bias or norm has to follow
+// a pruned row), and the output is a checkpoint of the same architecture.
+func TestArchitectures(t *testing.T) {
+	for _, o := range []tinyllama.Options{
+		{Arch: tinyllama.Qwen2, DType: safetensors.BF16},
+		{Arch: tinyllama.Qwen3, DType: safetensors.BF16, HeadDim: 128, TieEmbeddings: true},
+	} {
+		t.Run(string(o.Arch), func(t *testing.T) {
+			src := tiny(t, o)
+			dst := filepath.Join(t.TempDir(), "out")
+			rep, err := prune.PruneCheckpoint(context.Background(), src, dst, prune.Options{Sparsity: 0.5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Tensors) != 14 {
+				t.Errorf("%d tensors pruned, want 14 (7 projections x 2 layers)", len(rep.Tensors))
+			}
+			out := open(t, dst)
+			if got := out.Config().Arch.ModelType; got != string(o.Arch) {
+				t.Errorf("output model_type %q", got)
+			}
+			kept := 0
+			for _, tr := range src.Tensors() {
+				if !strings.HasSuffix(tr.Name, ".bias") && !strings.Contains(tr.Name, "norm") {
+					continue
+				}
+				ra, _ := src.Bytes(tr.Name)
+				rb, err := out.Bytes(tr.Name)
+				if err != nil || !bytes.Equal(ra, rb) {
+					t.Errorf("%s changed: %v", tr.Name, err)
+				}
+				kept++
+			}
+			if want := map[tinyllama.Arch]int{tinyllama.Qwen2: 2*3 + 2*2 + 1, tinyllama.Qwen3: 2*2 + 2*2 + 1}[o.Arch]; kept != want {
+				t.Errorf("%d biases and norms, want %d", kept, want)
+			}
+		})
+	}
+}

@@ -10,6 +10,12 @@
 // Ranking works on magnitude keys (the float32 bits of |w|); exact selection
 // of the k smallest uses a two-pass radix histogram, so memory stays a few
 // MiB of scratch whatever the tensor or model size.
+//
+// Nothing is removed: shapes stay as they are, so every architecture's
+// other tensors (Qwen2's q/k/v biases, Qwen3's per-head q_norm and k_norm,
+// the norms and embeddings) are copied unchanged and stay consistent with
+// the zeroed projections. A bias is not zeroed with a row's weights, as a
+// row is never removed whole by design.
 package prune
 
 import (
