@@ -32,8 +32,13 @@ func (p Pair) GGUFName() string {
 }
 
 // ropeHeads returns the number of heads whose rows llama.cpp's converter
-// permutes for a pair's weight (n_head for Q, n_head_kv for K), or 0.
+// permutes for a pair's weight (n_head for Q, n_head_kv for K), or 0: 0
+// always for the architectures llama.cpp runs with NEOX RoPE (Qwen), whose
+// rows the converter leaves in Hugging Face's order.
 func ropeHeads(p Pair, cfg checkpoint.Config) int {
+	if !cfg.Arch.RopeInterleaved {
+		return 0
+	}
 	switch p.Proj {
 	case "q_proj":
 		return cfg.NumAttentionHeads
@@ -84,8 +89,8 @@ func BaseOf(f *gguf.File) Base {
 }
 
 // WriteGGUF writes the adapter as a llama.cpp LoRA adapter at path: the
-// metadata llama.cpp's llama_adapter_lora_init reads (general.architecture
-// "llama", general.type "adapter", adapter.type "lora", adapter.lora.alpha),
+// metadata llama.cpp's llama_adapter_lora_init reads (general.architecture,
+// the base GGUF's: "llama", "qwen2" or "qwen3"; general.type "adapter", adapter.type "lora", adapter.lora.alpha),
 // and for every pair the F32 tensors <weight>.lora_a (ggml ne [in, r]: A as
 // stored) and <weight>.lora_b (ne [r, out]: B, with Q's and K's rows
 // permuted as the base GGUF's). cfg is the base's configuration; base,
@@ -101,7 +106,7 @@ func WriteGGUF(a *Adapter, cfg checkpoint.Config, path, name string, base Base) 
 		k string
 		v any
 	}{
-		{"general.architecture", "llama"},
+		{"general.architecture", cfg.Arch.GGUF},
 		{"general.type", "adapter"},
 		{"general.name", name},
 		{"adapter.type", "lora"},

@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cogumi/cogumi/internal/tinyllama"
 	"github.com/cogumi/cogumi/model/checkpoint"
 	"github.com/cogumi/cogumi/model/ggufconv"
 	"github.com/cogumi/cogumi/model/lora"
+	"github.com/cogumi/cogumi/model/safetensors"
 )
 
 // need skips (fails under CI=true) when a tool the end-to-end test needs is
@@ -201,5 +203,88 @@ func TestLlamaCppAdapterMatchesMerge(t *testing.T) {
 	}
 	if dBase < 0.05 || dBase < 100*dAdapter {
 		t.Errorf("the adapter changes log-probabilities by only %.3g (adapter vs merged %.3g): the test proves nothing", dBase, dAdapter)
+	}
+}
+
+// TestLlamaCppAdapterArchitectures: for Qwen2 (q/k/v biases) and Qwen3
+// (q/k norms, heads x head_dim != hidden), llama.cpp running the base GGUF
+// with adapter.gguf (general.architecture the base's, B's rows in Hugging
+// Face's order: llama.cpp runs Qwen with NEOX RoPE) gives the
+// log-probabilities of the merged model's GGUF. The bases are random
+// tiny checkpoints and the adapter random pairs on every projection.
+func TestLlamaCppAdapterArchitectures(t *testing.T) {
+	node, err := exec.LookPath("node")
+	need(t, err == nil, "node is missing")
+	root := repo(t)
+	nodeDir := os.Getenv("COGUMI_NODE_LLAMA")
+	if nodeDir == "" {
+		nodeDir = filepath.Join(root, "testdata", "llama")
+	}
+	_, err = os.Stat(filepath.Join(nodeDir, "node_modules", "node-llama-cpp", "package.json"))
+	need(t, err == nil, "node-llama-cpp is not installed under "+nodeDir)
+	for _, o := range []tinyllama.Options{
+		{Arch: tinyllama.Qwen2},
+		{Arch: tinyllama.Qwen3, HeadDim: 128, TieEmbeddings: true},
+	} {
+		t.Run(string(o.Arch), func(t *testing.T) {
+			work := t.TempDir()
+			o.Seed, o.DType, o.Tokenizer = 1, safetensors.F32, tinyllama.BPE
+			if err := tinyllama.Write(filepath.Join(work, "base"), o); err != nil {
+				t.Fatal(err)
+			}
+			base, err := checkpoint.Open(filepath.Join(work, "base"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer base.Close()
+			ad, err := lora.Open(writeAdapter(t, peftConfig(4, 8, lora.Modules()), randomPairs(base, 4, lora.Modules(), 5)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ad.Close()
+			adGGUF := filepath.Join(work, lora.GGUFFile)
+			if err := lora.WriteGGUF(ad, base.Config(), adGGUF, "tiny-lora"); err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			baseRep, err := ggufconv.Convert(ctx, base, filepath.Join(work, "base-gguf"), ggufconv.Options{Type: "F32", Name: "base"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := lora.Merge(ctx, base, ad, filepath.Join(work, "merged")); err != nil {
+				t.Fatal(err)
+			}
+			merged, err := checkpoint.Open(filepath.Join(work, "merged"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer merged.Close()
+			mergedRep, err := ggufconv.Convert(ctx, merged, filepath.Join(work, "merged-gguf"), ggufconv.Options{Type: "F32", Name: "merged"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			eval := func(model string, extra ...string) check {
+				t.Helper()
+				argv := append([]string{node, filepath.Join(root, "testdata", "llama", "lora_check.mjs"), model,
+					"--prompt", "The yellow dog hides in the forest after the rain."}, extra...)
+				var c check
+				out := runCmd(t, []string{"COGUMI_NODE_LLAMA=" + nodeDir}, argv...)
+				if err := json.Unmarshal(out, &c); err != nil {
+					t.Fatalf("lora_check.mjs printed %.200q: %v", out, err)
+				}
+				return c
+			}
+			withAdapter := eval(filepath.Join(work, "base-gguf", baseRep.File), "--lora", adGGUF)
+			mergedOut := eval(filepath.Join(work, "merged-gguf", mergedRep.File))
+			baseOut := eval(filepath.Join(work, "base-gguf", baseRep.File))
+			dAdapter, dBase := maxAbsDiff(t, withAdapter, mergedOut), maxAbsDiff(t, baseOut, mergedOut)
+			t.Logf("%d positions: max |logprob| difference adapter vs merged %.3g, base vs merged %.3g", len(mergedOut.Logprobs), dAdapter, dBase)
+			if dAdapter > 1e-3 {
+				t.Errorf("llama.cpp with adapter.gguf differs from the merged model by %.3g in log-probability", dAdapter)
+			}
+			if dBase < 100*dAdapter || dBase < 1e-3 {
+				t.Errorf("the adapter changes log-probabilities by only %.3g (adapter vs merged %.3g): the test proves nothing", dBase, dAdapter)
+			}
+		})
 	}
 }
