@@ -209,14 +209,17 @@ def main():
         fail(str(e))
     eos = config.get("eos_token_id")
     eos = eos[0] if isinstance(eos, list) else eos
-    if tok.bos is None or eos is None:
-        fail("base %s: config.json names no bos_token_id or eos_token_id" % base)
+    if eos is None:
+        fail("base %s: config.json names no eos_token_id" % base)
 
     texts = read_texts(job["dataset"])
     if not texts:
         fail("dataset %s holds no examples: lora needs at least one row with text (%s)"
              % (job.get("dataset_label") or job["dataset"], job["dataset"]))
-    stream = torch.tensor([i for t in texts for i in [tok.bos] + tok.encode(t) + [eos]], dtype=torch.long)
+    # Each text as the tokenizer frames it (BOS first where it adds one:
+    # Llama does, Qwen does not), then EOS.
+    bos = [tok.bos] if tok.bos is not None else []
+    stream = torch.tensor([i for t in texts for i in bos + tok.encode(t) + [eos]], dtype=torch.long)
     seq, batch, steps = int(params["seq_len"]), int(params["batch"]), int(params["steps"])
     if steps <= 0 or batch <= 0 or seq <= 0:
         fail("params steps, batch and seq_len must be positive (got %d, %d, %d)" % (steps, batch, seq))
