@@ -3,6 +3,7 @@ package ggufconv_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,6 +68,20 @@ func TestRealTokenizers(t *testing.T) {
 			}
 			if arch, _ := gguf.Lookup[string](f, "general.architecture"); arch != m.Config().Arch.GGUF {
 				t.Errorf("general.architecture = %q; want %q", arch, m.Config().Arch.GGUF)
+			}
+			if tc.o.PadVocab > 0 {
+				// The rows beyond the tokenizer are get_vocab_base's
+				// [PAD<id>] tokens of type UNUSED (5).
+				toks, _ := gguf.Lookup[[]string](f, "tokenizer.ggml.tokens")
+				types, _ := gguf.Lookup[[]int32](f, "tokenizer.ggml.token_type")
+				n := m.Config().VocabSize
+				first := n - tc.o.PadVocab
+				switch {
+				case len(toks) != n || len(types) != n:
+					t.Errorf("%d tokens, %d types; want %d", len(toks), len(types), n)
+				case toks[first] != fmt.Sprintf("[PAD%d]", first) || types[first] != 5 || toks[n-1] != fmt.Sprintf("[PAD%d]", n-1) || types[first-1] == 5:
+					t.Errorf("token %d %q type %d, token %d %q; token %d type %d", first, toks[first], types[first], n-1, toks[n-1], first-1, types[first-1])
+				}
 			}
 			t.Logf("%s: %d bytes, vocabulary of %d", rep.File, rep.Size, m.Config().VocabSize)
 			want, err := tokref.IDs(refs, tc.pkg, []string{tokref.Text}, true, tc.overrides)
