@@ -19,6 +19,8 @@ import (
 )
 
 func main() {
+	arch := flag.String("arch", "llama", "architecture: llama, mistral, qwen2 (q/k/v biases) or qwen3 (q/k norms)")
+	headDim := flag.Int("head-dim", 0, "head_dim (default hidden / heads; Qwen3-0.6B: 128 for 16 heads of a hidden size of 1024)")
 	out := flag.String("o", "", "output directory (created if missing)")
 	dtype := flag.String("dtype", "bf16", "weight dtype: f32, f16 or bf16")
 	tok := flag.String("tokenizer", "spm", "tokenizer: spm (tokenizer.model) or bpe (tokenizer.json)")
@@ -40,6 +42,7 @@ func main() {
 		os.Exit(2)
 	}
 	err := tinyllama.Write(*out, tinyllama.Options{
+		Arch: tinyllama.Arch(*arch), HeadDim: *headDim,
 		DType:         safetensors.DType(strings.ToUpper(*dtype)),
 		Tokenizer:     tinyllama.Tokenizer(*tok),
 		Shards:        *shards,
