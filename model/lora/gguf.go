@@ -90,7 +90,8 @@ func BaseOf(f *gguf.File) Base {
 
 // WriteGGUF writes the adapter as a llama.cpp LoRA adapter at path: the
 // metadata llama.cpp's llama_adapter_lora_init reads (general.architecture,
-// the base GGUF's: "llama", "qwen2" or "qwen3"; general.type "adapter", adapter.type "lora", adapter.lora.alpha),
+// the base GGUF's: "llama", "qwen2" or "qwen3"; general.type "adapter",
+// adapter.type "lora", adapter.lora.alpha),
 // and for every pair the F32 tensors <weight>.lora_a (ggml ne [in, r]: A as
 // stored) and <weight>.lora_b (ne [r, out]: B, with Q's and K's rows
 // permuted as the base GGUF's). cfg is the base's configuration; base,

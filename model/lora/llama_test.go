@@ -243,7 +243,7 @@ func TestLlamaCppAdapterArchitectures(t *testing.T) {
 			}
 			defer ad.Close()
 			adGGUF := filepath.Join(work, lora.GGUFFile)
-			if err := lora.WriteGGUF(ad, base.Config(), adGGUF, "tiny-lora"); err != nil {
+			if err := lora.WriteGGUF(ad, base.Config(), adGGUF, "tiny-lora", lora.Base{}); err != nil {
 				t.Fatal(err)
 			}
 			ctx := context.Background()
