@@ -35,7 +35,7 @@ func (AWQ) Kind() string { return "awq" }
 // quantising.
 // Version includes the kernel: machines whose arithmetic rounds differently
 // may choose other scales, so they do not share results.
-func (AWQ) Version() string { return "1/" + awq.Kernel() }
+func (AWQ) Version() string { return "2/" + awq.Kernel() } // 2: the report names the architecture and the bias that absorbed 1/s
 
 // awqParams are the attributes of an awq target. The defaults of target
 // and grid are awq.TargetQ4_K and awq.DefaultGrid (TestAWQDefaults).
