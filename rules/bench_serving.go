@@ -50,7 +50,7 @@ type BenchServing struct{}
 func (BenchServing) Kind() string { return "bench_serving" }
 
 // Version includes the bench script's digest: the script is part of the rule.
-func (BenchServing) Version() string { return "1-" + llamarun.SpecDigest()[:12] }
+func (BenchServing) Version() string { return "1-" + llamarun.Speculate().Digest()[:12] }
 
 // defaultBenchPrompts are the prompts measured when none are given: short
 // beginnings of the kinds of text a served model continues.
@@ -197,7 +197,7 @@ func (BenchServing) Execute(ctx context.Context, a *Action) error {
 	if err := llamarun.WriteTexts(input, texts); err != nil {
 		return err
 	}
-	script, err := llamarun.WriteSpecScript(work)
+	script, err := llamarun.Speculate().Write(work)
 	if err != nil {
 		return err
 	}

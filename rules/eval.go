@@ -70,7 +70,7 @@ func (Eval) Kind() string { return "eval" }
 
 // Version includes the llama.cpp runner's digest: the runner is part of
 // the rule. (The python scripts' digest is in every python key.)
-func (Eval) Version() string { return "1-" + llamarun.Digest()[:12] }
+func (Eval) Version() string { return "1-" + llamarun.Runner().Digest()[:12] }
 
 // evalMetrics are the metrics cogumi computes itself.
 var evalMetrics = []string{"perplexity"}
@@ -260,7 +260,7 @@ func scoreModel(ctx context.Context, a *Action, p *evalParams, exs []evalset.Exa
 		if err != nil {
 			return llamarun.Result{}, err
 		}
-		script, err := llamarun.WriteScript(work)
+		script, err := llamarun.Runner().Write(work)
 		if err != nil {
 			return llamarun.Result{}, err
 		}

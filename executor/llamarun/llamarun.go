@@ -24,23 +24,40 @@ import (
 )
 
 //go:embed runner.mjs
-var script []byte
+var runnerJS []byte
 
-// ScriptFile is the runner's file name where it is written.
-const ScriptFile = "cogumi_llama_runner.mjs"
+//go:embed speculate.mjs
+var speculateJS []byte
 
-// Digest is the runner's SHA-256 (hex): rules put it in their version, so
-// a changed runner changes their action keys.
-func Digest() string {
-	s := sha256.Sum256(script)
-	return hex.EncodeToString(s[:])
+// Script is one of the node programs this package runs over node-llama-cpp.
+type Script struct {
+	file string // its name where it is written
+	what string // what it is, for messages
+	body []byte
 }
 
-// WriteScript writes the runner into dir and returns its path.
-func WriteScript(dir string) (string, error) {
-	p := filepath.Join(dir, ScriptFile)
-	if err := os.WriteFile(p, script, 0o644); err != nil {
-		return "", fmt.Errorf("writing the llama.cpp runner: %w", err)
+// Runner is the scoring runner (runner.mjs): eval's llama.cpp runtime.
+func Runner() Script {
+	return Script{file: "cogumi_llama_runner.mjs", what: "the llama.cpp runner", body: runnerJS}
+}
+
+// Speculate is the speculative-decoding bench (speculate.mjs).
+func Speculate() Script {
+	return Script{file: "cogumi_llama_speculate.mjs", what: "the llama.cpp speculative bench", body: speculateJS}
+}
+
+// Digest is the script's SHA-256 (hex): rules put it in their version, so
+// a changed script changes their action keys.
+func (s Script) Digest() string {
+	sum := sha256.Sum256(s.body)
+	return hex.EncodeToString(sum[:])
+}
+
+// Write writes the script into dir and returns its path.
+func (s Script) Write(dir string) (string, error) {
+	p := filepath.Join(dir, s.file)
+	if err := os.WriteFile(p, s.body, 0o644); err != nil {
+		return "", fmt.Errorf("writing %s: %w", s.what, err)
 	}
 	return p, nil
 }
@@ -158,7 +175,7 @@ func ReadResult(path string, n int) (Result, error) {
 
 // Run runs job on this machine with tc, writing the runner into dir.
 func Run(ctx context.Context, tc toolchain.NodeLlama, dir string, job Job) (Result, error) {
-	sp, err := WriteScript(dir)
+	sp, err := Runner().Write(dir)
 	if err != nil {
 		return Result{}, err
 	}

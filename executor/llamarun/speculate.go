@@ -1,39 +1,13 @@
 package llamarun
 
 import (
-	"crypto/sha256"
-	_ "embed"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/cogumi/cogumi/executor/toolchain"
 )
-
-//go:embed speculate.mjs
-var specScript []byte
-
-// SpecScriptFile is the speculative bench's file name where it is written.
-const SpecScriptFile = "cogumi_llama_speculate.mjs"
-
-// SpecDigest is the speculative bench's SHA-256 (hex), for the version of
-// the rule that runs it.
-func SpecDigest() string {
-	s := sha256.Sum256(specScript)
-	return hex.EncodeToString(s[:])
-}
-
-// WriteSpecScript writes the speculative bench into dir and returns its path.
-func WriteSpecScript(dir string) (string, error) {
-	p := filepath.Join(dir, SpecScriptFile)
-	if err := os.WriteFile(p, specScript, 0o644); err != nil {
-		return "", fmt.Errorf("writing the llama.cpp speculative bench: %w", err)
-	}
-	return p, nil
-}
 
 // SpecJob is one run of the speculative bench: Model continues each text
 // of Input greedily, alone and with Draft drafting, as llama-server's
