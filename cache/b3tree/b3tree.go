@@ -25,6 +25,14 @@ func Splittable(size int64) bool {
 // SubtreeCV returns the chaining value of the complete subtree formed by
 // buf (a Splittable length), whose first chunk is chunk number counter.
 func SubtreeCV(buf []byte, counter uint64) [8]uint32 {
+	if cv, ok := subtreeCVSIMD(buf, counter); ok {
+		return cv
+	}
+	return subtreeCVGeneric(buf, counter)
+}
+
+// subtreeCVGeneric is SubtreeCV with lukechampine.com/blake3's kernels.
+func subtreeCVGeneric(buf []byte, counter uint64) [8]uint32 {
 	key := guts.IV
 	const group = guts.MaxSIMD * guts.ChunkSize
 	cvs := make([][8]uint32, len(buf)/group)
@@ -69,7 +77,7 @@ func (t *Stack) Finish(tail []byte) [32]byte {
 		full = (len(tail) - 1) / guts.ChunkSize
 	}
 	off := 0
-	for _, height := range guts.Eigentrees(t.counter, uint64(full)) {
+	for _, height := range guts.Eigentrees(nil, t.counter, uint64(full)) {
 		n := guts.ChunkSize << height
 		t.Push(guts.ChainingValue(guts.CompressEigentree(tail[off:off+n], &key, t.counter, 0)), height)
 		off += n
