@@ -87,7 +87,11 @@
 // entry they cannot serve; GetAction asks ac/ and ac-chunked/ together.
 // Readers find a blob in either layout, so buckets written before chunking
 // stay readable. A chunk is live while a live chunk list names it (`cache
-// gc --remote` deletes results, then chunk lists, then chunks).
+// gc --remote` deletes results, then chunk lists, then chunks). `cache
+// verify --remote` (Store.Verify) checks a bucket without changing it:
+// every chunk list's chunks are there, every action result's blobs are
+// there (whole or chunked), and a chosen percentage of chunks and whole
+// blobs are downloaded and re-hashed.
 //
 // # Identity and verification
 //
