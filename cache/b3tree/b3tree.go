@@ -79,7 +79,11 @@ func (t *Stack) Finish(tail []byte) [32]byte {
 	off := 0
 	for _, height := range guts.Eigentrees(nil, t.counter, uint64(full)) {
 		n := guts.ChunkSize << height
-		t.Push(guts.ChainingValue(guts.CompressEigentree(tail[off:off+n], &key, t.counter, 0)), height)
+		if Splittable(int64(n)) {
+			t.Push(SubtreeCV(tail[off:off+n], t.counter), height)
+		} else {
+			t.Push(guts.ChainingValue(guts.CompressEigentree(tail[off:off+n], &key, t.counter, 0)), height)
+		}
 		off += n
 	}
 	node := guts.CompressChunk(tail[off:], &key, t.counter, 0)
@@ -93,4 +97,11 @@ func (t *Stack) Finish(tail []byte) [32]byte {
 	var d [32]byte
 	copy(d[:], words[:])
 	return d
+}
+
+// Sum256 returns the BLAKE3-256 digest of buf, hashed on one core: the
+// largest complete subtrees with SubtreeCV, then the rest.
+func Sum256(buf []byte) [32]byte {
+	var t Stack
+	return t.Finish(buf)
 }

@@ -3,6 +3,8 @@ package b3tree
 import (
 	"math/rand/v2"
 	"testing"
+
+	"lukechampine.com/blake3"
 )
 
 // TestSubtreeCVKernels checks the AVX-512 kernels against
@@ -25,6 +27,22 @@ func TestSubtreeCVKernels(t *testing.T) {
 			if got != want {
 				t.Errorf("%d chunks at %d: got %x, want %x", chunks, counter, got, want)
 			}
+		}
+	}
+}
+
+// TestSum256: Sum256 (and so Finish, with its subtrees on the AVX-512
+// kernels) against lukechampine.com/blake3 at sizes around the chunk,
+// 16-chunk and power-of-two boundaries.
+func TestSum256(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	buf := make([]byte, 3<<20)
+	for i := range buf {
+		buf[i] = byte(rng.Uint32())
+	}
+	for _, n := range []int{0, 1, 1023, 1024, 1025, 16 << 10, 16<<10 + 1, 64<<10 - 1, 64 << 10, 64<<10 + 1000, 1 << 20, 2<<20 + 12345, 3 << 20} {
+		if got, want := Sum256(buf[:n]), blake3.Sum256(buf[:n]); got != want {
+			t.Errorf("%d bytes: got %x, want %x", n, got, want)
 		}
 	}
 }

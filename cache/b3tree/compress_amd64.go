@@ -25,7 +25,14 @@ func subtreeCVSIMD(buf []byte, counter uint64) (cv [8]uint32, ok bool) {
 	}
 	key := guts.IV
 	const group = 16 * ChunkSize
-	cvs := make([][8]uint32, len(buf)/ChunkSize)
+	const most = 512 // chunks whose values fit the array below, on the stack
+	if n := len(buf) / ChunkSize; n > most {
+		l, _ := subtreeCVSIMD(buf[:len(buf)/2], counter)
+		r, _ := subtreeCVSIMD(buf[len(buf)/2:], counter+uint64(n/2))
+		return guts.ChainingValue(guts.ParentNode(l, r, &key, 0)), true
+	}
+	var values [most][8]uint32
+	cvs := values[:len(buf)/ChunkSize]
 	for g := range len(buf) / group {
 		compressChunksAVX512((*[16][8]uint32)(cvs[g*16:]), (*[group]byte)(buf[g*group:]), &key, counter+uint64(g*16), 0)
 	}
