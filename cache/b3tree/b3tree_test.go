@@ -1,6 +1,7 @@
 package b3tree
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"testing"
 
@@ -44,5 +45,46 @@ func TestSum256(t *testing.T) {
 		if got, want := Sum256(buf[:n]), blake3.Sum256(buf[:n]); got != want {
 			t.Errorf("%d bytes: got %x, want %x", n, got, want)
 		}
+	}
+}
+
+// TestSegments: pieces covering the input in any order, with gaps no
+// piece covers and pieces not aligned to segments, give the digest of the
+// whole input.
+func TestSegments(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const seg = 64 << 10
+	for _, size := range []int{0, 1000, seg, seg + 1, 5*seg - 7, 40*seg + 12345} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(rng.Uint32())
+		}
+		for _, cover := range []float64{0, 0.5, 1} {
+			s := NewSegments(int64(size), seg)
+			// Pieces of random lengths around the segment size, in random order.
+			type piece struct{ off, n int }
+			var pieces []piece
+			for off := 0; off < size; {
+				n := min(size-off, 1+rng.IntN(3*seg))
+				pieces = append(pieces, piece{off, n})
+				off += n
+			}
+			rng.Shuffle(len(pieces), func(i, j int) { pieces[i], pieces[j] = pieces[j], pieces[i] })
+			for _, p := range pieces {
+				if rng.Float64() < cover {
+					s.Cover(data[p.off:p.off+p.n], int64(p.off))
+				}
+			}
+			got, err := s.Sum(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := blake3.Sum256(data); got != want {
+				t.Errorf("%d bytes, %.0f%% covered: got %x, want %x", size, cover*100, got, want)
+			}
+		}
+	}
+	if _, err := NewSegments(10*seg, seg).Sum(bytes.NewReader(make([]byte, 5*seg))); err == nil {
+		t.Error("Sum of a short input succeeded")
 	}
 }

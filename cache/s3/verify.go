@@ -164,7 +164,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 	g.SetLimit(s.chunkConc())
 	for _, c := range sampleChunks {
 		g.Go(func() error {
-			if _, err := s.getChunk(gctx, c); err != nil {
+			if _, err := s.getChunk(gctx, c, nil); err != nil {
 				return corrupt(err)
 			}
 			mu.Lock()
