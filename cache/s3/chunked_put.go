@@ -125,8 +125,8 @@ type eagerUploader struct {
 	sent    map[cache.Digest]bool // uploaded (or being uploaded)
 	// copies holds the buffers (nil until first used) that a chunk's bytes
 	// are copied into when it is offered, so that its upload neither reads
-	// nor hashes them again; at most chunkConc of them, so that memory
-	// stays bounded (an offer finding none leaves the upload to read).
+	// nor hashes them again; at most conc of them, so that memory stays
+	// bounded (an offer finding none leaves the upload to read).
 	copies chan []byte
 }
 
@@ -140,9 +140,11 @@ type chunkAt struct {
 
 func (s *Store) newEagerUploader(ctx context.Context, cancel context.CancelCauseFunc, d cache.Digest, size int64, f io.ReaderAt, l *chunkListing) *eagerUploader {
 	u := &eagerUploader{s: s, ctx: ctx, cancel: cancel, d: d, size: size, f: f, listing: l,
-		offers: make(chan chunkAt, 64), sent: make(map[cache.Digest]bool), copies: make(chan []byte, s.chunkConc())}
-	for range s.chunkConc() {
+		offers: make(chan chunkAt, 64), sent: make(map[cache.Digest]bool), copies: make(chan []byte, s.conc)}
+	for range s.conc {
 		u.copies <- nil
+	}
+	for range s.chunkConc() {
 		u.wg.Go(u.work)
 	}
 	return u

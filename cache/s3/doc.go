@@ -78,7 +78,9 @@
 // that the local cache's chunk index (cache.ChunkIndex) has from the local
 // blobs that hold them and downloads the rest in parallel, verifies every
 // chunk, writes them into a partial file named after the digest, then
-// verifies the whole digest before the file becomes the blob. Both resume
+// verifies the whole digest before the file becomes the blob (its aligned
+// 64 KiB subtrees are hashed from each chunk as it arrives; only those
+// across chunk boundaries are read back). Both resume
 // after an interruption: a push finds the chunks it sent in the listing, a
 // pull keeps the chunks of the partial file that still hash right.
 //
