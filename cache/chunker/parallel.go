@@ -62,9 +62,9 @@ func parallel(r io.ReaderAt, size int64, p Params, cuts []int64, workers int, sp
 			var buf []byte
 			for g := range jobs {
 				if buf == nil {
-					buf = make([]byte, 4*p.Max)
+					buf = make([]byte, 2*p.Max)
 				}
-				g.err = splitFrom(r, p, g.start, g.hardEnd, g.end, 4*int64(p.Max), buf, g.hard, visit, &g.chunks)
+				g.err = splitFrom(r, p, g.start, g.hardEnd, g.end, 2*int64(p.Max), buf, g.hard, visit, &g.chunks)
 			}
 		})
 	}

@@ -125,8 +125,9 @@ type eagerUploader struct {
 	sent    map[cache.Digest]bool // uploaded (or being uploaded)
 	// copies holds the buffers (nil until first used) that a chunk's bytes
 	// are copied into when it is offered, so that its upload neither reads
-	// nor hashes them again; at most conc of them, so that memory stays
-	// bounded (an offer finding none leaves the upload to read).
+	// nor hashes them again: one per uploader, so that memory stays
+	// bounded; an offer of a chunk to upload waits for one, which keeps the
+	// chunker at most that many chunks ahead of the uploads.
 	copies chan []byte
 }
 
@@ -140,11 +141,9 @@ type chunkAt struct {
 
 func (s *Store) newEagerUploader(ctx context.Context, cancel context.CancelCauseFunc, d cache.Digest, size int64, f io.ReaderAt, l *chunkListing) *eagerUploader {
 	u := &eagerUploader{s: s, ctx: ctx, cancel: cancel, d: d, size: size, f: f, listing: l,
-		offers: make(chan chunkAt, 64), sent: make(map[cache.Digest]bool), copies: make(chan []byte, s.conc)}
-	for range s.conc {
-		u.copies <- nil
-	}
+		offers: make(chan chunkAt, 64), sent: make(map[cache.Digest]bool), copies: make(chan []byte, s.chunkConc())}
 	for range s.chunkConc() {
+		u.copies <- nil
 		u.wg.Go(u.work)
 	}
 	return u
@@ -152,9 +151,9 @@ func (s *Store) newEagerUploader(ctx context.Context, cancel context.CancelCause
 
 // offer hands chunk c at off to the uploaders (called by the chunker's
 // workers, with the chunk's bytes, which hashed to c.Digest and are valid
-// during the call only). If the bucket is known to lack the chunk and a
-// copy buffer is free, the bytes are copied: a copy costs less than reading
-// and hashing them again.
+// during the call only). If the bucket is known to lack the chunk, the
+// bytes are copied into a copy buffer (waiting for one): a copy costs less
+// than reading and hashing them again.
 func (u *eagerUploader) offer(c cache.ChunkRef, off int64, data []byte) {
 	u.closing.RLock()
 	defer u.closing.RUnlock()
@@ -170,7 +169,8 @@ func (u *eagerUploader) offer(c cache.ChunkRef, off int64, data []byte) {
 			}
 			at.data = b[:len(data)]
 			copy(at.data, data)
-		default:
+		case <-u.ctx.Done():
+			return
 		}
 	}
 	select {
