@@ -23,7 +23,7 @@ require (
 	golang.org/x/sync v0.25.0
 	golang.org/x/sys v0.50.0
 	golang.org/x/text v0.44.0
-	lukechampine.com/blake3 v1.4.1
+	lukechampine.com/blake3 v1.5.1
 	oras.land/oras-go/v2 v2.7.0
 )
 

@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"lukechampine.com/blake3"
+
+	"github.com/cogumi/cogumi/cache/b3tree"
 )
 
 // Digest is the BLAKE3-256 hash of a blob's content. It is a comparable value
@@ -104,7 +106,14 @@ func truncate(s string, n int) string {
 }
 
 // DigestBytes returns the digest of b.
-func DigestBytes(b []byte) Digest { return blake3.Sum256(b) }
+func DigestBytes(b []byte) Digest {
+	if len(b) >= 64<<10 {
+		// On one core (callers hash chunks in parallel), with cache/b3tree's
+		// kernels.
+		return b3tree.Sum256(b)
+	}
+	return blake3.Sum256(b)
+}
 
 // DigestReader hashes everything r yields and returns its digest and length.
 func DigestReader(r io.Reader) (Digest, int64, error) {

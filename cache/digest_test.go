@@ -3,7 +3,9 @@ package cache
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -215,5 +217,38 @@ func TestDigestFileMatchesReference(t *testing.T) {
 	}
 	if _, _, err := DigestFile(filepath.Join(dir, "missing")); err == nil {
 		t.Error("DigestFile of a missing file succeeded")
+	}
+}
+
+// TestDigestFileMatchesB3sum: a blob's identity is what b3sum prints for
+// it, through every path DigestFile takes (whole read, segments read with
+// pread, segments of a mapping over one and several windows), at sizes that
+// are not powers of two and below one chunk.
+func TestDigestFileMatchesB3sum(t *testing.T) {
+	b3sum, err := exec.LookPath("b3sum")
+	if err != nil {
+		t.Skip("b3sum is not installed")
+	}
+	dir := t.TempDir()
+	for _, size := range []int{0, 1000, 1<<20 + 7, 3*segmentSize + 1, mapMin + 1, mapWindow + 3*segmentSize + 999} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i*13 + i>>11)
+		}
+		path := filepath.Join(dir, fmt.Sprintf("f%d", size))
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(b3sum, "--no-names", path).Output()
+		if err != nil {
+			t.Fatalf("b3sum: %v", err)
+		}
+		d, _, err := DigestFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := d.String(), strings.TrimSpace(string(out)); got != want {
+			t.Errorf("%d bytes: DigestFile = %s, b3sum = %s", size, got, want)
+		}
 	}
 }

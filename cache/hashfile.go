@@ -19,39 +19,28 @@ const hashBufSize = 4 << 20
 
 // DigestFile returns the digest and size of the file at path (following
 // symlinks). A regular file is hashed in 512 KiB segments by one goroutine
-// per core, each hashing segments on one core with AVX-512 or AVX2: from a
-// mapping of the file from 16 MiB on (hashMapped), else read with pread
-// (hashSegments); the file's length is taken
-// when it is opened (a file that grows meanwhile is hashed up to that length,
-// one that shrinks is an error).
+// per core, each hashing segments on one core with cache/b3tree's AVX-512
+// kernels (lukechampine.com/blake3's AVX2 or generic code without
+// AVX-512): from a mapping of the file from 16 MiB on (hashMapped), else
+// read with pread (hashSegments); the file's length is taken when it is
+// opened (a file that grows meanwhile is hashed up to that length, one that
+// shrinks is an error).
 //
-// Measured on the 2-core AMD EPYC development VM (AVX-512), hashing a 1 GiB
-// file in the page cache (BenchmarkDigestFile, ns/op; the mmap rows from a
-// one-off program, best of 12 runs):
+// Issue 21 measured 1 GiB in the page cache on the 2-core development VM
+// (Intel Xeon, AVX-512), 9 runs interleaved with b3sum 1.2, medians (wall;
+// user CPU):
 //
-//	this code: lukechampine.com/blake3 v1.4.1 guts, 2 goroutines, pread  0.12 s (8.9 GB/s)
-//	lukechampine.com/blake3 v1.4.1 Hasher, 4 MiB reads (parallel Write)  0.19 s (5.6 GB/s)
-//	lukechampine.com/blake3 v1.4.1 Hasher, whole file mmap'ed, one Write 0.29 s
-//	github.com/zeebo/blake3 v0.2.4, 1 MiB reads (single-threaded)        0.30 s (3.6 GB/s)
-//	github.com/zeebo/blake3 v0.2.4, whole file mmap'ed                   0.33 s
-//	b3sum, 2 threads (figure from the issue)                             0.20 s
+//	lukechampine.com/blake3 v1.4.1 kernels, segments on a mapping  0.21 s; 0.32 u
+//	cache/b3tree's kernels, segments on a mapping                  0.18 s; 0.26 u
+//	b3sum (maps, 2 threads)                                        0.17 s; 0.23 u
 //
-// zeebo/blake3 has no way to hash in parallel. lukechampine's Hasher does,
-// but one goroutine does all the reading and the data then crosses to the
-// other core, with a goroutine per 16 KiB. Those mmap rows lost to a
-// different hasher, not to the mapping: with the same segments, a mapping
-// saves the copy that pread makes of every byte. Issue 21, same loaded VM,
-// 1 GiB, 5 runs interleaved with b3sum 1.3 (wall; user + system CPU):
-//
-//	segments with pread      0.45-0.53 s; 0.24-0.30 u + 0.16-0.27 s
-//	segments on a mapping    0.36-0.50 s; 0.27-0.32 u + 0.05-0.09 s
-//	b3sum (maps, 2 threads)  0.27-0.33 s; 0.20-0.25 u + 0.04-0.08 s
-//
-// The system time is now b3sum's; what remains (about 30% more user time)
-// is lukechampine's kernel: its AVX-512 chunk compression is slower than
-// b3sum's per core, and the parent nodes above each 16 chunks are
-// compressed one at a time (BenchmarkSubtreeCV vs BenchmarkChunksOnly in
-// cache/b3tree: about 12%), where b3sum compresses parents 16 at a time.
+// lukechampine's AVX-512 kernel loads each message word of the 16 chunks
+// with a gather (16 per block), and merges parents 8 at a time with AVX2 or
+// one at a time; b3tree's loads the 16 rows and transposes them in
+// registers, prefetches, and merges parents 16 at a time (BenchmarkSubtreeCV
+// vs BenchmarkSubtreeCVGeneric). Reading with pread instead of a mapping
+// costs a copy of every byte (0.16-0.27 s of system time per GiB, against
+// 0.04-0.08 s mapped).
 func DigestFile(path string) (Digest, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {

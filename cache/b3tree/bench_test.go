@@ -38,3 +38,13 @@ func BenchmarkParentNode(b *testing.B) {
 		cv = guts.ChainingValue(guts.ParentNode(cv, cv, &key, 0))
 	}
 }
+
+// BenchmarkSubtreeCVGeneric is BenchmarkSubtreeCV with
+// lukechampine.com/blake3's kernels (the fallback without AVX-512).
+func BenchmarkSubtreeCVGeneric(b *testing.B) {
+	buf := make([]byte, 512<<10)
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		subtreeCVGeneric(buf, 0)
+	}
+}

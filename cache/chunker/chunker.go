@@ -116,16 +116,22 @@ type Chunk struct {
 // fn with every chunk in order and its bytes (valid only during the call).
 // It reads r sequentially, a few Max-sized windows at a time.
 func Split(r io.ReaderAt, size int64, p Params, cuts []int64, fn func(c Chunk, data []byte) error) error {
-	return split(r, size, p, cuts, 4*int64(p.Max), fn)
+	return split(r, size, p, cuts, 4*int64(p.Max), nil, fn)
 }
 
-// split is Split reading windows of up to window bytes (at least Max).
-func split(r io.ReaderAt, size int64, p Params, cuts []int64, window int64, fn func(c Chunk, data []byte) error) error {
+// split is Split reading windows of up to window bytes (at least Max),
+// into buf if it is large enough (callers reuse one buffer for many splits,
+// so that memory is not garbage to collect).
+func split(r io.ReaderAt, size int64, p Params, cuts []int64, window int64, buf []byte, fn func(c Chunk, data []byte) error) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
 	maskS, maskL := p.masks()
-	buf := make([]byte, min(max(window, int64(p.Max)), size))
+	if need := min(max(window, int64(p.Max)), size); int64(cap(buf)) >= need {
+		buf = buf[:need]
+	} else {
+		buf = make([]byte, need)
+	}
 	var bufOff int64 // offset of buf[0] in r
 	var bufLen int   // valid bytes in buf
 	off := int64(0)

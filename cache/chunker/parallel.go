@@ -59,8 +59,12 @@ func parallel(r io.ReaderAt, size int64, p Params, cuts []int64, workers int, sp
 	var wg sync.WaitGroup
 	for range max(1, workers) {
 		wg.Go(func() {
+			var buf []byte
 			for g := range jobs {
-				g.err = splitFrom(r, p, g.start, g.hardEnd, g.end, 4*int64(p.Max), g.hard, visit, &g.chunks)
+				if buf == nil {
+					buf = make([]byte, 2*p.Max)
+				}
+				g.err = splitFrom(r, p, g.start, g.hardEnd, g.end, 2*int64(p.Max), buf, g.hard, visit, &g.chunks)
 			}
 		})
 	}
@@ -71,6 +75,7 @@ func parallel(r io.ReaderAt, size int64, p Params, cuts []int64, workers int, sp
 	wg.Wait()
 	// Stitch: the true chain enters each region at pos.
 	var out []Chunk
+	var buf []byte // the true chain's, reused
 	pos := int64(0)
 	for _, g := range regions {
 		if g.err != nil {
@@ -88,7 +93,10 @@ func parallel(r io.ReaderAt, size int64, p Params, cuts []int64, workers int, sp
 			}
 			// Not converged yet: one true chunk at pos, then look again.
 			var next []Chunk
-			if err := splitFrom(r, p, pos, g.hardEnd, pos+1, int64(p.Max), true, visit, &next); err != nil {
+			if buf == nil {
+				buf = make([]byte, p.Max)
+			}
+			if err := splitFrom(r, p, pos, g.hardEnd, pos+1, int64(p.Max), buf, true, visit, &next); err != nil {
 				return nil, err
 			}
 			out = append(out, next...)
@@ -103,13 +111,13 @@ func parallel(r io.ReaderAt, size int64, p Params, cuts []int64, workers int, sp
 
 // splitFrom appends to out the chunks of [start, hardEnd) from start,
 // stopping after the first chunk that ends at or beyond stopAt.
-func splitFrom(r io.ReaderAt, p Params, start, hardEnd, stopAt, window int64, final bool, visit func(Chunk, []byte, bool), out *[]Chunk) error {
+func splitFrom(r io.ReaderAt, p Params, start, hardEnd, stopAt, window int64, buf []byte, final bool, visit func(Chunk, []byte, bool), out *[]Chunk) error {
 	if start >= hardEnd {
 		return nil
 	}
 	sr := io.NewSectionReader(r, start, hardEnd-start)
 	window = min(window, stopAt-start+int64(p.Max))
-	err := split(sr, hardEnd-start, p, nil, window, func(c Chunk, data []byte) error {
+	err := split(sr, hardEnd-start, p, nil, window, buf, func(c Chunk, data []byte) error {
 		c.Off += start
 		visit(c, data, final)
 		*out = append(*out, c)

@@ -98,6 +98,11 @@ func (s *Store) statChunkList(ctx context.Context, d cache.Digest) (BlobInfo, er
 
 // getObject fetches a whole small object, at most limit bytes.
 func (s *Store) getObject(ctx context.Context, key string, limit int64) ([]byte, minio.ObjectInfo, error) {
+	return s.getObjectInto(ctx, key, limit, nil)
+}
+
+// getObjectInto is getObject reading into buf when the object fits it.
+func (s *Store) getObjectInto(ctx context.Context, key string, limit int64, buf []byte) ([]byte, minio.ObjectInfo, error) {
 	var data []byte
 	var info minio.ObjectInfo
 	err := s.do(ctx, "GET", key, s.idle, func(ctx context.Context, a *activity) error {
@@ -109,7 +114,11 @@ func (s *Store) getObject(ctx context.Context, key string, limit int64) ([]byte,
 		oi.Metadata = h
 		info = oi
 		if oi.Size >= 0 && oi.Size <= limit {
-			data = make([]byte, oi.Size)
+			if oi.Size <= int64(cap(buf)) {
+				data = buf[:oi.Size]
+			} else {
+				data = make([]byte, oi.Size)
+			}
 			_, err = io.ReadFull(touchReader{rc, a}, data)
 			return err
 		}
@@ -205,13 +214,14 @@ func (s *Store) presentChunks(ctx context.Context, cs []cache.Digest) (map[cache
 }
 
 // getChunk fetches chunk c with one GET and returns its verified bytes:
-// the object is in a blob's format (raw or zstd frames, see doc.go).
-func (s *Store) getChunk(ctx context.Context, c cache.ChunkRef) ([]byte, error) {
+// the object is in a blob's format (raw or zstd frames, see doc.go). A
+// raw chunk's bytes are read into buf if it is large enough.
+func (s *Store) getChunk(ctx context.Context, c cache.ChunkRef, buf []byte) ([]byte, error) {
 	key := s.chunkKey(c.Digest)
 	if s.isCorrupt(c.Digest) {
 		return nil, s.corruptAt(c.Digest, key, "found corrupt earlier; a miss until uploaded again")
 	}
-	body, oi, err := s.getObject(ctx, key, maxObjectSize(c.Size, minFrameSize))
+	body, oi, err := s.getObjectInto(ctx, key, maxObjectSize(c.Size, minFrameSize), buf)
 	if err != nil {
 		return nil, err
 	}

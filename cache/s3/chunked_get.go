@@ -13,21 +13,23 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/cogumi/cogumi/cache"
+	"github.com/cogumi/cogumi/cache/b3tree"
 )
 
 // fetchChunk returns the verified bytes of chunk c: copied from the local
-// cache when its index has them, else downloaded.
-func (s *Store) fetchChunk(ctx context.Context, c cache.ChunkRef) ([]byte, error) {
+// cache when its index has them, else downloaded; into buf if it is large
+// enough (nil: a new buffer).
+func (s *Store) fetchChunk(ctx context.Context, c cache.ChunkRef, buf []byte) ([]byte, error) {
 	if lc := s.cfg.LocalChunks; lc != nil {
 		if path, off, ok := lc.Find(c.Digest, c.Size); ok {
-			if b, err := readVerified(path, off, c); err == nil {
+			if b, err := readVerified(path, off, c, buf); err == nil {
 				s.stats.chunksLocal.Add(1)
 				s.stats.chunkBytesLocal.Add(c.Size)
 				return b, nil
 			}
 		}
 	}
-	b, err := s.getChunk(ctx, c)
+	b, err := s.getChunk(ctx, c, buf)
 	switch {
 	case err == nil:
 		s.stats.chunksDown.Add(1)
@@ -46,15 +48,19 @@ func (s *Store) chunkCorrupt(d cache.Digest, ce *cache.CorruptError) *cache.Corr
 	return s.corruptAt(d, s.chunkListKey(d), ce.What+": "+ce.Reason)
 }
 
-// readVerified reads c.Size bytes of the file at path at off and checks
-// that they hash to c.Digest.
-func readVerified(path string, off int64, c cache.ChunkRef) ([]byte, error) {
+// readVerified reads c.Size bytes of the file at path at off (into buf if
+// it is large enough) and checks that they hash to c.Digest.
+func readVerified(path string, off int64, c cache.ChunkRef, buf []byte) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	b := make([]byte, c.Size)
+	b := buf[:0]
+	if int64(cap(buf)) < c.Size {
+		b = make([]byte, 0, c.Size)
+	}
+	b = b[:c.Size]
 	if _, err := f.ReadAt(b, off); err != nil {
 		return nil, err
 	}
@@ -100,17 +106,25 @@ func (s *Store) getChunked(ctx context.Context, d cache.Digest, size int64, refs
 		offs[r.Digest] = append(offs[r.Digest], off)
 		off += r.Size
 	}
+	// The whole digest is computed as the chunks arrive: each worker hashes
+	// the aligned segments its chunk holds while the bytes are in memory;
+	// only the segments across chunk boundaries are read back at the end.
+	segs := b3tree.NewSegments(size, wholeSegment)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	jobs := make(chan cache.ChunkRef)
 	var wg sync.WaitGroup
 	for range s.chunkConc() {
 		wg.Go(func() {
+			var buf []byte // reused: a chunk's bytes are written before the next is fetched
 			for c := range jobs {
 				if ctx.Err() != nil {
 					continue
 				}
-				if err := s.placeChunk(ctx, f, c, offs[c.Digest], resume); err != nil {
+				if buf == nil {
+					buf = make([]byte, s.chunkParams.Max)
+				}
+				if err := s.placeChunk(ctx, f, c, offs[c.Digest], resume, segs, buf); err != nil {
 					cancel(err)
 					continue
 				}
@@ -131,11 +145,11 @@ func (s *Store) getChunked(ctx context.Context, d cache.Digest, size int64, refs
 		}
 		return err
 	}
-	got, err := cache.DigestReaderAt(f, size)
+	sum, err := segs.Sum(f)
 	if err != nil {
 		return fmt.Errorf("downloading blob %s: %w", d.Short(), err)
 	}
-	if got != d {
+	if got := cache.Digest(sum); got != d {
 		keep = false
 		return s.corruptAt(d, s.chunkListKey(d), "its chunks assemble into content that hashes to "+got.String())
 	}
@@ -172,15 +186,23 @@ func openPartial(dst string, d cache.Digest) (f *os.File, resume bool, err error
 	return f, false, err
 }
 
+// wholeSegment is the size of the segments of a chunked download's whole
+// digest that are hashed from the chunks in memory (see b3tree.Segments):
+// a chunk of at least 512 KiB holds all of several.
+const wholeSegment = 64 << 10
+
 // placeChunk writes chunk c at each of offs in f, skipping (on a resumed
-// download) the places that already hold it.
-func (s *Store) placeChunk(ctx context.Context, f *os.File, c cache.ChunkRef, offs []int64, resume bool) error {
+// download) the places that already hold it, and hashes the segments of
+// the whole digest it holds at each.
+func (s *Store) placeChunk(ctx context.Context, f *os.File, c cache.ChunkRef, offs []int64, resume bool, segs *b3tree.Segments, buf []byte) error {
 	if resume {
 		var todo []int64
 		buf := make([]byte, c.Size)
 		for _, off := range offs {
 			if _, err := f.ReadAt(buf, off); err != nil || cache.DigestBytes(buf) != c.Digest {
 				todo = append(todo, off)
+			} else {
+				segs.Cover(buf, off)
 			}
 		}
 		if len(todo) == 0 {
@@ -190,7 +212,7 @@ func (s *Store) placeChunk(ctx context.Context, f *os.File, c cache.ChunkRef, of
 		}
 		offs = todo
 	}
-	data, err := s.fetchChunk(ctx, c)
+	data, err := s.fetchChunk(ctx, c, buf)
 	if err != nil {
 		return err
 	}
@@ -198,6 +220,7 @@ func (s *Store) placeChunk(ctx context.Context, f *os.File, c cache.ChunkRef, of
 		if _, err := f.WriteAt(data, off); err != nil {
 			return err
 		}
+		segs.Cover(data, off)
 	}
 	return nil
 }
@@ -238,7 +261,7 @@ func (s *Store) newChunkedReader(ctx context.Context, d cache.Digest, refs []cac
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem }()
-				fut.data, fut.err = s.fetchChunk(ctx, c)
+				fut.data, fut.err = s.fetchChunk(ctx, c, nil)
 				close(fut.done)
 			}()
 		}

@@ -123,60 +123,123 @@ type eagerUploader struct {
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	sent    map[cache.Digest]bool // uploaded (or being uploaded)
+	// copies holds the buffers (nil until first used) that a chunk's bytes
+	// are copied into when it is offered, so that its upload neither reads
+	// nor hashes them again: one per uploader, so that memory stays
+	// bounded; an offer of a chunk to upload waits for one, which keeps the
+	// chunker at most that many chunks ahead of the uploads.
+	copies chan []byte
 }
 
-// chunkAt is a chunk and its offset in the blob.
+// chunkAt is a chunk and its offset in the blob, with a copy of its bytes
+// (which hashed to ref.Digest) if the chunker's worker made one.
 type chunkAt struct {
-	ref cache.ChunkRef
-	off int64
+	ref  cache.ChunkRef
+	off  int64
+	data []byte
 }
 
 func (s *Store) newEagerUploader(ctx context.Context, cancel context.CancelCauseFunc, d cache.Digest, size int64, f io.ReaderAt, l *chunkListing) *eagerUploader {
 	u := &eagerUploader{s: s, ctx: ctx, cancel: cancel, d: d, size: size, f: f, listing: l,
-		offers: make(chan chunkAt, 64), sent: make(map[cache.Digest]bool)}
+		offers: make(chan chunkAt, 64), sent: make(map[cache.Digest]bool), copies: make(chan []byte, s.chunkConc())}
 	for range s.chunkConc() {
+		u.copies <- nil
 		u.wg.Go(u.work)
 	}
 	return u
 }
 
 // offer hands chunk c at off to the uploaders (called by the chunker's
-// workers).
-func (u *eagerUploader) offer(c cache.ChunkRef, off int64) {
+// workers, with the chunk's bytes, which hashed to c.Digest and are valid
+// during the call only). If the bucket is known to lack the chunk, the
+// bytes are copied into a copy buffer (waiting for one): a copy costs less
+// than reading and hashing them again.
+func (u *eagerUploader) offer(c cache.ChunkRef, off int64, data []byte) {
 	u.closing.RLock()
 	defer u.closing.RUnlock()
 	if u.closed {
 		return
 	}
+	at := chunkAt{ref: c, off: off}
+	if u.wanted(c.Digest) {
+		select {
+		case b := <-u.copies:
+			if cap(b) < len(data) {
+				b = make([]byte, max(len(data), u.s.chunkParams.Max))
+			}
+			at.data = b[:len(data)]
+			copy(at.data, data)
+		case <-u.ctx.Done():
+			return
+		}
+	}
 	select {
-	case u.offers <- chunkAt{c, off}:
+	case u.offers <- at:
 	case <-u.ctx.Done():
+		u.release(at)
+	}
+}
+
+// wanted reports whether the listing is complete and lacks chunk c, and c
+// is not being uploaded already.
+func (u *eagerUploader) wanted(c cache.Digest) bool {
+	select {
+	case <-u.listing.done:
+	default:
+		return false
+	}
+	if !u.listing.complete || u.listing.have[c] {
+		return false
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return !u.sent[c]
+}
+
+// release gives at's copy buffer back.
+func (u *eagerUploader) release(at chunkAt) {
+	if at.data != nil {
+		u.copies <- at.data[:0]
 	}
 }
 
 func (u *eagerUploader) work() {
 	<-u.listing.done
-	buf := make([]byte, u.s.chunkParams.Max)
+	var buf []byte
 	for o := range u.offers {
-		c, off := o.ref, o.off
-		if !u.listing.complete || u.ctx.Err() != nil || u.listing.have[c.Digest] {
-			continue
-		}
-		u.mu.Lock()
-		dup := u.sent[c.Digest]
-		u.sent[c.Digest] = true
-		u.mu.Unlock()
-		if dup {
-			continue
-		}
-		b := buf[:min(int64(len(buf)), c.Size)]
-		if int64(len(b)) < c.Size {
-			b = make([]byte, c.Size)
-		}
-		if err := u.s.putChunk(u.ctx, u.d, u.size, u.f, c, off, b); err != nil {
+		if err := u.upload(o, &buf); err != nil {
 			u.cancel(err)
 		}
+		u.release(o)
 	}
+}
+
+// upload uploads offered chunk o unless the bucket has it or it is being
+// uploaded: from its copy, else read into *buf (allocated when first
+// needed) and hashed again.
+func (u *eagerUploader) upload(o chunkAt, buf *[]byte) error {
+	c := o.ref
+	if !u.listing.complete || u.ctx.Err() != nil || u.listing.have[c.Digest] {
+		return nil
+	}
+	u.mu.Lock()
+	dup := u.sent[c.Digest]
+	u.sent[c.Digest] = true
+	u.mu.Unlock()
+	if dup {
+		return nil
+	}
+	if o.data != nil {
+		return u.s.sendChunk(u.ctx, u.d, u.size, c, o.data)
+	}
+	if *buf == nil {
+		*buf = make([]byte, u.s.chunkParams.Max)
+	}
+	b := (*buf)[:min(int64(len(*buf)), c.Size)]
+	if int64(len(b)) < c.Size {
+		b = make([]byte, c.Size)
+	}
+	return u.s.putChunk(u.ctx, u.d, u.size, u.f, c, o.off, b)
 }
 
 // wait stops taking offers, waits for the uploads in flight and returns
@@ -194,11 +257,20 @@ func (u *eagerUploader) wait() (have, sent map[cache.Digest]bool) {
 	return u.listing.have, u.sent
 }
 
-// putChunk reads chunk c at off of f into b and uploads it.
+// putChunk reads chunk c at off of f into b, checks that it hashes to its
+// digest (the file may have changed since it was cut) and uploads it.
 func (s *Store) putChunk(ctx context.Context, d cache.Digest, size int64, f io.ReaderAt, c cache.ChunkRef, off int64, b []byte) error {
 	if _, err := f.ReadAt(b, off); err != nil {
 		return fmt.Errorf("reading chunk at %d: %w", off, err)
 	}
+	if got := cache.DigestBytes(b); got != c.Digest {
+		return mismatch(c.Size, got)
+	}
+	return s.sendChunk(ctx, d, size, c, b)
+}
+
+// sendChunk uploads chunk c of blob d, whose bytes b hash to c.Digest.
+func (s *Store) sendChunk(ctx context.Context, d cache.Digest, size int64, c cache.ChunkRef, b []byte) error {
 	if err := s.uploadBytes(ctx, s.chunkKey(c.Digest), c.Digest, b, true); err != nil {
 		return err
 	}
@@ -214,7 +286,7 @@ func (s *Store) putChunk(ctx context.Context, d cache.Digest, size int64, f io.R
 // set, is told about every chunk known to be in the result as soon as it is
 // hashed (from several goroutines); the others, cut speculatively, are
 // known once all are cut.
-func cutChunks(r io.ReaderAt, size int64, p chunker.Params, workers int, offer func(cache.ChunkRef, int64)) ([]cache.ChunkRef, error) {
+func cutChunks(r io.ReaderAt, size int64, p chunker.Params, workers int, offer func(cache.ChunkRef, int64, []byte)) ([]cache.ChunkRef, error) {
 	// Tensors of a few KiB (norms, biases) join the next one; a projection
 	// of a small model still gets its own chunks.
 	cuts := chunker.StructureCuts(r, size, p.Min/8)
@@ -226,7 +298,7 @@ func cutChunks(r io.ReaderAt, size int64, p chunker.Params, workers int, offer f
 		digests[c] = d
 		mu.Unlock()
 		if offer != nil && final {
-			offer(cache.ChunkRef{Digest: d, Size: c.Len}, c.Off)
+			offer(cache.ChunkRef{Digest: d, Size: c.Len}, c.Off, data)
 		}
 	})
 	if err != nil {

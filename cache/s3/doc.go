@@ -78,7 +78,9 @@
 // that the local cache's chunk index (cache.ChunkIndex) has from the local
 // blobs that hold them and downloads the rest in parallel, verifies every
 // chunk, writes them into a partial file named after the digest, then
-// verifies the whole digest before the file becomes the blob. Both resume
+// verifies the whole digest before the file becomes the blob (its aligned
+// 64 KiB subtrees are hashed from each chunk as it arrives; only those
+// across chunk boundaries are read back). Both resume
 // after an interruption: a push finds the chunks it sent in the listing, a
 // pull keeps the chunks of the partial file that still hash right.
 //
@@ -87,7 +89,11 @@
 // entry they cannot serve; GetAction asks ac/ and ac-chunked/ together.
 // Readers find a blob in either layout, so buckets written before chunking
 // stay readable. A chunk is live while a live chunk list names it (`cache
-// gc --remote` deletes results, then chunk lists, then chunks).
+// gc --remote` deletes results, then chunk lists, then chunks). `cache
+// verify --remote` (Store.Verify) checks a bucket without changing it:
+// every chunk list's chunks are there, every action result's blobs are
+// there (whole or chunked), and a chosen percentage of chunks and whole
+// blobs are downloaded and re-hashed.
 //
 // # Identity and verification
 //

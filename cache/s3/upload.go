@@ -191,18 +191,18 @@ func (s *Store) uploadSingle(ctx context.Context, key string, d cache.Digest, si
 	if err := src.finish(); err != nil {
 		return err
 	}
-	return s.uploadBytes(ctx, key, d, buf, false)
-}
-
-// uploadBytes verifies that buf (a whole small blob or a chunk) hashes to
-// d, compresses it if that saves space, and stores it with one PUT at key.
-// With sample, a buffer whose first compressSample bytes do not shrink is
-// stored raw without trying the rest.
-func (s *Store) uploadBytes(ctx context.Context, key string, d cache.Digest, buf []byte, sample bool) error {
-	size := int64(len(buf))
 	if got := cache.DigestBytes(buf); got != d {
 		return mismatch(size, got)
 	}
+	return s.uploadBytes(ctx, key, d, buf, false)
+}
+
+// uploadBytes compresses buf (a whole small blob or a chunk, which the
+// caller checked hashes to d) if that saves space, and stores it with one
+// PUT at key. With sample, a buffer whose first compressSample bytes do not
+// shrink is stored raw without trying the rest.
+func (s *Store) uploadBytes(ctx context.Context, key string, d cache.Digest, buf []byte, sample bool) error {
+	size := int64(len(buf))
 	var ib indexBuilder
 	var body []byte
 	if sample && size > 4*compressSample && s.compress(buf[:compressSample], nil) == nil {

@@ -28,7 +28,8 @@ and keeps both in bounds.
   cogumi cache stat               local size, entries, hit rates of the last build
   cogumi cache gc --max-size 50GiB | --older-than 30d      the local cache
   cogumi cache gc --remote --older-than 90d [--dry-run]   the bucket
-  cogumi cache verify             re-hash the local cache, remove bad entries`,
+  cogumi cache verify             re-hash the local cache, remove bad entries
+  cogumi cache verify --remote [--rehash 100%]             check the bucket`,
 	}
 	cmd.AddCommand(newCachePushCmd(g), newCachePullCmd(g), newCacheStatCmd(g), newCacheGCCmd(g), newCacheVerifyCmd(g))
 	return cmd
@@ -203,9 +204,11 @@ func runGC(cmd *cobra.Command, g *globals, f gcFlags) error {
 }
 
 func newCacheVerifyCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "verify",
-		Short: "Re-hash the local cache, report and remove bad entries",
+	var remote bool
+	var rehash string
+	cmd := &cobra.Command{
+		Use:   "verify [--remote [--rehash PERCENT]]",
+		Short: "Re-hash the local cache (or check the bucket), report bad entries",
 		Long: `verify re-hashes every blob of the local cache and checks every action result
 (its JSON, its manifest, that its output blobs are there with their sizes). A blob
 whose content does not match its digest, an invalid result, and every result that
@@ -214,9 +217,23 @@ build runs those actions again. A result recorded from a remote hit is not bad
 for lacking blobs, which live in the bucket. Files that builds are writing (or
 that killed builds left) in tmp/ and scratch/ are not problems.
 
+With --remote it checks the remote cache's bucket instead, changing nothing:
+every chunk list is read and every chunk it names must be there; every action
+result is read and every blob it names must be there (whole or as a chunk
+list); and --rehash PERCENT (default 5%) of the chunks and of the whole blobs,
+chosen at random, are downloaded and re-hashed (100% re-hashes all). Each bad
+or missing object is reported with its s3:// URL. Nothing is deleted: a build
+that needs a bad blob reads it as a miss, makes it again and uploads it.
+
 The exit code is 1 when it found a problem, 0 when the cache was sound.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if remote {
+				return runRemoteVerify(cmd, g, rehash)
+			}
+			if cmd.Flags().Changed("rehash") {
+				return &exitError{code: exitConfig, err: fmt.Errorf("--rehash is for --remote: the local cache is always re-hashed whole")}
+			}
 			c, err := verifyCacheDir(g)
 			if err != nil {
 				return err
@@ -240,6 +257,9 @@ The exit code is 1 when it found a problem, 0 when the cache was sound.`,
 			return &exitError{code: exitFailed, err: fmt.Errorf("the cache %s had %d bad entries; they were removed", c.Dir(), len(rep.Problems))}
 		},
 	}
+	cmd.Flags().BoolVar(&remote, "remote", false, "check the remote cache's bucket instead of the local cache")
+	cmd.Flags().StringVar(&rehash, "rehash", "5%", "with --remote, the `PERCENT` of chunks and whole blobs downloaded and re-hashed")
+	return cmd
 }
 
 // verifyCacheDir opens the local cache for verify, which needs no

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -200,5 +202,41 @@ func (d *remoteDead) apply(ctx context.Context, g *globals, r *s3Remote, dryRun 
 		}
 	}
 	fmt.Fprintf(g.stdout, "deleted %s\n", summary)
+	return nil
+}
+
+// runRemoteVerify checks the bucket (s3.Store.Verify) and prints each
+// problem, then a summary; problems make the exit code 1.
+func runRemoteVerify(cmd *cobra.Command, g *globals, rehash string) error {
+	pct, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rehash), "%")), 64)
+	if err != nil || pct < 0 || pct > 100 {
+		return &exitError{code: exitConfig, err: fmt.Errorf("--rehash %q: want a percentage from 0%% to 100%%", rehash)}
+	}
+	w, err := g.load()
+	if err != nil {
+		return err
+	}
+	rc := g.remoteSettings(cmd.Flags(), w)
+	if rc == nil {
+		return &exitError{code: exitConfig, err: fmt.Errorf("no remote cache configured (remote_cache in cogumi.hcl, --remote-cache or $COGUMI_REMOTE_CACHE)")}
+	}
+	ctx := cmd.Context()
+	r, err := openRemote(ctx, rc)
+	if err != nil {
+		return err
+	}
+	rep, err := r.s.Verify(ctx, s3.VerifyOptions{Rehash: pct / 100})
+	if err != nil {
+		return err
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintf(g.stdout, "%s: %s\n", p.What, p.Reason)
+	}
+	fmt.Fprintf(g.stdout, "checked %d action results, %d whole blobs, %d chunk lists and %d chunks (%d named by no list) in %s; re-hashed %d chunks and %d blobs (%s): %d problems\n",
+		rep.Actions, rep.Blobs, rep.ChunkLists, rep.Chunks, rep.Orphans, r, rep.RehashedChunks, rep.RehashedBlobs,
+		units.FormatBytes(rep.RehashedBytes), len(rep.Problems))
+	if len(rep.Problems) > 0 {
+		return &exitError{code: exitFailed, err: fmt.Errorf("the bucket %s has %d bad or missing objects; a build that needs one reads it as a miss, makes the blob again and uploads it", r, len(rep.Problems))}
+	}
 	return nil
 }

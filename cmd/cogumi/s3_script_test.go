@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/minio/minio-go/v7"
@@ -24,6 +27,11 @@ type s3holder struct{ s *s3test.Server }
 //	s3server corrupt   overwrite every blob in the bucket with other bytes,
 //	                   keeping the metadata, as a broken disk would
 //	s3server count DIR the number of objects under DIR (cas or ac) in stdout
+//	s3server damage flip|remove DIR
+//	                   flip a byte in the middle of the first object under
+//	                   DIR (chunks, cas, ...) in the server's own files, as
+//	                   bit rot would, or remove the last one; sets $DAMAGED
+//	                   to the object's name
 func cmdS3Server(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 1 {
 		ts.Fatalf("usage: s3server start|stop|restart|corrupt|count DIR")
@@ -67,6 +75,11 @@ func cmdS3Server(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		n := forEachObject(ts, h.s, args[1]+"/", func(*minio.Client, minio.ObjectInfo) {})
 		fmt.Fprintf(ts.Stdout(), "%d\n", n)
+	case "damage":
+		if len(args) != 3 || (args[1] != "flip" && args[1] != "remove") {
+			ts.Fatalf("usage: s3server damage flip|remove DIR")
+		}
+		damageObject(ts, h.s, args[1], args[2])
 	default:
 		ts.Fatalf("s3server: unknown subcommand %q", args[0])
 	}
@@ -85,4 +98,37 @@ func forEachObject(ts *testscript.TestScript, s *s3test.Server, dir string, fn f
 		}
 	}
 	return n
+}
+
+// damageObject flips a byte of the first object under dir, or removes the
+// last one, in the server's data directory, and sets $DAMAGED to its name.
+func damageObject(ts *testscript.TestScript, s *s3test.Server, how, dir string) {
+	var keys []string
+	forEachObject(ts, s, dir+"/", func(_ *minio.Client, o minio.ObjectInfo) { keys = append(keys, o.Key) })
+	if len(keys) == 0 {
+		ts.Fatalf("s3server damage: no object under %s/", dir)
+	}
+	sort.Strings(keys)
+	key := keys[0]
+	if how == "remove" {
+		key = keys[len(keys)-1]
+	}
+	path := filepath.Join(s.DataDir(), s.Bucket, filepath.FromSlash(key))
+	if how == "remove" {
+		ts.Check(os.Remove(path))
+	} else {
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		ts.Check(err)
+		info, err := f.Stat()
+		ts.Check(err)
+		b := make([]byte, 1)
+		_, err = f.ReadAt(b, info.Size()/2)
+		ts.Check(err)
+		b[0] ^= 0x40
+		_, err = f.WriteAt(b, info.Size()/2)
+		ts.Check(err)
+		ts.Check(f.Close())
+	}
+	ts.Setenv("DAMAGED", path[strings.LastIndexByte(path, '/')+1:])
+	ts.Logf("%s %s", how, key)
 }

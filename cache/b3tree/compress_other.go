@@ -1,0 +1,8 @@
+//go:build !amd64
+
+package b3tree
+
+// subtreeCVSIMD has no kernel on this architecture.
+func subtreeCVSIMD(buf []byte, counter uint64) (cv [8]uint32, ok bool) {
+	return cv, false
+}
