@@ -4,7 +4,8 @@
 //	go run ./bench -o bench/results.md      # defaults: under 15 minutes on 2 cores
 //	go run ./bench -sizes 1000,10000,100000 -hash-size 4GiB -noop-bytes 20GiB \
 //	    -checkpoint 2GiB -s3-size 2GiB -o bench/results-large.md
-//	go run ./bench -only hash,zstd -o /tmp/r.md   # some comparisons only
+//	go run ./bench -only hash,zstd                # some comparisons only, printed
+//	go run ./bench -only hash,zstd -o /tmp/r.md   # ... and written
 //
 // The comparisons (issue 7): no-op builds of N targets against ninja and
 // make; a no-op over unchanged checkpoints (bytes read) against md5sum's
@@ -60,7 +61,7 @@ var sectionNames = []string{"noop", "hash", "ckpt", "zstd", "gguf", "s3", "dedup
 func main() {
 	var c config
 	var sizes, only, hashSize, noopBytes, ckpt, s3Size, dedupSize string
-	flag.StringVar(&c.out, "o", "bench/results.md", "Markdown `FILE` to write (JSON goes beside it)")
+	flag.StringVar(&c.out, "o", "bench/results.md", "Markdown `FILE` to write (JSON goes beside it); with -only, nothing is written unless -o is given")
 	flag.StringVar(&sizes, "sizes", "1000,10000", "comma-separated target counts for the no-op benchmark")
 	flag.IntVar(&c.reps, "reps", 5, "repetitions of each measurement (1 when a run takes over 30 s)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the generated workspaces and files")
@@ -84,6 +85,11 @@ func main() {
 			c.sizes = append(c.sizes, n)
 		}
 		if only != "" {
+			// A partial run printed, not written over the full results,
+			// unless a file is named.
+			if !flagSet("o") {
+				c.out = ""
+			}
 			c.only = make(map[string]bool)
 			for _, s := range strings.Split(only, ",") {
 				s = strings.TrimSpace(s)
@@ -110,6 +116,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func contains(list []string, s string) bool {
@@ -256,6 +269,10 @@ func writeResults(out string, rows []row, c config, total time.Duration) error {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %.3f | %.3f-%.3f | %.3f | %.1f | %s |\n",
 			r.Benchmark, r.Tool, r.Reps, r.WallMed, r.WallMin, r.WallMax, r.CPUMed, r.RSSMaxMiB, r.Note)
+	}
+	if out == "" {
+		fmt.Print(b.String())
+		return nil
 	}
 	if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
 		return err
