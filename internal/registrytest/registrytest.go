@@ -9,22 +9,19 @@ package registrytest
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/cogumi/cogumi/internal/testproc"
 )
 
 // InstallCommand installs the server binary the tests use.
@@ -33,8 +30,6 @@ const InstallCommand = "apt-get install -y docker-registry"
 // EnvBinary names the environment variable that may point at the binary.
 const EnvBinary = "COGUMI_DOCKER_REGISTRY"
 
-const startTimeout = 20 * time.Second
-
 // Server is one running registry serving a fresh storage directory.
 type Server struct {
 	// Addr is "127.0.0.1:PORT", the registry's host in references.
@@ -42,10 +37,8 @@ type Server struct {
 	// User and Password are the one account when started with auth, else "".
 	User, Password string
 
-	bin, dir string
-	mu       sync.Mutex
-	cmd      *exec.Cmd     // nil while stopped
-	done     chan struct{} // closed when cmd has exited
+	dir  string
+	proc *testproc.Process
 }
 
 // Binary finds the registry: $COGUMI_DOCKER_REGISTRY, then docker-registry
@@ -93,12 +86,18 @@ func Start(t testing.TB, auth bool) *Server {
 // callers without a testing.TB (testscript commands). The caller stops it;
 // a non-nil Server comes back even with an error.
 func Launch(bin, dir string, auth bool) (*Server, error) {
-	s := &Server{bin: bin, dir: dir}
+	s := &Server{dir: dir}
+	s.proc = &testproc.Process{
+		Name:    "docker-registry",
+		LogPath: filepath.Join(dir, "registry.log"),
+		Command: func() *exec.Cmd { return exec.Command(bin, "serve", filepath.Join(dir, "config.yml")) },
+		Answers: s.answers,
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "storage"), 0o755); err != nil {
 		return s, err
 	}
 	if auth {
-		s.User, s.Password = "cogumi", randomHex(12)
+		s.User, s.Password = "cogumi", testproc.RandomHex(12)
 		h, err := bcrypt.GenerateFromPassword([]byte(s.Password), bcrypt.MinCost)
 		if err != nil {
 			return s, err
@@ -111,14 +110,15 @@ func Launch(bin, dir string, auth bool) (*Server, error) {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		var port int
-		if port, err = freePort(); err != nil {
+		if port, err = testproc.FreePort(); err != nil {
 			return s, err
 		}
 		s.Addr = "127.0.0.1:" + strconv.Itoa(port)
+		s.proc.Addr = s.Addr
 		if err = s.writeConfig(auth); err != nil {
 			return s, err
 		}
-		if err = s.start(); err == nil {
+		if err = s.proc.Start(); err == nil {
 			return s, nil
 		}
 	}
@@ -139,49 +139,11 @@ storage:
 http:
   addr: %s
   secret: %s
-`, filepath.Join(s.dir, "storage"), s.Addr, randomHex(16))
+`, filepath.Join(s.dir, "storage"), s.Addr, testproc.RandomHex(16))
 	if auth {
 		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: cogumi-test\n    path: %s\n", filepath.Join(s.dir, "htpasswd"))
 	}
 	return os.WriteFile(filepath.Join(s.dir, "config.yml"), []byte(cfg), 0o600)
-}
-
-// start runs the registry on s.Addr and waits until /v2/ answers.
-func (s *Server) start() error {
-	logf, err := os.OpenFile(filepath.Join(s.dir, "registry.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	cmd := exec.Command(s.bin, "serve", filepath.Join(s.dir, "config.yml"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", s.bin, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	deadline := time.Now().Add(startTimeout)
-	for !s.answers() {
-		select {
-		case <-done:
-			return fmt.Errorf("docker-registry exited at start: %s", s.logTail())
-		default:
-		}
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-			return fmt.Errorf("docker-registry did not answer on %s within %v: %s", s.Addr, startTimeout, s.logTail())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.mu.Lock()
-	s.cmd, s.done = cmd, done
-	s.mu.Unlock()
-	return nil
 }
 
 // answers reports whether the registry's API root responds (200, or 401
@@ -198,30 +160,10 @@ func (s *Server) answers() bool {
 
 // Stop kills the registry, as a crash would look to a client, and waits
 // for it to exit. Its storage stays for Relaunch. Stop is idempotent.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd, s.done = nil, nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-done
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Relaunch starts the registry again on the same address and storage.
-func (s *Server) Relaunch() error {
-	s.Stop()
-	var err error
-	for attempt := 0; attempt < 50; attempt++ {
-		if err = s.start(); err == nil {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("restarting docker-registry: %w", err)
-}
+func (s *Server) Relaunch() error { return s.proc.Relaunch() }
 
 // Get sends an authenticated GET for path ("/v2/...") with the given Accept
 // header and returns the status and body, for tests that check what a
@@ -251,31 +193,4 @@ func (s *Server) Get(path, accept string) (int, []byte, error) {
 // (the distribution server's filesystem layout), for tests that damage it.
 func (s *Server) BlobFile(sha256hex string) string {
 	return filepath.Join(s.dir, "storage", "docker", "registry", "v2", "blobs", "sha256", sha256hex[:2], sha256hex, "data")
-}
-
-func (s *Server) logTail() string {
-	b, err := os.ReadFile(filepath.Join(s.dir, "registry.log"))
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	b = bytes.TrimSpace(b)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return "log: " + string(b)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

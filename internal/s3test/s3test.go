@@ -9,24 +9,22 @@ package s3test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/cogumi/cogumi/internal/testproc"
 )
 
 // InstallCommand installs the server binary the tests use.
@@ -34,9 +32,6 @@ const InstallCommand = "go install github.com/versity/versitygw/cmd/versitygw@v1
 
 // EnvBinary names the environment variable that may point at the binary.
 const EnvBinary = "COGUMI_VERSITYGW"
-
-// startTimeout bounds how long a starting server may take to answer.
-const startTimeout = 20 * time.Second
 
 // Server is one running versitygw process serving a fresh directory.
 type Server struct {
@@ -51,13 +46,8 @@ type Server struct {
 	// Region is the region the server answers for.
 	Region string
 
-	bin     string
 	dataDir string
-	logPath string
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd     // nil while stopped
-	done chan struct{} // closed when cmd has exited
+	proc    *testproc.Process
 }
 
 // Binary finds the versitygw binary: $COGUMI_VERSITYGW, then PATH, then
@@ -132,33 +122,43 @@ func Start(t testing.TB) *Server {
 // what did start can be stopped.
 func Launch(bin, dir string) (*Server, error) {
 	s := &Server{
-		AccessKey: "cogumi" + randomHex(6),
-		SecretKey: randomHex(20),
+		AccessKey: "cogumi" + testproc.RandomHex(6),
+		SecretKey: testproc.RandomHex(20),
 		Bucket:    "cogumi-test",
 		Region:    "us-east-1",
-		bin:       bin,
 		dataDir:   filepath.Join(dir, "data"),
-		logPath:   filepath.Join(dir, "versitygw.log"),
+	}
+	s.proc = &testproc.Process{
+		Name:    "versitygw",
+		LogPath: filepath.Join(dir, "versitygw.log"),
+		Command: func() *exec.Cmd {
+			cmd := exec.Command(bin, "--port", s.Addr, "--quiet", "--keep-alive", "posix", s.dataDir)
+			// Credentials go through the environment, never the command line (ps).
+			cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
+			return cmd
+		},
+		Answers: func() bool { return answers(s.Endpoint) },
 	}
 	if err := os.MkdirAll(s.dataDir, 0o755); err != nil {
 		return s, err
 	}
 	// A port found free may be taken before the server binds it: try again.
 	for attempt := 0; ; attempt++ {
-		port, err := freePort()
+		port, err := testproc.FreePort()
 		if err != nil {
 			return s, err
 		}
 		s.Addr = "127.0.0.1:" + strconv.Itoa(port)
 		s.Endpoint = "http://" + s.Addr
-		if err = s.start(); err == nil {
+		s.proc.Addr = s.Addr
+		if err = s.proc.Start(); err == nil {
 			break
 		}
 		if attempt == 2 {
 			return s, fmt.Errorf("starting versitygw: %w", err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testproc.StartTimeout)
 	defer cancel()
 	c, err := s.Minio()
 	if err != nil {
@@ -168,47 +168,6 @@ func Launch(bin, dir string) (*Server, error) {
 		return s, fmt.Errorf("creating bucket %s on %s: %w", s.Bucket, s.Endpoint, err)
 	}
 	return s, nil
-}
-
-// start runs the server on s.Addr and waits until it answers HTTP.
-func (s *Server) start() error {
-	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	cmd := exec.Command(s.bin, "--port", s.Addr, "--quiet", "--keep-alive", "posix", s.dataDir)
-	// Credentials go through the environment, never the command line (ps).
-	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own process group, so that Stop and Pause reach only it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", s.bin, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	deadline := time.Now().Add(startTimeout)
-	for !answers(s.Endpoint) {
-		select {
-		case <-done:
-			return fmt.Errorf("versitygw exited at start: %s", s.logTail())
-		default:
-		}
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-			return fmt.Errorf("versitygw did not answer on %s within %v: %s", s.Addr, startTimeout, s.logTail())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.mu.Lock()
-	s.cmd, s.done = cmd, done
-	s.mu.Unlock()
-	return nil
 }
 
 // answers reports whether an HTTP server responds at endpoint.
@@ -225,17 +184,7 @@ func answers(endpoint string) bool {
 // Stop kills the server (as a crash or a network cut would look to a
 // client) and waits for it to exit. Its data stays for Restart. Stop is
 // idempotent.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd, s.done = nil, nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-done
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Restart starts the server again on the same address and data.
 func (s *Server) Restart(t testing.TB) {
@@ -246,18 +195,7 @@ func (s *Server) Restart(t testing.TB) {
 }
 
 // Relaunch is Restart for callers without a testing.TB.
-func (s *Server) Relaunch() error {
-	s.Stop()
-	var err error
-	// The old listening socket may linger for a moment after the kill.
-	for attempt := 0; attempt < 50; attempt++ {
-		if err = s.start(); err == nil {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("restarting versitygw: %w", err)
-}
+func (s *Server) Relaunch() error { return s.proc.Relaunch() }
 
 // Pause freezes the server (SIGSTOP): connections are still accepted by the
 // kernel but nothing answers, like a hung server. Resume undoes it.
@@ -285,16 +223,14 @@ func (s *Server) Resume(t testing.TB) { s.signal(t, syscall.SIGCONT) }
 // signal sends sig to the server's process group and returns its pid.
 func (s *Server) signal(t testing.TB, sig syscall.Signal) int {
 	t.Helper()
-	s.mu.Lock()
-	cmd := s.cmd
-	s.mu.Unlock()
-	if cmd == nil {
+	pid := s.proc.Pid()
+	if pid == 0 {
 		t.Fatal("versitygw is not running")
 	}
-	if err := syscall.Kill(-cmd.Process.Pid, sig); err != nil {
+	if err := syscall.Kill(-pid, sig); err != nil {
 		t.Fatalf("signalling versitygw: %v", err)
 	}
-	return cmd.Process.Pid
+	return pid
 }
 
 // Env sets the AWS_* variables minio-go's credential chain reads, for the
@@ -331,13 +267,11 @@ func (s *Server) Minio() (*minio.Client, error) {
 // CPUTime returns the user and system time the server has used so far
 // (Linux only; zero elsewhere), for benchmarks that compare clients.
 func (s *Server) CPUTime() time.Duration {
-	s.mu.Lock()
-	cmd := s.cmd
-	s.mu.Unlock()
-	if cmd == nil {
+	pid := s.proc.Pid()
+	if pid == 0 {
 		return 0
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/stat")
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0
 	}
@@ -355,36 +289,3 @@ func (s *Server) CPUTime() time.Duration {
 
 // DataDir is the directory the server stores buckets in.
 func (s *Server) DataDir() string { return s.dataDir }
-
-// logTail returns the end of the server's log, for error messages.
-func (s *Server) logTail() string {
-	b, err := os.ReadFile(s.logPath)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	b = bytes.TrimSpace(b)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	if len(b) == 0 {
-		return "(empty log)"
-	}
-	return "log: " + string(b)
-}
-
-// freePort asks the kernel for a free TCP port on 127.0.0.1.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// randomHex returns 2n random hex characters.
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
