@@ -9,7 +9,6 @@ package registrytest
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -44,19 +43,7 @@ type Server struct {
 // Binary finds the registry: $COGUMI_DOCKER_REGISTRY, then docker-registry
 // on PATH, then /usr/bin/docker-registry.
 func Binary() (string, error) {
-	if p := os.Getenv(EnvBinary); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("$%s=%s: %w", EnvBinary, p, err)
-		}
-		return p, nil
-	}
-	if p, err := exec.LookPath("docker-registry"); err == nil {
-		return p, nil
-	}
-	if _, err := os.Stat("/usr/bin/docker-registry"); err == nil {
-		return "/usr/bin/docker-registry", nil
-	}
-	return "", errors.New("docker-registry not found on PATH, in /usr/bin or $" + EnvBinary)
+	return testproc.FindBinary(EnvBinary, "docker-registry", "/usr/bin", "/usr/bin")
 }
 
 // Start starts a registry, stopped when the test ends; with auth, it
@@ -66,11 +53,7 @@ func Start(t testing.TB, auth bool) *Server {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
-		msg := fmt.Sprintf("no test registry: %v; install it with: %s", err, InstallCommand)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + " (CI=true: a missing server is a failure, not a skip)")
-		}
-		t.Skip(msg)
+		testproc.Missing(t, "test registry", err, InstallCommand)
 	}
 	s, err := Launch(bin, t.TempDir(), auth)
 	if s != nil {

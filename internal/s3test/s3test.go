@@ -9,7 +9,6 @@ package s3test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -53,22 +52,7 @@ type Server struct {
 // Binary finds the versitygw binary: $COGUMI_VERSITYGW, then PATH, then
 // $(go env GOPATH)/bin (where go install puts it, often not on PATH).
 func Binary() (string, error) {
-	if p := os.Getenv(EnvBinary); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("$%s=%s: %w", EnvBinary, p, err)
-		}
-		return p, nil
-	}
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p, nil
-	}
-	for _, dir := range gopathBins() {
-		p := filepath.Join(dir, "versitygw")
-		if info, err := os.Stat(p); err == nil && info.Mode().IsRegular() {
-			return p, nil
-		}
-	}
-	return "", errors.New("versitygw not found on PATH, in $(go env GOPATH)/bin or $" + EnvBinary)
+	return testproc.FindBinary(EnvBinary, "versitygw", "$(go env GOPATH)/bin", gopathBins()...)
 }
 
 // gopathBins lists the bin directories of $GOBIN and GOPATH (env or default).
@@ -100,11 +84,7 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
-		msg := fmt.Sprintf("no S3 test server: %v; install it with: %s", err, InstallCommand)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + " (CI=true: a missing server is a failure, not a skip)")
-		}
-		t.Skip(msg)
+		testproc.Missing(t, "S3 test server", err, InstallCommand)
 	}
 	s, err := Launch(bin, t.TempDir())
 	if s != nil {

@@ -14,8 +14,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -145,4 +147,38 @@ func RandomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// FindBinary finds a server's program: $env when set (it must exist), else
+// name on PATH, else name as a regular file in one of dirs (described as
+// where, for the message).
+func FindBinary(env, name, where string, dirs ...string) (string, error) {
+	if p := os.Getenv(env); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("$%s=%s: %w", env, p, err)
+		}
+		return p, nil
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, dir := range dirs {
+		p := filepath.Join(dir, name)
+		if info, err := os.Stat(p); err == nil && info.Mode().IsRegular() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found on PATH, in %s or $%s", name, where, env)
+}
+
+// Missing skips a test whose server's program was not found, saying how to
+// install it, or fails it under CI=true, where a missing server is a
+// broken installation rather than a reason to skip.
+func Missing(t testing.TB, what string, err error, install string) {
+	t.Helper()
+	msg := fmt.Sprintf("no %s: %v; install it with: %s", what, err, install)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + " (CI=true: a missing server is a failure, not a skip)")
+	}
+	t.Skip(msg)
 }
