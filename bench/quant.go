@@ -13,44 +13,41 @@ import (
 )
 
 // quantTypes are the compared GGUF types: the gguf rule's name and
-// llama.cpp's llama_ftype.
+// llama.cpp's llama_ftype. The K-quant mixes each stand for their _S, _M
+// and _L siblings, which use the same quantisers.
 var quantTypes = []struct {
 	typ   string
 	ftype int
-}{{"Q8_0", 7}, {"Q4_0", 2}, {"Q4_K_M", 15}}
+}{{"Q8_0", 7}, {"Q4_0", 2}, {"Q6_K", 18}, {"Q5_K_M", 17}, {"Q4_K_M", 15}, {"Q3_K_M", 12}, {"Q2_K", 10}}
 
 // ftypeOf returns llama_ftype for the benchmarked types.
 func ftypeOf(typ string) (int, error) {
-	switch typ {
-	case "Q8_0":
-		return 7, nil
-	case "Q4_0":
-		return 2, nil
-	case "Q4_K_S":
-		return 14, nil
-	case "Q4_K_M":
-		return 15, nil
+	ftypes := map[string]int{"Q8_0": 7, "Q4_0": 2, "Q2_K": 10, "Q3_K_S": 11, "Q3_K_M": 12, "Q3_K_L": 13,
+		"Q4_K_S": 14, "Q4_K_M": 15, "Q5_K_S": 16, "Q5_K_M": 17, "Q6_K": 18}
+	if f, ok := ftypes[typ]; ok {
+		return f, nil
 	}
 	return 0, fmt.Errorf("no llama_ftype for %q here", typ)
 }
 
-// llamaQuant compiles model/ggufconv/testdata/llamaquant.c into dir and finds
-// node-llama-cpp's libllama under repo.
-func llamaQuant(repo, dir string) (bin, lib string, err error) {
-	libs, _ := filepath.Glob(filepath.Join(repo, "testdata", "llama", "node_modules", "@node-llama-cpp", "linux-x64", "bins", "linux-x64", "libllama.*so"))
-	if len(libs) != 1 {
-		return "", "", fmt.Errorf("libllama not found (run `npm ci` in testdata/llama): %v", libs)
-	}
-	lib, err = filepath.Abs(libs[0])
+// llamaQuant compiles model/ggufconv/testdata/llamaquant.cpp into dir
+// against node-llama-cpp's libllama under repo.
+func llamaQuant(repo, dir string) (bin string, err error) {
+	bins, err := filepath.Abs(filepath.Join(repo, "testdata", "llama", "node_modules", "@node-llama-cpp", "linux-x64", "bins", "linux-x64"))
 	if err != nil {
-		return "", "", err
+		return "", err
+	}
+	libs, _ := filepath.Glob(filepath.Join(bins, "libllama.*so"))
+	if len(libs) != 1 {
+		return "", fmt.Errorf("libllama not found (run `npm ci` in testdata/llama): %v", libs)
 	}
 	bin = filepath.Join(dir, "llamaquant")
-	out, err := exec.Command("gcc", "-O2", "-o", bin, filepath.Join(repo, "model", "ggufconv", "testdata", "llamaquant.c"), "-ldl").CombinedOutput()
+	out, err := exec.Command("g++", "-std=c++17", "-O1", "-o", bin, filepath.Join(repo, "model", "ggufconv", "testdata", "llamaquant.cpp"),
+		filepath.Join(bins, "libllama-common.so"), libs[0], filepath.Join(bins, "libggml-base.so"), "-Wl,-rpath,"+bins).CombinedOutput()
 	if err != nil {
-		return "", "", fmt.Errorf("building llamaquant.c: %v\n%s", err, out)
+		return "", fmt.Errorf("building llamaquant.cpp: %v\n%s", err, out)
 	}
-	return bin, lib, nil
+	return bin, nil
 }
 
 // ggufRows quantises an F16 checkpoint with the gguf rule (a rebuild of the
@@ -59,7 +56,7 @@ func llamaQuant(repo, dir string) (bin, lib string, err error) {
 // as convert_hf_to_gguf.py would, -> type), both on every core, and
 // compares the files byte for byte.
 func (e *env) ggufRows(ctx context.Context) ([]row, error) {
-	quantizer, lib, err := llamaQuant(e.repo, filepath.Join(e.tmp, "bin"))
+	quantizer, err := llamaQuant(e.repo, filepath.Join(e.tmp, "bin"))
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +117,7 @@ func (e *env) ggufRows(ctx context.Context) ([]row, error) {
 					}
 					return err
 				}},
-			{name: "llama.cpp", dir: e.tmp, argv: []string{quantizer, lib, f16, outTheirs, strconv.Itoa(q.ftype), "0", threads},
+			{name: "llama.cpp", dir: e.tmp, argv: []string{quantizer, f16, outTheirs, strconv.Itoa(q.ftype), threads},
 				check: func(int) (err error) {
 					theirs, err = sha256File(outTheirs)
 					return err

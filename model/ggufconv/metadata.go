@@ -16,6 +16,7 @@ type metadata struct {
 	name      string
 	sizeLabel string
 	source    string // Options.SourceDigest
+	quantize  []kv   // the quantize.imatrix.* keys, last
 }
 
 // kv is one metadata entry; values carry the exact GGUF type llama.cpp's
@@ -90,6 +91,7 @@ func (md *metadata) entries() ([]kv, error) {
 	out = append(out,
 		kv{"general.quantization_version", uint32(QuantizationVersion)},
 		kv{"general.file_type", md.ft.ftype})
+	out = append(out, md.quantize...)
 	return out, firstErr
 }
 
