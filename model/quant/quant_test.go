@@ -27,6 +27,8 @@ func TestTypeTable(t *testing.T) {
 		{quant.Q5_0, 6, "Q5_0", 32, 22},
 		{quant.Q5_1, 7, "Q5_1", 32, 24},
 		{quant.Q8_0, 8, "Q8_0", 32, 34},
+		{quant.Q2_K, 10, "Q2_K", 256, 84},
+		{quant.Q3_K, 11, "Q3_K", 256, 110},
 		{quant.Q4_K, 12, "Q4_K", 256, 144},
 		{quant.Q5_K, 13, "Q5_K", 256, 176},
 		{quant.Q6_K, 14, "Q6_K", 256, 210},
@@ -46,7 +48,7 @@ func TestTypeTable(t *testing.T) {
 	if len(quant.Types()) != len(tests) {
 		t.Errorf("Types() has %d entries, the table %d", len(quant.Types()), len(tests))
 	}
-	for _, bad := range []quant.Type{4, 5, 9, 10, 11, 15, 29, 31, 1 << 31} {
+	for _, bad := range []quant.Type{4, 5, 9, 15, 29, 31, 1 << 31} {
 		if bad.Valid() || quant.RowSize(bad, 256) != -1 || !strings.HasPrefix(bad.String(), "type(") {
 			t.Errorf("type %d should be unknown", uint32(bad))
 		}
@@ -54,8 +56,8 @@ func TestTypeTable(t *testing.T) {
 	if quant.RowSize(quant.Q4_K, 100) != -1 || quant.RowSize(quant.Q8_0, -32) != -1 {
 		t.Error("RowSize accepted a length that is not a multiple of the block size")
 	}
-	if _, err := quant.ParseType("Q3_K"); err == nil {
-		t.Error("ParseType accepted Q3_K")
+	if _, err := quant.ParseType("Q3_K_M"); err == nil {
+		t.Error("ParseType accepted the mix name Q3_K_M")
 	}
 }
 
@@ -159,6 +161,7 @@ func TestRoundTripError(t *testing.T) {
 		quant.F32: 0, quant.F16: 1e-3, quant.BF16: 8e-3,
 		quant.Q8_0: 1.0 / 127, quant.Q6_K: 1.0 / 20, quant.Q5_0: 1.0 / 15, quant.Q5_1: 1.0 / 15,
 		quant.Q5_K: 1.0 / 12, quant.Q4_0: 1.0 / 7, quant.Q4_1: 1.0 / 7, quant.Q4_K: 1.0 / 6,
+		quant.Q3_K: 1.0 / 4, quant.Q2_K: 1.0 / 2,
 	}
 	src := irwinHall(1, 256*64, 0.05)
 	for _, typ := range quant.Types() {
@@ -258,6 +261,8 @@ var golden = map[quant.Type]string{
 	quant.Q8_0: "b6964af89cf66359e447156d9a60e537f830d5b80057ec4b74e552689f2f5f02",
 	quant.Q4_K: "4be27d73b3d75ccc6514f6fcc252fc0752a7d45c9c327c11e0b65d796406c1d1",
 	quant.Q5_K: "7932dfb598887d6e2ed44814eed9007302e8a503e78f33efdf9de600dbf5806b",
+	quant.Q2_K: "50cf734eec370ab2aa2ec7c8ff193d02cbec082e38d4d9b87ca632121071f297",
+	quant.Q3_K: "2234364a2b21c233a6143ffc9233219b5dc61cac1af27630878faf1db20c785b",
 	quant.Q6_K: "2b1e3d23a465a005a349117f87352060aabfdc4810f2ed321bb789d14f8217c0",
 	quant.BF16: "426150811cf4d09e26eea062e2ab7a981e5bc51515ab98085fe7778ef7b7394e",
 }

@@ -29,6 +29,10 @@ func Quantize(t Type, dst []byte, src []float32) error {
 		return QuantizeQ5_1(dst, src)
 	case Q8_0:
 		return QuantizeQ8_0(dst, src)
+	case Q2_K:
+		return QuantizeQ2_K(dst, src)
+	case Q3_K:
+		return QuantizeQ3_K(dst, src)
 	case Q4_K:
 		return QuantizeQ4_K(dst, src)
 	case Q5_K:
@@ -77,6 +81,10 @@ func Dequantize(t Type, dst []float32, src []byte) error {
 		return DequantizeQ5_1(dst, src)
 	case Q8_0:
 		return DequantizeQ8_0(dst, src)
+	case Q2_K:
+		return DequantizeQ2_K(dst, src)
+	case Q3_K:
+		return DequantizeQ3_K(dst, src)
 	case Q4_K:
 		return DequantizeQ4_K(dst, src)
 	case Q5_K:
