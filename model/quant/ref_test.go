@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -252,4 +253,100 @@ func TestDequantizeMatchesLibggml(t *testing.T) {
 			}
 		})
 	}
+}
+
+// weightSets returns importance weights for rows of n values: an imatrix
+// as llama-imatrix makes them (means of squared activations, spread over
+// orders of magnitude), one with zeros (single columns and whole 32-column
+// groups, as for inputs that never fire), one with huge, tiny and zero
+// weights side by side, and all zeros.
+func weightSets(n int) []struct {
+	name string
+	w    []float32
+} {
+	rng := rand.New(rand.NewPCG(uint64(n), 17))
+	gen := func(f func(i int) float32) []float32 {
+		w := make([]float32, n)
+		for i := range w {
+			w[i] = f(i)
+		}
+		return w
+	}
+	lognormal := func() float32 { return float32(math.Exp(rng.NormFloat64() * 2)) }
+	return []struct {
+		name string
+		w    []float32
+	}{
+		{"imatrix", gen(func(int) float32 { return lognormal() })},
+		{"zeros", gen(func(i int) float32 {
+			if (i/32)%5 == 3 || rng.IntN(4) == 0 {
+				return 0
+			}
+			return lognormal()
+		})},
+		{"extreme", gen(func(i int) float32 {
+			switch rng.IntN(4) {
+			case 0:
+				return 0
+			case 1:
+				return float32(1e30 * rng.Float64())
+			case 2:
+				return float32(1e-30 * rng.Float64())
+			}
+			return lognormal()
+		})},
+		{"allzero", make([]float32, n)},
+	}
+}
+
+// TestWeightedMatchesLibggml compares QuantizeRowsWeighted with
+// ggml_quantize_chunk given an importance matrix, byte for byte, for every
+// type, row family and set of weights.
+func TestWeightedMatchesLibggml(t *testing.T) {
+	ref := ggmlRef(t)
+	fams := append(testRows(), specialRows())
+	for _, fam := range fams {
+		sets := weightSets(fam.rowLen)
+		if fam.name == "golden" {
+			sets = append(sets, struct {
+				name string
+				w    []float32
+			}{"golden", goldenWeights()})
+		}
+		for _, ws := range sets {
+			for _, typ := range refTypes {
+				t.Run(fam.name+"/"+ws.name+"/"+typ.String(), func(t *testing.T) {
+					want, err := ref.quantizeWeighted(typ, fam.data, ws.w)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got := make([]byte, quant.RowSize(typ, len(fam.data)))
+					if err := quant.QuantizeRowsWeighted(typ, got, fam.data, fam.rowLen, ws.w, 2); err != nil {
+						t.Fatal(err)
+					}
+					if fam.name == "special" && (typ == quant.Q4_0 || typ == quant.Q5_0) {
+						got, want = clearNaNScaleSigns(typ, got), clearNaNScaleSigns(typ, want)
+					}
+					if !bytes.Equal(got, want) {
+						reportDiff(t, typ, fam, got, want)
+					}
+				})
+			}
+		}
+	}
+}
+
+// clearNaNScaleSigns clears the sign bit of every NaN block scale in q.
+// Where a row holds a NaN, the weighted Q4_0/Q5_0 quantisers give some
+// blocks a NaN scale; which sign it has depends on the operand order the C
+// compiler chose for additions of two NaNs (x86 keeps the first operand's),
+// which the Go code does not reproduce. Every other byte must match.
+func clearNaNScaleSigns(typ quant.Type, q []byte) []byte {
+	q = slices.Clone(q)
+	for b := 0; b < len(q); b += typ.TypeSize() {
+		if h := binary.LittleEndian.Uint16(q[b:]); h&0x7C00 == 0x7C00 && h&0x03FF != 0 {
+			binary.LittleEndian.PutUint16(q[b:], h&0x7FFF)
+		}
+	}
+	return q
 }

@@ -105,6 +105,13 @@ const rowsPerTask = 16
 // one). The output is identical to quantising row by row: the references
 // treat every block independently, so the split cannot change a byte.
 func QuantizeRows(t Type, dst []byte, src []float32, rowLen int, workers int) error {
+	return quantizeRows(t, dst, src, rowLen, nil, workers)
+}
+
+// quantizeRows checks the sizes of a QuantizeRows call and quantises whole
+// rows, with the importance weights unless they are nil, on up to workers
+// goroutines that claim rowsPerTask rows at a time.
+func quantizeRows(t Type, dst []byte, src []float32, rowLen int, weights []float32, workers int) error {
 	rowBytes := RowSize(t, rowLen)
 	if rowBytes < 0 || rowLen == 0 {
 		return fmt.Errorf("quant: %s: row length %d is not a positive multiple of the block size %d", t, rowLen, t.BlockSize())
@@ -118,7 +125,7 @@ func QuantizeRows(t Type, dst []byte, src []float32, rowLen int, workers int) er
 	}
 	workers = max(1, min(workers, (nrows+rowsPerTask-1)/rowsPerTask))
 	if workers == 1 {
-		return Quantize(t, dst, src)
+		return quantizeChunk(t, dst, src, weights)
 	}
 	var (
 		next     atomic.Int64
@@ -138,7 +145,7 @@ func QuantizeRows(t Type, dst []byte, src []float32, rowLen int, workers int) er
 				}
 				r0 := int(task) * rowsPerTask
 				r1 := min(nrows, r0+rowsPerTask)
-				if err := Quantize(t, dst[r0*rowBytes:r1*rowBytes], src[r0*rowLen:r1*rowLen]); err != nil {
+				if err := quantizeChunk(t, dst[r0*rowBytes:r1*rowBytes], src[r0*rowLen:r1*rowLen], weights); err != nil {
 					errOnce.Do(func() { firstErr = fmt.Errorf("quant: rows %d..%d: %w", r0, r1, err) })
 					return
 				}
@@ -147,4 +154,14 @@ func QuantizeRows(t Type, dst []byte, src []float32, rowLen int, workers int) er
 	}
 	wg.Wait()
 	return firstErr
+}
+
+// quantizeChunk quantises whole rows, with the importance weights (one per
+// column) unless they are nil.
+func quantizeChunk(t Type, dst []byte, src, weights []float32) error {
+	if weights == nil {
+		return Quantize(t, dst, src)
+	}
+	quantizeWeighted(t, dst, src, weights)
+	return nil
 }
