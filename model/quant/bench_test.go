@@ -3,6 +3,7 @@
 package quant_test
 
 import (
+	"flag"
 	"syscall"
 	"testing"
 	"time"
@@ -10,11 +11,32 @@ import (
 	"github.com/cogumi/cogumi/model/quant"
 )
 
-// benchRows and benchRowLen make a 16 MiB F32 input: a 1024x4096 matrix,
-// the shape of a small model's projection.
-const benchRows, benchRowLen, benchWorkers = 1024, 4096, 2
+// benchRows and benchRowLen make a 16 MiB F32 input by default: a
+// 1024x4096 matrix, the shape of a small model's projection. -quant.rows and
+// -quant.rowlen measure another shape, such as TinyLlama's FFN (5632x2048,
+// 2048x5632); -quant.workers sets the goroutines (and libggml's threads).
+var (
+	benchRowsFlag    = flag.Int("quant.rows", 1024, "rows of the benchmark matrix")
+	benchRowLenFlag  = flag.Int("quant.rowlen", 4096, "values per row of the benchmark matrix (a multiple of 256)")
+	benchWorkersFlag = flag.Int("quant.workers", 2, "goroutines (and libggml threads) of the benchmarks")
+)
 
-var benchTypes = []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K, quant.F16, quant.BF16}
+var benchTypes = []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q2_K, quant.Q3_K, quant.Q4_K, quant.Q6_K, quant.F16, quant.BF16}
+
+// weightedBenchTypes are the types whose quantisation an importance matrix
+// changes.
+var weightedBenchTypes = []quant.Type{quant.Q2_K, quant.Q3_K, quant.Q4_K, quant.Q5_K, quant.Q6_K,
+	quant.Q4_0, quant.Q4_1, quant.Q5_0, quant.Q5_1}
+
+// benchWeights is an importance matrix for rows of n: squares of Gaussian
+// values, as llama-imatrix's mean squared activations look.
+func benchWeights(n int) []float32 {
+	w := irwinHall(11, n, 1)
+	for i, v := range w {
+		w[i] = v * v
+	}
+	return w
+}
 
 // Both benchmarks report, besides wall-clock MB/s of F32 input, "MB/cpu-s":
 // input bytes per second of CPU time used. On a machine shared with other
@@ -24,14 +46,29 @@ var benchTypes = []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K, qu
 
 // BenchmarkQuantizeRows measures QuantizeRows on two goroutines.
 func BenchmarkQuantizeRows(b *testing.B) {
+	benchGo(b, benchTypes, false)
+}
+
+// BenchmarkQuantizeRowsWeighted measures QuantizeRowsWeighted with an
+// importance matrix on two goroutines.
+func BenchmarkQuantizeRowsWeighted(b *testing.B) {
+	benchGo(b, weightedBenchTypes, true)
+}
+
+func benchGo(b *testing.B, types []quant.Type, weighted bool) {
+	benchRows, benchRowLen, benchWorkers := *benchRowsFlag, *benchRowLenFlag, *benchWorkersFlag
 	src := irwinHall(9, benchRows*benchRowLen, 0.02)
-	for _, typ := range benchTypes {
+	var weights []float32
+	if weighted {
+		weights = benchWeights(benchRowLen)
+	}
+	for _, typ := range types {
 		b.Run(typ.String(), func(b *testing.B) {
 			dst := make([]byte, quant.RowSize(typ, len(src)))
 			b.SetBytes(int64(4 * len(src)))
 			cpu0 := cpuTime(b)
 			for b.Loop() {
-				if err := quant.QuantizeRows(typ, dst, src, benchRowLen, benchWorkers); err != nil {
+				if err := quant.QuantizeRowsWeighted(typ, dst, src, benchRowLen, weights, benchWorkers); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -46,11 +83,26 @@ func BenchmarkQuantizeRows(b *testing.B) {
 // (as llama-quantize splits a tensor). ns/op, MB/s and MB/cpu-s are the C
 // side's own timing, without process start-up or the transfer of the input.
 func BenchmarkLibggml(b *testing.B) {
+	benchLibggml(b, benchTypes, false)
+}
+
+// BenchmarkLibggmlWeighted is BenchmarkLibggml with the importance matrix
+// of BenchmarkQuantizeRowsWeighted.
+func BenchmarkLibggmlWeighted(b *testing.B) {
+	benchLibggml(b, weightedBenchTypes, true)
+}
+
+func benchLibggml(b *testing.B, types []quant.Type, weighted bool) {
 	ref := ggmlRef(b)
+	benchRows, benchRowLen, benchWorkers := *benchRowsFlag, *benchRowLenFlag, *benchWorkersFlag
 	src := irwinHall(9, benchRows*benchRowLen, 0.02)
-	for _, typ := range benchTypes {
+	var weights []float32
+	if weighted {
+		weights = benchWeights(benchRowLen)
+	}
+	for _, typ := range types {
 		b.Run(typ.String(), func(b *testing.B) {
-			wall, cpu, err := ref.bench(typ, src, benchRowLen, benchWorkers, b.N)
+			wall, cpu, err := ref.bench(typ, src, benchRowLen, weights, benchWorkers, b.N)
 			if err != nil {
 				b.Fatal(err)
 			}

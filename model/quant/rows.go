@@ -29,6 +29,10 @@ func Quantize(t Type, dst []byte, src []float32) error {
 		return QuantizeQ5_1(dst, src)
 	case Q8_0:
 		return QuantizeQ8_0(dst, src)
+	case Q2_K:
+		return QuantizeQ2_K(dst, src)
+	case Q3_K:
+		return QuantizeQ3_K(dst, src)
 	case Q4_K:
 		return QuantizeQ4_K(dst, src)
 	case Q5_K:
@@ -77,6 +81,10 @@ func Dequantize(t Type, dst []float32, src []byte) error {
 		return DequantizeQ5_1(dst, src)
 	case Q8_0:
 		return DequantizeQ8_0(dst, src)
+	case Q2_K:
+		return DequantizeQ2_K(dst, src)
+	case Q3_K:
+		return DequantizeQ3_K(dst, src)
 	case Q4_K:
 		return DequantizeQ4_K(dst, src)
 	case Q5_K:
@@ -97,6 +105,13 @@ const rowsPerTask = 16
 // one). The output is identical to quantising row by row: the references
 // treat every block independently, so the split cannot change a byte.
 func QuantizeRows(t Type, dst []byte, src []float32, rowLen int, workers int) error {
+	return quantizeRows(t, dst, src, rowLen, nil, workers)
+}
+
+// quantizeRows checks the sizes of a QuantizeRows call and quantises whole
+// rows, with the importance weights unless they are nil, on up to workers
+// goroutines that claim rowsPerTask rows at a time.
+func quantizeRows(t Type, dst []byte, src []float32, rowLen int, weights []float32, workers int) error {
 	rowBytes := RowSize(t, rowLen)
 	if rowBytes < 0 || rowLen == 0 {
 		return fmt.Errorf("quant: %s: row length %d is not a positive multiple of the block size %d", t, rowLen, t.BlockSize())
@@ -110,7 +125,7 @@ func QuantizeRows(t Type, dst []byte, src []float32, rowLen int, workers int) er
 	}
 	workers = max(1, min(workers, (nrows+rowsPerTask-1)/rowsPerTask))
 	if workers == 1 {
-		return Quantize(t, dst, src)
+		return quantizeChunk(t, dst, src, weights)
 	}
 	var (
 		next     atomic.Int64
@@ -130,7 +145,7 @@ func QuantizeRows(t Type, dst []byte, src []float32, rowLen int, workers int) er
 				}
 				r0 := int(task) * rowsPerTask
 				r1 := min(nrows, r0+rowsPerTask)
-				if err := Quantize(t, dst[r0*rowBytes:r1*rowBytes], src[r0*rowLen:r1*rowLen]); err != nil {
+				if err := quantizeChunk(t, dst[r0*rowBytes:r1*rowBytes], src[r0*rowLen:r1*rowLen], weights); err != nil {
 					errOnce.Do(func() { firstErr = fmt.Errorf("quant: rows %d..%d: %w", r0, r1, err) })
 					return
 				}
@@ -139,4 +154,14 @@ func QuantizeRows(t Type, dst []byte, src []float32, rowLen int, workers int) er
 	}
 	wg.Wait()
 	return firstErr
+}
+
+// quantizeChunk quantises whole rows, with the importance weights (one per
+// column) unless they are nil.
+func quantizeChunk(t Type, dst []byte, src, weights []float32) error {
+	if weights == nil {
+		return Quantize(t, dst, src)
+	}
+	quantizeWeighted(t, dst, src, weights)
+	return nil
 }

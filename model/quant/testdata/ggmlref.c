@@ -6,20 +6,40 @@
 //   ggmlref LIB quantize TYPE NROWS NPERROW
 //       reads NROWS*NPERROW little-endian float32 on stdin, writes the
 //       quantised rows on stdout.
-//   ggmlref LIB bench TYPE NROWS NPERROW THREADS ITERS
-//       reads the floats once, quantises them ITERS times split over THREADS
-//       threads (contiguous row ranges, as llama-quantize splits a tensor),
-//       prints the elapsed and the CPU nanoseconds of the quantisation alone.
+//   ggmlref LIB quantizew TYPE NROWS NPERROW
+//       the same with importance weights: after the rows, NPERROW more
+//       float32 (one per column, as llama-quantize passes an imatrix entry).
+//   ggmlref LIB dequantize TYPE NROWS NPERROW
+//       reads NROWS quantised rows on stdin and writes them back as float32
+//       through the type's to_float (dequantize_row_*).
+//   ggmlref LIB bench|benchw TYPE NROWS NPERROW THREADS ITERS
+//       reads the floats (and for benchw the weights) once, quantises them
+//       ITERS times split over THREADS threads (contiguous row ranges, as
+//       llama-quantize splits a tensor), prints the elapsed and the CPU
+//       nanoseconds of the quantisation alone.
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 typedef size_t (*quantize_chunk_fn)(int type, const float *src, void *dst, int64_t start,
                                     int64_t nrows, int64_t n_per_row, const float *imatrix);
 typedef size_t (*row_size_fn)(int type, int64_t ne);
+typedef void (*to_float_fn)(const void *x, float *y, int64_t k);
+
+// The head of ggml.h's struct ggml_type_traits, up to to_float.
+struct type_traits {
+    const char *type_name;
+    int64_t blck_size;
+    int64_t blck_size_interleave;
+    size_t type_size;
+    _Bool is_quantized;
+    to_float_fn to_float;
+};
+typedef const struct type_traits *(*get_type_traits_fn)(int type);
 
 static quantize_chunk_fn quantize_chunk;
 
@@ -28,12 +48,13 @@ struct job {
     const float *src;
     char *dst;
     int64_t row0, nrows, n_per_row;
+    const float *imatrix;
 };
 
 static void *run_job(void *arg) {
     struct job *j = arg;
     if (j->nrows > 0) {
-        quantize_chunk(j->type, j->src, j->dst, j->row0 * j->n_per_row, j->nrows, j->n_per_row, NULL);
+        quantize_chunk(j->type, j->src, j->dst, j->row0 * j->n_per_row, j->nrows, j->n_per_row, j->imatrix);
     }
     return NULL;
 }
@@ -50,7 +71,7 @@ static int read_full(void *buf, size_t n) {
 
 int main(int argc, char **argv) {
     if (argc < 6) {
-        fprintf(stderr, "usage: ggmlref LIB quantize|bench TYPE NROWS NPERROW [THREADS ITERS]\n");
+        fprintf(stderr, "usage: ggmlref LIB quantize|quantizew|dequantize|bench|benchw TYPE NROWS NPERROW [THREADS ITERS]\n");
         return 2;
     }
     void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
@@ -60,28 +81,54 @@ int main(int argc, char **argv) {
     }
     quantize_chunk = (quantize_chunk_fn)dlsym(lib, "ggml_quantize_chunk");
     row_size_fn row_size = (row_size_fn)dlsym(lib, "ggml_row_size");
-    if (!quantize_chunk || !row_size) {
-        fprintf(stderr, "ggmlref: %s lacks ggml_quantize_chunk or ggml_row_size\n", argv[1]);
+    get_type_traits_fn get_type_traits = (get_type_traits_fn)dlsym(lib, "ggml_get_type_traits");
+    if (!quantize_chunk || !row_size || !get_type_traits) {
+        fprintf(stderr, "ggmlref: %s lacks ggml_quantize_chunk, ggml_row_size or ggml_get_type_traits\n", argv[1]);
         return 1;
     }
+    const char *mode = argv[2];
+    int weighted = strcmp(mode, "quantizew") == 0 || strcmp(mode, "benchw") == 0;
     int type = atoi(argv[3]);
     int64_t nrows = atoll(argv[4]), n_per_row = atoll(argv[5]);
     size_t nvals = (size_t)(nrows * n_per_row);
     size_t rsize = row_size(type, n_per_row);
-    float *src = malloc(nvals * sizeof(float));
+    float *src = malloc(nvals * sizeof(float) + 1);
     char *dst = malloc(rsize * (size_t)nrows + 1);
-    if (!src || !dst) {
+    float *imatrix = weighted ? malloc((size_t)n_per_row * sizeof(float)) : NULL;
+    if (!src || !dst || (weighted && !imatrix)) {
         fprintf(stderr, "ggmlref: out of memory\n");
         return 1;
+    }
+    if (strcmp(mode, "dequantize") == 0) {
+        const struct type_traits *tr = get_type_traits(type);
+        if (!tr->to_float) {
+            fprintf(stderr, "ggmlref: type %d has no to_float\n", type);
+            return 1;
+        }
+        if (read_full(dst, rsize * (size_t)nrows) != 0) {
+            fprintf(stderr, "ggmlref: short input, want %zu bytes\n", rsize * (size_t)nrows);
+            return 1;
+        }
+        tr->to_float(dst, src, (int64_t)nvals);
+        fwrite(src, sizeof(float), nvals, stdout);
+        return 0;
     }
     if (read_full(src, nvals * sizeof(float)) != 0) {
         fprintf(stderr, "ggmlref: short input, want %zu floats\n", nvals);
         return 1;
     }
-    if (argv[2][0] == 'q') {
-        quantize_chunk(type, src, dst, 0, nrows, n_per_row, NULL);
+    if (weighted && read_full(imatrix, (size_t)n_per_row * sizeof(float)) != 0) {
+        fprintf(stderr, "ggmlref: short input, want %lld weights after the rows\n", (long long)n_per_row);
+        return 1;
+    }
+    if (strcmp(mode, "quantize") == 0 || strcmp(mode, "quantizew") == 0) {
+        quantize_chunk(type, src, dst, 0, nrows, n_per_row, imatrix);
         fwrite(dst, 1, rsize * (size_t)nrows, stdout);
         return 0;
+    }
+    if (strcmp(mode, "bench") != 0 && strcmp(mode, "benchw") != 0) {
+        fprintf(stderr, "ggmlref: unknown mode %s\n", mode);
+        return 2;
     }
     if (argc < 8) {
         fprintf(stderr, "ggmlref: bench needs THREADS ITERS\n");
@@ -98,7 +145,7 @@ int main(int argc, char **argv) {
         int64_t per = (nrows + threads - 1) / threads;
         for (int t = 0; t < threads; t++) {
             int64_t r0 = t * per, r1 = r0 + per < nrows ? r0 + per : nrows;
-            jobs[t] = (struct job){type, src, dst, r0, r1 > r0 ? r1 - r0 : 0, n_per_row};
+            jobs[t] = (struct job){type, src, dst, r0, r1 > r0 ? r1 - r0 : 0, n_per_row, imatrix};
             pthread_create(&tid[t], NULL, run_job, &jobs[t]);
         }
         for (int t = 0; t < threads; t++) pthread_join(tid[t], NULL);
