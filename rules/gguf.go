@@ -32,7 +32,7 @@ import (
 type GGUF struct{}
 
 func (GGUF) Kind() string    { return "gguf" }
-func (GGUF) Version() string { return "3" } // 2: pre-tokenizers by digest, SentencePiece-style tokenizer.json; 3: the source's digest
+func (GGUF) Version() string { return "4" } // 2: pre-tokenizers by digest, SentencePiece-style tokenizer.json; 3: the source's digest; 4: the K-quant mixes, imatrix and overrides join the golden (earlier types' bytes unchanged)
 
 // ggufParams are the attributes of a gguf target. Name and TokenizerPre
 // are pointers: when unset, they are derived (see their docs).

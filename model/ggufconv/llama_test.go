@@ -137,15 +137,17 @@ var kquants = []quantCase{
 // fallbacks, the overrides), the same blocks, the same metadata and layout.
 func TestLlamaQuantizeAgrees(t *testing.T) {
 	bin := llamaQuantizer(t)
-	with := func(qs []quantCase, f func(*quantCase)) []quantCase {
-		out := slices.Clone(qs)
-		for i := range out {
-			f(&out[i])
+	float := []quantCase{{typ: "F16", ftype: 1}, {typ: "BF16", ftype: 32}, {typ: "Q8_0", ftype: 7}, {typ: "Q4_0", ftype: 2}}
+	imatrixed := func(typs ...string) []quantCase {
+		var out []quantCase
+		for _, q := range append(kquants, quantCase{typ: "Q2_K_S", ftype: 21}, quantCase{typ: "Q4_0", ftype: 2}) {
+			if slices.Contains(typs, q.typ) {
+				q.imatrix = true
+				out = append(out, q)
+			}
 		}
 		return out
 	}
-	float := []quantCase{{typ: "F16", ftype: 1}, {typ: "BF16", ftype: 32}, {typ: "Q8_0", ftype: 7}, {typ: "Q4_0", ftype: 2}}
-	imatrixed := with(append(kquants, quantCase{typ: "Q2_K_S", ftype: 21}, quantCase{typ: "Q4_0", ftype: 2}), func(q *quantCase) { q.imatrix = true })
 	overrides := []quantCase{
 		{typ: "Q4_K_M", ftype: 15, overrides: [][2]string{{"blk\\.1\\.attn_v", "Q8_0"}, {"ATTN_V", "Q5_K"}, {"ffn_(up|gate)", "q3_k"}, {"token_embd", "F16"}}},
 		{typ: "Q3_K_M", ftype: 12, tokenEmbd: "Q8_0", output: "Q4_K"},
@@ -158,24 +160,28 @@ func TestLlamaQuantizeAgrees(t *testing.T) {
 		o     tinyllama.Options
 		cases []quantCase
 	}{
-		// Every mix and option on a Llama of 16 layers whose attn_v
-		// serves 4 query heads each (use_more_bits, n/8 and n/16 of
-		// layers, the GQA rules); the others cover what the checkpoints
-		// differ in.
+		// The mixes whose choices depend on the layer count and the GQA
+		// ratio (use_more_bits, n/8 and n/16 of the layers, attn_v of
+		// Q2_K) on a Llama of 16 layers whose attn_v serves 4 query heads
+		// each, and the overrides; every mix on the small checkpoints,
+		// and each with an importance matrix on one of them.
 		{"16-layers-gqa4", tinyllama.Options{Layers: 16, Heads: 8, KVHeads: 2, Intermediate: 256, DType: safetensors.BF16},
-			slices.Concat(float, kquants, imatrixed, overrides, []quantCase{{typ: "Q4_K_M", ftype: 15, pure: true}})},
-		// n_gqa 2: Q2_K's attn_v is Q3_K.
-		{"8-layers", tinyllama.Options{Layers: 8, DType: safetensors.BF16}, slices.Concat(float, []quantCase{kquants[0], kquants[2], kquants[4]})},
+			slices.Concat([]quantCase{kquants[0], kquants[2], kquants[4], kquants[5], kquants[7]}, imatrixed("Q2_K_S"), overrides)},
+		// n_gqa 2: Q2_K's attn_v is Q3_K; n/8 = 1 ffn_down of Q4_1 in Q4_0
+		// with an importance matrix.
+		{"8-layers", tinyllama.Options{Layers: 8, Intermediate: 256, DType: safetensors.BF16},
+			slices.Concat(float, []quantCase{kquants[0], kquants[2], kquants[4], {typ: "Q4_K_M", ftype: 15, pure: true}},
+				imatrixed("Q4_0", "Q3_K_L", "Q4_K_S", "Q6_K"))},
 		{"rows-320", tinyllama.Options{Hidden: 320, Intermediate: 640, DType: safetensors.F16},
-			slices.Concat(float, kquants, with(kquants[:3], func(q *quantCase) { q.imatrix = true }))},
+			slices.Concat(float, kquants, imatrixed("Q2_K", "Q3_K_S", "Q3_K_M"))},
 		{"tied-bpe", tinyllama.Options{TieEmbeddings: true, Tokenizer: tinyllama.BPE},
 			[]quantCase{{typ: "Q4_K_M", ftype: 15}, {typ: "Q2_K", ftype: 10, imatrix: true}, {typ: "Q3_K_L", ftype: 13, output: "Q5_K"}, {typ: "Q6_K", ftype: 18, tokenEmbd: "Q8_0", output: "Q4_K"}}},
 		// q, k and v biases (qwen2); per-head norms and heads x head_dim
 		// twice the hidden size, tied embeddings (qwen3).
 		{"qwen2", tinyllama.Options{Arch: tinyllama.Qwen2, Tokenizer: tinyllama.BPE},
-			slices.Concat(float[2:], kquants, []quantCase{{typ: "Q3_K_M", ftype: 12, imatrix: true}})},
+			slices.Concat(float[2:], kquants, imatrixed("Q3_K_M"))},
 		{"qwen3-tied", tinyllama.Options{Arch: tinyllama.Qwen3, HeadDim: 128, TieEmbeddings: true, Tokenizer: tinyllama.BPE},
-			slices.Concat(float[2:], kquants, []quantCase{{typ: "Q5_K_M", ftype: 17, imatrix: true}})},
+			slices.Concat(float[2:], kquants, imatrixed("Q5_K_M"))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tiny(t, tc.o)
