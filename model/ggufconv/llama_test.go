@@ -290,6 +290,42 @@ func TestQ2KSNeedsImatrix(t *testing.T) {
 	}
 }
 
+// TestImatrixRefusals: an importance matrix without an entry for a tensor
+// Q2_K_S stores in Q2_K, or with an entry of another size than the
+// tensor's rows, is refused by llama-quantize and by cogumi.
+func TestImatrixRefusals(t *testing.T) {
+	bin := llamaQuantizer(t)
+	m := tiny(t, tinyllama.Options{}) // 2 layers: every ffn_down of Q2_K_S is Q2_K
+	_, f32file, f32 := convert(t, m, ggufconv.Options{Type: "F32", Name: "tiny"})
+	dir := t.TempDir()
+	lacking := writeImatrix(t, f32file, filepath.Join(dir, "imatrix.gguf")) // no blk.0.ffn_down.weight
+	wrong := imatrix.Matrix{Datasets: []string{"x"}, ChunkCount: 1, ChunkSize: 8,
+		Entries: []imatrix.Entry{{Name: "blk.0.attn_q.weight", Sums: []float32{1, 2}, Counts: []float32{4}}}}
+	if err := imatrix.Write(filepath.Join(dir, "wrong.gguf"), wrong); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		file, ftype, typ string
+		im               *imatrix.Matrix
+		llama, ours      string
+	}{
+		{"imatrix.gguf", "21", "Q2_K_S", lacking, "Missing importance matrix for tensor blk.0.ffn_down.weight",
+			"Q2_K_S needs an importance matrix for every Q2_K tensor, and the one given has no entry for blk.0.ffn_down.weight"},
+		{"wrong.gguf", "15", "Q4_K_M", &wrong, "imatrix size 2 is different from tensor size 256 for blk.0.attn_q.weight",
+			"its entry for blk.0.attn_q.weight has 2 values, but the tensor's rows have 256"},
+	} {
+		cmd := exec.Command(bin, "--imatrix", tc.file, f32, filepath.Join(t.TempDir(), "llama.gguf"), tc.ftype, "1")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err == nil || !bytes.Contains(out, []byte(tc.llama)) {
+			t.Errorf("llama_model_quantize %s with %s: %v, want %q in\n%s", tc.typ, tc.file, err, tc.llama, out)
+		}
+		_, err := ggufconv.Convert(context.Background(), m, t.TempDir(), ggufconv.Options{Type: tc.typ, Imatrix: tc.im, ImatrixFile: tc.file})
+		if err == nil || !strings.Contains(err.Error(), tc.ours) {
+			t.Errorf("Convert %s with %s: %v, want %q", tc.typ, tc.file, err, tc.ours)
+		}
+	}
+}
+
 // nodeLlama returns the node binary and the directory holding
 // node_modules/node-llama-cpp, or skips (fails under CI=true).
 func nodeLlama(t *testing.T) (node, dir string) {
