@@ -3,6 +3,7 @@ package quant
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 )
 
 // Importance-weighted quantisation: what ggml_quantize_chunk does when
@@ -93,6 +94,30 @@ func sumSquares(x []float32) float32 {
 	return s
 }
 
+// sumSquaresRow is sumSquares for the legacy *_impl functions, whose sum
+// libggml computes four squares at a time. A NaN in the row makes the sum
+// NaN, and when two NaNs meet x86 keeps the first operand's: the compiled C
+// adds the squares of lanes 0 and 3 as sum + sq and those of lanes 1 and 2
+// as sq + sum, so the sign of the NaN sum is that of the first NaN in the
+// row, or of the last one in lane 1 or 2 after it.
+func sumSquaresRow(x []float32) float32 {
+	s := sumSquares(x)
+	if s == s {
+		return s
+	}
+	var nan uint32
+	found := false
+	for i, v := range x {
+		if v == v {
+			continue
+		}
+		if !found || i%4 == 1 || i%4 == 2 {
+			nan, found = math.Float32bits(v)|0x00400000, true // v*v: v's NaN, quieted
+		}
+	}
+	return math.Float32frombits(nan)
+}
+
 // importance fills w with qw[l] * sqrtf(sigma2 + x[l]^2) and returns the
 // sum of w, as the *_impl functions weigh a (sub-)block.
 func importance(w, x, qw []float32, sigma2 float32) float32 {
@@ -172,7 +197,7 @@ func q45KBlockWeighted(y []byte, x, qw *[QK_K]float32, nmax int32, s *weightedSc
 // legacyRowWeighted is quantize_row_q4_0_impl, q4_1, q5_0 or q5_1 for one
 // row: sigma2 is the mean square of the whole row.
 func legacyRowWeighted(t Type, y []byte, x, qw []float32, s *weightedScratch) {
-	sigma2 := float32(sumSquares(x) / float32(len(x)))
+	sigma2 := float32(sumSquaresRow(x) / float32(len(x)))
 	L := s.k.L[:qk]
 	for ib := range len(x) / qk {
 		xb := x[ib*qk : (ib+1)*qk]
