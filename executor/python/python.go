@@ -28,6 +28,26 @@ const SafetensorsFile = "cogumi_safetensors.py"
 //go:embed cogumi_*.py
 var modules embed.FS
 
+// Scripts (script_*.py) are programs that only some actions of a kind run:
+// calibrate's, when the target also asks for an importance matrix. Unlike
+// the modules they are neither staged nor in Contents, whose digest joins
+// the key of every python action; the rule that runs one writes it beside
+// its inputs (it imports the staged modules) and puts its digest into the
+// keys of those actions alone (rules.KeyRecorder), so that adding or
+// editing a script re-runs no other action.
+//
+//go:embed script_*.py
+var scripts embed.FS
+
+// Script returns the source of the script named name.
+func Script(name string) ([]byte, error) {
+	b, err := scripts.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("python: no script %s in this build of cogumi", name)
+	}
+	return b, nil
+}
+
 // SafetensorsModule returns the safetensors module's source.
 func SafetensorsModule() string {
 	b, _ := modules.ReadFile(SafetensorsFile) // embedded: cannot fail
