@@ -23,6 +23,7 @@ func TestFind(t *testing.T) {
 		return p
 	}
 	im := write("models/im/" + File)
+	nested := write("models/sub/deeper/" + File)
 	cal := write("models/calib/" + File)
 	write("models/calib/calibration.safetensors")
 	write("models/calib/calibration.json")
@@ -31,14 +32,15 @@ func TestFind(t *testing.T) {
 	write("models/two/a/" + File)
 	write("models/two/b/" + File)
 
-	for _, c := range []struct{ in, want string }{
-		{filepath.Join(root, "models/im"), im},
-		{filepath.Join(root, "models/calib"), cal},
-		{named, named},
+	for _, c := range []struct{ in, want, rel string }{
+		{filepath.Join(root, "models/im"), im, File},
+		{filepath.Join(root, "models/calib"), cal, File},
+		{filepath.Join(root, "models/sub"), nested, "deeper/" + File},
+		{named, named, "mine.gguf"},
 	} {
-		got, err := Find(c.in)
-		if err != nil || got != c.want {
-			t.Errorf("Find(%s) = %q, %v; want %q", c.in, got, err, c.want)
+		got, rel, err := Find(c.in)
+		if err != nil || got != c.want || rel != c.rel {
+			t.Errorf("Find(%s) = %q, %q, %v; want %q, %q", c.in, got, rel, err, c.want, c.rel)
 		}
 	}
 	for _, c := range []struct{ in, msg string }{
@@ -46,7 +48,7 @@ func TestFind(t *testing.T) {
 		{filepath.Join(root, "models/two"), "holds 2 files named imatrix.gguf"},
 		{filepath.Join(root, "models/gone"), "no such file or directory"},
 	} {
-		if _, err := Find(c.in); err == nil || !strings.Contains(err.Error(), c.msg) {
+		if _, _, err := Find(c.in); err == nil || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("Find(%s): error %v, want one containing %q", c.in, err, c.msg)
 		}
 	}
