@@ -6,7 +6,9 @@
 //
 // The files are embedded in the cogumi binary, so what an action imports is
 // exactly what this build of cogumi ships; the engine puts the staging
-// directory on PYTHONPATH and the modules' digest into the action key.
+// directory on PYTHONPATH and the modules' digest into the action key. A
+// script only some targets of a kind run (script_*.py, see Script) is
+// keyed by its rule for those targets alone.
 package python
 
 import (
