@@ -16,9 +16,11 @@ separately for the same model, text, dtype and settings: calibrate cuts
 the per-text token stream (BOS before every text) into samples x seq_len
 sequences; the importance matrix cuts the texts joined by blank lines, one
 BOS first, into chunks whose first token becomes BOS, as llama-imatrix
-does. The two never feed the same sequence but by chance, so no forward
-pass is skipped: what the action shares is the load, the process and the
-GPU it was given.
+does. Those sequences differ (an imatrix chunk after the first starts
+with BOS where calibrate's starts inside a text, and the joined text
+tokenises differently at the blank lines from the texts one by one), so
+every pass of each runs: what the action shares is the process, the
+checkpoint read and placed on the device once, and the GPU it was given.
 
 FACTS.json gets the device, the load and the compute time of both, and
 the peak memory of the process, for the build's events.
