@@ -98,10 +98,23 @@ type Options struct {
 	// checkpoint, which records the same digest (lora.BaseDigestKey), can
 	// be matched to the file. llama.cpp ignores the key.
 	SourceDigest string
+	// CheckChatTemplates, when set, is given the chat templates the file
+	// will hold before anything is written; an error stops the conversion
+	// (cogumi's gguf rule renders each with node-llama-cpp's Jinja).
+	CheckChatTemplates func(context.Context, ChatTemplates) error
 }
 
 // SourceDigestKey is the metadata key of Options.SourceDigest.
 const SourceDigestKey = "cogumi.source.digest"
+
+// ChatTemplates are the chat templates of a file: tokenizer.chat_template
+// (Default) and tokenizer.chat_template.<name>, with the text of the
+// vocabulary's BOS and EOS tokens, which templates print.
+type ChatTemplates struct {
+	Default  string
+	Named    []checkpoint.ChatTemplate
+	BOS, EOS string
+}
 
 // TensorReport describes one tensor of the file written.
 type TensorReport struct {
@@ -276,6 +289,18 @@ func Convert(ctx context.Context, m *checkpoint.Model, dst string, opts Options)
 	vocab, err := m.Vocab(checkpoint.VocabOptions{Pre: opts.TokenizerPre})
 	if err != nil {
 		return Report{}, fmt.Errorf("ggufconv: reading the tokenizer: %w", err)
+	}
+	if opts.CheckChatTemplates != nil && (vocab.ChatTemplate != "" || len(vocab.NamedChatTemplates) > 0) {
+		ct := ChatTemplates{Default: vocab.ChatTemplate, Named: vocab.NamedChatTemplates}
+		if vocab.BOS >= 0 && vocab.BOS < len(vocab.Tokens) {
+			ct.BOS = vocab.Tokens[vocab.BOS]
+		}
+		if vocab.EOS >= 0 && vocab.EOS < len(vocab.Tokens) {
+			ct.EOS = vocab.Tokens[vocab.EOS]
+		}
+		if err := opts.CheckChatTemplates(ctx, ct); err != nil {
+			return Report{}, fmt.Errorf("ggufconv: %w", err)
+		}
 	}
 	plans, warnings, err := planTensors(m)
 	if err != nil {
