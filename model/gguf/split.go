@@ -7,7 +7,9 @@ import (
 )
 
 // The metadata keys of a split GGUF (llama.cpp's LLM_KV_SPLIT_*): every
-// shard has them; the first shard also has all the model's other keys.
+// shard has them, last, in the order split.no, split.tensors.count,
+// split.count (llama-gguf-split's); the first shard also has all the
+// model's other keys, before them.
 const (
 	KeySplitNo           = "split.no"            // uint16, from 0
 	KeySplitCount        = "split.count"         // uint16

@@ -352,10 +352,13 @@ func Convert(ctx context.Context, m *checkpoint.Model, dst string, opts Options)
 			if i > 0 {
 				kvs = nil // the model's keys are in the first shard only
 			}
+			// In llama-gguf-split's order: it sets split.count last,
+			// once the count is known, and ggml moves a key set again
+			// to the end.
 			kvs = append(slices.Clip(kvs),
 				kv{gguf.KeySplitNo, uint16(i)},
-				kv{gguf.KeySplitCount, uint16(len(shards))},
-				kv{gguf.KeySplitTensorsCount, int32(len(plans))})
+				kv{gguf.KeySplitTensorsCount, int32(len(plans))},
+				kv{gguf.KeySplitCount, uint16(len(shards))})
 		}
 		size, err := writeFile(ctx, s, filepath.Join(dst, file), kvs, sh, &rep)
 		if err != nil {

@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/cogumi/cogumi/executor/llamarun"
@@ -18,7 +23,7 @@ import (
 // TestSplit writes a checkpoint whole and split, by tensor count and by
 // size, and checks the shards are what llama-gguf-split --split makes of
 // the whole file: <stem>-0000i-of-0000N.gguf, the whole file's metadata
-// then split.no, split.count and split.tensors.count in the first shard,
+// then split.no, split.tensors.count and split.count in the first shard,
 // only those three keys in the others, the whole file's tensors in order,
 // cut where gguf-split cuts, with the same bytes.
 func TestSplit(t *testing.T) {
@@ -63,8 +68,8 @@ func TestSplit(t *testing.T) {
 				if i == 0 {
 					kvs = append(kvs, wf.KVs...)
 				}
-				kvs = append(kvs, kv(t, gguf.KeySplitNo, uint16(i)), kv(t, gguf.KeySplitCount, uint16(len(starts))),
-					kv(t, gguf.KeySplitTensorsCount, int32(len(wf.Tensors))))
+				kvs = append(kvs, kv(t, gguf.KeySplitNo, uint16(i)), kv(t, gguf.KeySplitTensorsCount, int32(len(wf.Tensors))),
+					kv(t, gguf.KeySplitCount, uint16(len(starts))))
 				if !reflect.DeepEqual(f.KVs, kvs) {
 					t.Errorf("%s: keys\n%v\nwant\n%v", file, f.KVs, kvs)
 				}
@@ -151,5 +156,74 @@ func TestSplitLoadsInLlamaCpp(t *testing.T) {
 		if w.Tokens != s.Tokens || w.NLL != s.NLL || w.Tokens == 0 {
 			t.Errorf("text %d: whole file %d tokens, NLL %v; split %d tokens, NLL %v", i, w.Tokens, w.NLL, s.Tokens, s.NLL)
 		}
+	}
+}
+
+// TestSplitMatchesGGUFSplit splits cogumi's whole file with ggml's own
+// GGUF code as llama-gguf-split --split does (testdata/ggufsplit.c over
+// node-llama-cpp's libggml-base) and compares every shard with cogumi's,
+// byte for byte.
+func TestSplitMatchesGGUFSplit(t *testing.T) {
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		unavailable(t, "the reference library is node-llama-cpp's linux-x64 build, not %s/%s", runtime.GOOS, runtime.GOARCH)
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib := filepath.Join(root, llamaBins, "libggml-base.so")
+	if _, err := os.Stat(lib); err != nil {
+		unavailable(t, "%v", err)
+	}
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		unavailable(t, "gcc not found")
+	}
+	bin := filepath.Join(t.TempDir(), "ggufsplit")
+	if out, err := exec.Command(gcc, "-O2", "-o", bin, filepath.Join("testdata", "ggufsplit.c"), "-ldl").CombinedOutput(); err != nil {
+		t.Fatalf("building testdata/ggufsplit.c: %v\n%s", err, out)
+	}
+	m := tiny(t, tinyllama.Options{Layers: 3, Tokenizer: tinyllama.BPE})
+	_, _, whole := convert(t, m, ggufconv.Options{Type: "Q4_K_M", Name: "tiny"})
+	for _, tc := range []struct {
+		mode string
+		n    uint64
+		lim  gguf.SplitLimit
+	}{
+		{"tensors", 7, gguf.SplitLimit{MaxTensors: 7}},
+		{"size", 300_000, gguf.SplitLimit{MaxBytes: 300_000}},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			dst := t.TempDir()
+			rep, err := ggufconv.Convert(context.Background(), m, dst, ggufconv.Options{Type: "Q4_K_M", Name: "tiny", Split: &tc.lim})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := filepath.Join(t.TempDir(), "ref")
+			out, err := exec.Command(bin, lib, whole, ref, tc.mode, strconv.FormatUint(tc.n, 10)).CombinedOutput()
+			if err != nil {
+				t.Fatalf("ggufsplit: %v\n%s", err, out)
+			}
+			if got := strings.TrimSpace(string(out)); got != strconv.Itoa(len(rep.Files)) || len(rep.Files) < 2 {
+				t.Fatalf("ggufsplit wrote %s shards, cogumi %d", got, len(rep.Files))
+			}
+			for i, file := range rep.Files {
+				a, err := os.ReadFile(filepath.Join(dst, file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := os.ReadFile(gguf.SplitPath(ref, i, len(rep.Files)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(a, b) {
+					first := 0
+					for first < min(len(a), len(b)) && a[first] == b[first] {
+						first++
+					}
+					t.Errorf("%s differs from llama-gguf-split's shard (%d and %d bytes) from byte %d: %q vs %q", file, len(a), len(b), first, a[first:min(first+40, len(a))], b[first:min(first+40, len(b))])
+				}
+			}
+		})
 	}
 }
