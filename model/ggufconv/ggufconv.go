@@ -329,7 +329,7 @@ func Convert(ctx context.Context, m *checkpoint.Model, dst string, opts Options)
 	}
 	rep.Name, rep.SizeLabel, rep.Metadata = a.Name, a.SizeLabel, a
 	stem := Stem(&a, ft.name)
-	meta := metadata{cfg: &cfg, vocab: vocab, ft: ft, authorship: &a, source: opts.SourceDigest}
+	meta := metadata{cfg: &cfg, vocab: vocab, ft: ft, authorship: &a, sampling: samplingKeys(m.Dir()), source: opts.SourceDigest}
 	entries, err := meta.entries()
 	if err != nil {
 		return Report{}, fmt.Errorf("ggufconv: %s: %w", stem, err)

@@ -15,6 +15,7 @@ type metadata struct {
 	// authorship holds general.name, general.size_label and the other
 	// general.* keys of the model's origin.
 	authorship *Authorship
+	sampling   []kv   // general.sampling.*, from generation_config.json
 	source     string // Options.SourceDigest
 }
 
@@ -54,6 +55,7 @@ func (md *metadata) entries() ([]kv, error) {
 		{"general.architecture", arch},
 		{"general.type", "model"},
 	}
+	out = append(out, md.sampling...)
 	out = append(out, md.authorship.entries()...)
 	if md.source != "" {
 		out = append(out, kv{SourceDigestKey, md.source})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cogumi/cogumi/internal/tinyllama"
 	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/gguf"
 	"github.com/cogumi/cogumi/model/ggufconv"
 )
 
@@ -50,6 +51,9 @@ func cardCheckpoint(t *testing.T) *checkpoint.Model {
 		}
 	}
 	edit("config.json", func(d map[string]any) { d["_name_or_path"] = "cogumi/tiny-chat-v0.3" })
+	edit("generation_config.json", func(d map[string]any) {
+		d["temperature"], d["top_p"], d["top_k"], d["repetition_penalty"], d["do_sample"] = 0.6, 0.9, 20, 1.05, true
+	})
 	edit(checkpoint.TokenizerConfigFile, func(d map[string]any) {
 		d["chat_template"] = []map[string]string{{"name": "default", "template": "D"}, {"name": "tool-use", "template": "T"}, {"name": "rag", "template": "R"}}
 	})
@@ -64,7 +68,8 @@ func cardCheckpoint(t *testing.T) *checkpoint.Model {
 // TestMetadataInFile checks the general.* and chat template keys of a
 // converted file against what gguf-py's Metadata.load,
 // set_gguf_meta_model and add_chat_template write for the same checkpoint
-// directory (with quantized_by set), key for key and in order.
+// directory (with quantized_by set), key for key and in order, and the
+// sampling keys it writes from generation_config.json.
 func TestMetadataInFile(t *testing.T) {
 	m := cardCheckpoint(t)
 	var seen []ggufconv.ChatTemplates
@@ -74,7 +79,9 @@ func TestMetadataInFile(t *testing.T) {
 			return nil
 		}})
 	want := []string{
-		"general.architecture=llama", "general.type=model", "general.name=Tiny Chat v0.3", "general.author=Cogumi",
+		"general.architecture=llama", "general.type=model",
+		"general.sampling.top_k=20", "general.sampling.top_p=0.9", "general.sampling.temp=0.6", "general.sampling.penalty_repeat=1.05",
+		"general.name=Tiny Chat v0.3", "general.author=Cogumi",
 		"general.version=v0.3", "general.organization=Cogumi", "general.finetune=chat", "general.basename=tiny",
 		"general.quantized_by=me", "general.size_label=1.4M", "general.license=apache-2.0", "general.license.name=tiny-license",
 		"general.base_model.count=3",
@@ -98,6 +105,12 @@ func TestMetadataInFile(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("keys\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if k, _ := f.Get("general.sampling.top_k"); k.Type() != gguf.TypeInt32 {
+		t.Errorf("top_k is %v, want int32", k.Type())
+	}
+	if p, _ := f.Get("general.sampling.top_p"); p.Type() != gguf.TypeFloat32 {
+		t.Errorf("top_p is %v, want float32", p.Type())
 	}
 	if rep.File != "tiny-1.4M-chat-v0.3-F32.gguf" { // gguf.naming_convention
 		t.Errorf("file %s", rep.File)
