@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cogumi/cogumi/model/checkpoint"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -227,7 +228,7 @@ func deriveAuthorship(src authorshipSources) (Authorship, error) {
 	var cfg struct {
 		NameOrPath *string `json:"_name_or_path"`
 	}
-	if b, err := os.ReadFile(filepath.Join(src.dir, "config.json")); err == nil && json.Unmarshal(b, &cfg) == nil &&
+	if b, err := os.ReadFile(filepath.Join(src.dir, checkpoint.ConfigFile)); err == nil && json.Unmarshal(b, &cfg) == nil &&
 		cfg.NameOrPath != nil && strings.Count(*cfg.NameOrPath, "/") <= 1 {
 		fromID(*cfg.NameOrPath)
 	}

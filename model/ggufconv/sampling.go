@@ -6,10 +6,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-)
 
-// GenerationConfigFile holds a checkpoint's recommended sampling settings.
-const GenerationConfigFile = "generation_config.json"
+	"github.com/cogumi/cogumi/model/checkpoint"
+)
 
 // samplingKeys reads generation_config.json's sampling settings as
 // gguf-py's Metadata.load does and returns the general.sampling.* keys
@@ -18,7 +17,7 @@ const GenerationConfigFile = "generation_config.json"
 // missing or unreadable file, a null or a value of the wrong kind writes
 // nothing (the converter skips the first two, and fails on the last).
 func samplingKeys(dir string) []kv {
-	b, err := os.ReadFile(filepath.Join(dir, GenerationConfigFile))
+	b, err := os.ReadFile(filepath.Join(dir, checkpoint.GenerationConfigFile))
 	if err != nil {
 		return nil
 	}
