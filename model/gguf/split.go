@@ -85,3 +85,47 @@ func ParseSplitSize(s string) (uint64, error) {
 	}
 	return n * mult, nil
 }
+
+// SplitFirst returns the first shard when paths are exactly the shards of
+// one split file (<prefix>-00001-of-0000N.gguf ... in one directory, all N
+// of them, in any order): the file llama.cpp loads the model from.
+func SplitFirst(paths []string) (string, bool) {
+	if len(paths) == 0 {
+		return "", false
+	}
+	type shard struct {
+		prefix    string
+		no, count int
+	}
+	parse := func(p string) (shard, bool) {
+		rest, ok := strings.CutSuffix(p, ".gguf")
+		// <prefix>-NNNNN-of-NNNNN
+		n := len(rest)
+		if !ok || n < 16 || rest[n-15] != '-' || rest[n-9:n-5] != "-of-" {
+			return shard{}, false
+		}
+		no, err1 := strconv.Atoi(rest[n-14 : n-9])
+		count, err2 := strconv.Atoi(rest[n-5:])
+		if err1 != nil || err2 != nil || no < 1 || no > count {
+			return shard{}, false
+		}
+		return shard{rest[:n-15], no, count}, true
+	}
+	seen := map[int]bool{}
+	var first string
+	var set shard
+	for i, p := range paths {
+		s, ok := parse(p)
+		if !ok || (i > 0 && (s.prefix != set.prefix || s.count != set.count)) || seen[s.no] {
+			return "", false
+		}
+		set, seen[s.no] = s, true
+		if s.no == 1 {
+			first = p
+		}
+	}
+	if len(seen) != set.count {
+		return "", false
+	}
+	return first, true
+}

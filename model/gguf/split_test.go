@@ -55,3 +55,24 @@ func TestParseSplitSize(t *testing.T) {
 		t.Errorf("SplitPath = %s", got)
 	}
 }
+
+func TestSplitFirst(t *testing.T) {
+	for _, tc := range []struct {
+		paths []string
+		first string
+	}{
+		{[]string{"d/m-Q8_0-00002-of-00002.gguf", "d/m-Q8_0-00001-of-00002.gguf"}, "d/m-Q8_0-00001-of-00002.gguf"},
+		{[]string{"m-00001-of-00001.gguf"}, "m-00001-of-00001.gguf"},
+		{[]string{"d/m-00001-of-00003.gguf", "d/m-00002-of-00003.gguf"}, ""},             // one missing
+		{[]string{"d/a-00001-of-00002.gguf", "d/b-00002-of-00002.gguf"}, ""},             // two sets
+		{[]string{"d/m-00001-of-00002.gguf", "d/m-00002-of-00002.gguf", "d/x.gguf"}, ""}, // another file
+		{[]string{"d/m-00001-of-00002.gguf", "d/m-00001-of-00002.gguf"}, ""},             // twice
+		{[]string{"d/m.gguf"}, ""},
+		{nil, ""},
+	} {
+		got, ok := SplitFirst(tc.paths)
+		if got != tc.first || ok != (tc.first != "") {
+			t.Errorf("SplitFirst(%v) = %q, %v; want %q", tc.paths, got, ok, tc.first)
+		}
+	}
+}
