@@ -68,7 +68,7 @@ func (GGUF) Schema() Schema {
 	// The list of types comes from ggufconv, so that doc is not a tag.
 	attrs := withDoc(attrsOf[ggufParams](), "type",
 		"the GGUF file type: "+strings.Join(ggufconv.Types(), ", ")+" (llama-quantize's mixes for the K types)")
-	return Schema{Summary: "one GGUF file for llama.cpp from a checkpoint", Attrs: attrs, Traits: Traits{AllCPUs: true, Toolchains: []string{"llama"}}}
+	return Schema{Summary: "one GGUF file (or its split shards) for llama.cpp from a checkpoint", Attrs: attrs, Traits: Traits{AllCPUs: true, Toolchains: []string{"llama"}}}
 }
 
 func (GGUF) Check(t *target.Target) []AttrError {
