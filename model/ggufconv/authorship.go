@@ -1,6 +1,7 @@
 package ggufconv
 
 import (
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -219,9 +220,11 @@ func ParseModelID(id string, totalParams int64) ModelID {
 			}
 			if totalParams != 0 {
 				n := len(part)
-				if f, err := strconv.ParseFloat(part[:n-1], 64); err == nil && pyFloat(part[:n-1]) {
-					label := f * pow1000(strings.IndexByte(" KMBT", part[n-1]))
-					if totalParams > 0 && absF(label-float64(totalParams)) > float64(7*totalParams/8) {
+				// Python's float() and ParseFloat refuse the same sizes
+				// here ("8x7", "A3"): the regexp admits no other forms.
+				if f, err := strconv.ParseFloat(part[:n-1], 64); err == nil {
+					label := f * math.Pow(1000, float64(strings.IndexByte(" KMBT", part[n-1])))
+					if totalParams > 0 && math.Abs(label-float64(totalParams)) > float64(7*totalParams/8) {
 						t["finetune"] = true // a context length
 						part = part[:n-1] + strings.ToLower(part[n-1:])
 					}
@@ -288,34 +291,6 @@ func ParseModelID(id string, totalParams int64) ModelID {
 }
 
 func isDecimal(c byte) bool { return c >= '0' && c <= '9' }
-
-// pyFloat reports whether Python's float() accepts s the way
-// strconv.ParseFloat did: no hex, no underscores between digits.
-func pyFloat(s string) bool {
-	return !strings.ContainsAny(s, "xX_pP")
-}
-
-func pow1000(e int) float64 {
-	f := 1.0
-	switch {
-	case e > 0:
-		for range e {
-			f *= 1000
-		}
-	case e < 0:
-		for range -e {
-			f /= 1000
-		}
-	}
-	return f
-}
-
-func absF(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
 
 // IDToTitle is gguf-py's Metadata.id_to_title: dashes become spaces, and
 // each all-lowercase word that is not a version or a number is

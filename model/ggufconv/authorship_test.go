@@ -38,6 +38,11 @@ func TestParseModelID(t *testing.T) {
 		{"foo/Llama-2-7b-32k-instruct", 7000000000, ModelID{FullName: "Llama-2-7b-32k-instruct", Org: "foo", Basename: "Llama-2", Finetune: "32k-instruct", Version: "", SizeLabel: "7B"}, "Llama 2 7b 32k Instruct"},
 		{"iter3-base", 1000000, ModelID{FullName: "iter3-base", Org: "", Basename: "", Finetune: "", Version: "", SizeLabel: ""}, "Iter3 Base"},
 		{"Qwen3-30B-A3B", 30000000000, ModelID{FullName: "Qwen3-30B-A3B", Org: "", Basename: "Qwen3", Finetune: "", Version: "", SizeLabel: "30B-A3B"}, "Qwen3 30B A3B"},
+		{"org/Model-13b-v2-chat-32k", 13000000000, ModelID{FullName: "Model-13b-v2-chat-32k", Org: "org", Basename: "Model", Finetune: "chat-32k", Version: "v2", SizeLabel: "13B"}, "Model 13b v2 Chat 32k"},
+		{"llama-7B-lora", 7000000000, ModelID{FullName: "llama-7B-lora", Org: "", Basename: "llama", Finetune: "lora", Version: "", SizeLabel: "7B"}, "Llama 7B Lora"},
+		{"x/mixtral-8x7b-iter2", 46000000000, ModelID{FullName: "mixtral-8x7b-iter2", Org: "x", Basename: "mixtral", Finetune: "", Version: "iter2", SizeLabel: "8x7B"}, "Mixtral 8x7b Iter2"},
+		{"a/b-350m", 350000000, ModelID{FullName: "b-350m", Org: "a", Basename: "b", Finetune: "", Version: "", SizeLabel: "350M"}, "B 350m"},
+		{"a/B-medium-xl", 1000000000, ModelID{FullName: "B-medium-xl", Org: "a", Basename: "B", Finetune: "", Version: "", SizeLabel: "medium-xl"}, "B Medium Xl"},
 	} {
 		if got := ParseModelID(tc.id, tc.total); got != tc.want {
 			t.Errorf("ParseModelID(%q, %d) = %+v, want %+v", tc.id, tc.total, got, tc.want)
