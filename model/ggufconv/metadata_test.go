@@ -1,11 +1,13 @@
 package ggufconv_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -146,5 +148,34 @@ func TestMetadataInFile(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(dst); len(left) != 0 {
 		t.Errorf("files left: %v", left)
+	}
+}
+
+// TestMetadataSurvivesLlamaQuantize has llama.cpp's quantiser
+// (llama_model_quantize) quantise cogumi's F32 file of the card checkpoint
+// and compares the result with cogumi's own Q8_0 file byte for byte: the
+// general.*, sampling and chat template keys are what llama-quantize
+// carries over, where it puts them.
+func TestMetadataSurvivesLlamaQuantize(t *testing.T) {
+	bin, lib := llamaQuantizer(t)
+	m := cardCheckpoint(t)
+	o := ggufconv.Options{Type: "F32", Metadata: ggufconv.Authorship{QuantizedBy: "me"}}
+	_, _, f32 := convert(t, m, o)
+	o.Type = "Q8_0"
+	_, _, ours := convert(t, m, o)
+	ref := filepath.Join(t.TempDir(), "llama.gguf")
+	if out, err := exec.Command(bin, lib, f32, ref, "7", "0", "2").CombinedOutput(); err != nil {
+		t.Fatalf("llama_model_quantize: %v\n%s", err, out)
+	}
+	a, err := os.ReadFile(ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Errorf("cogumi's Q8_0 file (%d bytes) differs from llama-quantize's (%d bytes)", len(a), len(b))
 	}
 }
