@@ -145,3 +145,10 @@ func TestAuthorshipEntriesOrder(t *testing.T) {
 		t.Errorf("keys %v, want %v", keys, want)
 	}
 }
+
+func TestStemIsAFileName(t *testing.T) {
+	a := Authorship{Name: "n", Basename: "../b", SizeLabel: "1/2", Finetune: "x/../y", Version: "v 1"}
+	if got := Stem(&a, "q8_0"); got != "..-b-1-2-x-..-y-v-1-Q8_0" {
+		t.Errorf("Stem = %q", got)
+	}
+}

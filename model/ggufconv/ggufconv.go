@@ -227,8 +227,11 @@ func Stem(a *Authorship, typ string) string {
 		name = a.Basename
 	}
 	out := cleanName(name)
+	// Slashes too, unlike gguf-py: a README's finetune must not name a
+	// directory.
+	clean := strings.NewReplacer(" ", "-", "/", "-", "\\", "-", "\x00", "-")
 	for _, part := range []string{a.SizeLabel, a.Finetune, a.Version} {
-		if part = strings.ReplaceAll(strings.TrimSpace(part), " ", "-"); part != "" {
+		if part = clean.Replace(strings.TrimSpace(part)); part != "" {
 			out += "-" + part
 		}
 	}
