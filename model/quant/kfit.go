@@ -133,8 +133,7 @@ func makeQkxQuants(x, w []float32, L []uint8, s *fitScratch, nmax int32, rmin, r
 // in L, refined over 18 trial scales. len(x) is at most 32.
 //
 // As makeQxQuants16, it runs the trials two at a time (each chain adds the
-// C code's terms in its order) and keeps the winning trial's levels instead
-// of recomputing them.
+// C code's terms in its order).
 func makeQxQuants(x, w []float32, L []int8, s *fitScratch, nmax int32) float32 {
 	n := len(x)
 	w, L = w[:n], L[:n]
@@ -168,33 +167,50 @@ func makeQxQuants(x, w []float32, L []int8, s *fitScratch, nmax int32) float32 {
 	}
 	best := float32(scale * sumlx)
 	qxSteps := [18]float32{-9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9}
-	la, lb := s.la[:n], s.lb[:n]
+	lo, hi := -nmax, nmax-1
 	for k := 0; k < len(qxSteps); k += 2 {
 		isa := -(fmax + float32(0.1*qxSteps[k])) / maxv
 		isb := -(fmax + float32(0.1*qxSteps[k+1])) / maxv
-		var sxa, s2a, sxb, s2b float32
-		for i, v := range x {
-			a := max(-nmax, min(nmax-1, nearestInt(float32(isa*v))))
-			b := max(-nmax, min(nmax-1, nearestInt(float32(isb*v))))
-			la[i], lb[i] = int8(a+nmax), int8(b+nmax)
-			fa, fb := float32(a), float32(b)
-			sxa += float32(wx[i] * fa)
-			s2a += float32(float32(w[i]*fa) * fa)
-			sxb += float32(wx[i] * fb)
-			s2b += float32(float32(w[i]*fb) * fb)
-		}
+		sxa, s2a, sxb, s2b := qxTrialPair(x, w, wx[:n], isa, isb, lo, hi)
+		// A winning trial's levels are recomputed, as the C code does.
 		if s2a > 0 && float32(sxa*sxa) > float32(best*s2a) {
-			copy(L, la)
+			qxLevels(x, L, isa, nmax)
 			scale = sxa / s2a
 			best = float32(scale * sxa)
 		}
 		if s2b > 0 && float32(sxb*sxb) > float32(best*s2b) {
-			copy(L, lb)
+			qxLevels(x, L, isb, nmax)
 			scale = sxb / s2b
 			best = float32(scale * sxb)
 		}
 	}
 	return scale
+}
+
+// qxTrialPair returns the sums sum(w*x*l) and sum(w*l*l) of
+// make_qx_quants's trials at inverse scales isa and isb, wx holding w*x.
+// It is a function of its own so that the compiler keeps its few values
+// in registers.
+func qxTrialPair(x, w, wx []float32, isa, isb float32, lo, hi int32) (sxa, s2a, sxb, s2b float32) {
+	w, wx = w[:len(x)], wx[:len(x)]
+	for i, v := range x {
+		fa := float32(max(lo, min(hi, nearestInt(float32(isa*v)))))
+		fb := float32(max(lo, min(hi, nearestInt(float32(isb*v)))))
+		sxa += float32(wx[i] * fa)
+		s2a += float32(float32(w[i]*fa) * fa)
+		sxb += float32(wx[i] * fb)
+		s2b += float32(float32(w[i]*fb) * fb)
+	}
+	return sxa, s2a, sxb, s2b
+}
+
+// qxLevels sets L to the levels of x at inverse scale iscale, offset by
+// nmax, as make_qx_quants stores them.
+func qxLevels(x []float32, L []int8, iscale float32, nmax int32) {
+	L = L[:len(x)]
+	for i, v := range x {
+		L[i] = int8(max(-nmax, min(nmax-1, nearestInt(float32(iscale*v)))) + nmax)
+	}
 }
 
 // makeQpQuants is make_qp_quants: a fit of the non-negative x (sub-block

@@ -3,6 +3,7 @@ package quant
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 )
 
 // Importance-weighted quantisation: what ggml_quantize_chunk does when
@@ -17,7 +18,9 @@ import (
 // dst (each RowSize(t, rowLen) bytes) as ggml_quantize_chunk(t, src, dst, 0,
 // nrows, rowLen, weights) does, with up to workers goroutines. weights holds
 // one importance weight per column (len(weights) == rowLen); nil weights
-// mean no importance matrix, exactly QuantizeRows.
+// mean no importance matrix, exactly QuantizeRows. F32, F16, BF16 and Q8_0
+// ignore the weights, as ggml does; a type with no weighted quantiser here
+// is an error.
 func QuantizeRowsWeighted(t Type, dst []byte, src []float32, rowLen int, weights []float32, workers int) error {
 	if weights == nil {
 		return QuantizeRows(t, dst, src, rowLen, workers)
@@ -36,7 +39,7 @@ func QuantizeRowsWeighted(t Type, dst []byte, src []float32, rowLen int, weights
 }
 
 // weightedScratch is the working memory of the weighted quantisers (about
-// 3 KiB, on the stack of quantizeWeighted).
+// 2 KiB, on the stack of quantizeWeighted).
 type weightedScratch struct {
 	fit    fitScratch
 	k      kScratch // k.L: the levels of Q2_K, Q4_K and Q5_K
@@ -91,6 +94,30 @@ func sumSquares(x []float32) float32 {
 		s += float32(v * v)
 	}
 	return s
+}
+
+// sumSquaresRow is sumSquares for the legacy *_impl functions, whose sum
+// libggml computes four squares at a time. A NaN in the row makes the sum
+// NaN, and when two NaNs meet x86 keeps the first operand's: the compiled C
+// adds the squares of lanes 0 and 3 as sum + sq and those of lanes 1 and 2
+// as sq + sum, so the sign of the NaN sum is that of the first NaN in the
+// row, or of the last one in lane 1 or 2 after it.
+func sumSquaresRow(x []float32) float32 {
+	s := sumSquares(x)
+	if s == s {
+		return s
+	}
+	var nan uint32
+	found := false
+	for i, v := range x {
+		if v == v {
+			continue
+		}
+		if !found || i%4 == 1 || i%4 == 2 {
+			nan, found = math.Float32bits(v)|0x00400000, true // v*v: v's NaN, quieted
+		}
+	}
+	return math.Float32frombits(nan)
 }
 
 // importance fills w with qw[l] * sqrtf(sigma2 + x[l]^2) and returns the
@@ -172,7 +199,7 @@ func q45KBlockWeighted(y []byte, x, qw *[QK_K]float32, nmax int32, s *weightedSc
 // legacyRowWeighted is quantize_row_q4_0_impl, q4_1, q5_0 or q5_1 for one
 // row: sigma2 is the mean square of the whole row.
 func legacyRowWeighted(t Type, y []byte, x, qw []float32, s *weightedScratch) {
-	sigma2 := float32(sumSquares(x) / float32(len(x)))
+	sigma2 := float32(sumSquaresRow(x) / float32(len(x)))
 	L := s.k.L[:qk]
 	for ib := range len(x) / qk {
 		xb := x[ib*qk : (ib+1)*qk]
