@@ -10,11 +10,17 @@
 //     NEOX RoPE) and the llama3 rope_freqs tensor: convert_hf_to_gguf.py
 //     (conversion/base.py and conversion/llama.py);
 //   - the per-tensor types of each file type (1-D tensors and norms in F32,
-//     the output tensor in Q6_K, the Q4_K_M and Q4_K_S mixes, the fallbacks
-//     for rows that are not a multiple of the block size): llama-quantize
+//     the output tensor in Q6_K, every K-quant mix from Q6_K to Q2_K_S, the
+//     fallbacks for rows that are not a multiple of the block size) and of
+//     llama-quantize's options (--tensor-type overrides, first match wins;
+//     --token-embedding-type, --output-tensor-type, --pure): llama-quantize
 //     (src/llama-quant.cpp, llama_tensor_get_type) run on an F32 GGUF;
-//   - the quantised blocks, byte for byte: ggml's reference quantisers, as
-//     ported by package quant;
+//   - an importance matrix as llama-quantize --imatrix reads and applies it
+//     (tools/quantize/quantize.cpp's load_imatrix: weights in_sum2 / count
+//     per column, looked up by tensor name), and the quantize.imatrix.*
+//     keys it adds;
+//   - the quantised blocks, byte for byte: ggml's quantisers, as ported by
+//     package quant (with importance weights, ggml_quantize_chunk's);
 //   - the tensor order of llama-quantize's output (tensors outside the
 //     blocks first, then block by block, each group sorted by name), so a
 //     cogumi Q4_K_M file lists its tensors as llama-quantize's does.
@@ -26,7 +32,7 @@
 // goroutines take blocks of 16 rows of a chunk in turn: each reads its rows
 // from the memory-mapped checkpoint (through the Q/K permutation, a row
 // index mapping), converts them to float32 and quantises them with
-// quant.QuantizeRows; the chunk is then written, and the checkpoint pages it
+// quant.QuantizeRowsWeighted; the chunk is then written, and the checkpoint pages it
 // came from are handed back to the kernel so that they do not accumulate
 // in the process's resident set.
 package ggufconv
