@@ -176,6 +176,9 @@ func TestLlamaQuantizeAgrees(t *testing.T) {
 			slices.Concat(float, kquants, imatrixed("Q2_K", "Q3_K_S", "Q3_K_M"))},
 		{"tied-bpe", tinyllama.Options{TieEmbeddings: true, Tokenizer: tinyllama.BPE},
 			[]quantCase{{typ: "Q4_K_M", ftype: 15}, {typ: "Q2_K", ftype: 10, imatrix: true}, {typ: "Q3_K_L", ftype: 13, output: "Q5_K"}, {typ: "Q6_K", ftype: 18, tokenEmbd: "Q8_0", output: "Q4_K"}}},
+		// Mistral is written as a llama model.
+		{"mistral", tinyllama.Options{Arch: tinyllama.Mistral},
+			[]quantCase{{typ: "Q3_K_M", ftype: 12}, {typ: "Q2_K", ftype: 10, imatrix: true, overrides: [][2]string{{"attn_q", "Q4_0"}}}}},
 		// q, k and v biases (qwen2); per-head norms and heads x head_dim
 		// twice the hidden size, tied embeddings (qwen3).
 		{"qwen2", tinyllama.Options{Arch: tinyllama.Qwen2, Tokenizer: tinyllama.BPE},
