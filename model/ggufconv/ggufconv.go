@@ -352,6 +352,11 @@ func Convert(ctx context.Context, m *checkpoint.Model, dst string, opts Options)
 		return Report{}, fmt.Errorf("ggufconv: %w", err)
 	}
 	assignTypes(plans, ft, choice, &cfg)
+	for i, used := range choice.used {
+		if !used {
+			warnings = append(warnings, fmt.Sprintf("tensor type override %d (%q) gave no tensor its type", i+1, opts.TensorTypes[i].Pattern))
+		}
+	}
 	var imeta []kv
 	if opts.Imatrix != nil {
 		im, err := newImportance(opts.Imatrix)

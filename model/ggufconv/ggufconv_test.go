@@ -383,6 +383,17 @@ func TestErrors(t *testing.T) {
 			t.Errorf("%+v: %v, want %q", tc.o, err, tc.want)
 		}
 	}
+	// An override that gives no tensor its type (a typo, or one shadowed
+	// by an earlier pattern) is worth a warning; llama-quantize says nothing.
+	rep, err := ggufconv.Convert(context.Background(), m, t.TempDir(), ggufconv.Options{Type: "Q4_K_M",
+		TensorTypes: []ggufconv.TensorType{{Pattern: "attn", Type: "Q8_0"}, {Pattern: "attn_v", Type: "Q6_K"}, {Pattern: "atn_q", Type: "Q6_K"}, {Pattern: "ffn", Type: "Q5_K"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`tensor type override 2 ("attn_v") gave no tensor its type`, `tensor type override 3 ("atn_q") gave no tensor its type`}
+	if !slices.Equal(rep.Warnings, want) {
+		t.Errorf("warnings %q, want %q", rep.Warnings, want)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err = ggufconv.Convert(ctx, m, dst, ggufconv.Options{Type: "Q8_0"})

@@ -24,6 +24,7 @@ func (o *Options) typeChoice() (typeChoice, error) {
 	if c.overrides, err = parseOverrides(o.TensorTypes); err != nil {
 		return c, err
 	}
+	c.used = make([]bool, len(c.overrides))
 	for _, x := range []struct {
 		name, val string
 		dst       **quant.Type

@@ -70,6 +70,7 @@ type typeChoice struct {
 	pure       bool
 	hasImatrix bool
 	overrides  []override  // tt_overrides, first match wins
+	used       []bool      // per override: it gave some tensor its type
 	tokenEmbd  *quant.Type // token_embedding_type
 	output     *quant.Type // output_tensor_type
 }
@@ -118,9 +119,12 @@ func (s *mixState) tensorType(p *tensorPlan, c typeChoice) quant.Type {
 		return t
 	}
 	manual := false
-	for _, o := range c.overrides {
+	for i, o := range c.overrides {
 		if o.re.MatchString(p.name) {
 			t, manual = o.typ, true
+			if i < len(c.used) {
+				c.used[i] = true
+			}
 			break
 		}
 	}
