@@ -61,6 +61,10 @@ import (
 // (every token after BOS of each example, where llama-perplexity scores
 // the second half of fixed-size chunks of one text).
 //
+// The evaluation of a GGUF also records model_bytes, the size of the file
+// scored (every shard of a split file): `cogumi metrics --wide` shows it
+// beside the perplexity and the divergence.
+//
 // The script, when given, runs with the python toolchain and
 // COGUMI_INPUT_MODEL, COGUMI_INPUT_DATASET, COGUMI_OUT and COGUMI_PARAMS;
 // it must write $COGUMI_OUT/metrics.json holding {"metrics": {name: number}},
@@ -71,7 +75,7 @@ func (Eval) Kind() string { return "eval" }
 
 // Version includes the llama.cpp runner's digest: the runner is part of
 // the rule. (The python scripts' digest is in every python key.)
-func (Eval) Version() string { return "1-" + llamarun.Runner().Digest()[:12] }
+func (Eval) Version() string { return "2-" + llamarun.Runner().Digest()[:12] }
 
 // evalMetrics are the metrics cogumi computes itself.
 var evalMetrics = []string{"perplexity"}
@@ -187,11 +191,13 @@ func (Eval) Execute(ctx context.Context, a *Action) error {
 	}
 	var scores []evalset.Score
 	var runtimes []string
+	modelBytes := int64(-1)
 	if slices.Contains(metrics, "perplexity") {
-		res, err := scoreModel(ctx, a, p, exs)
+		res, size, err := scoreModel(ctx, a, p, exs)
 		if err != nil {
 			return err
 		}
+		modelBytes = size
 		runtimes = append(runtimes, res.Runtime)
 		scores = make([]evalset.Score, len(res.Results))
 		for i, r := range res.Results {
@@ -214,6 +220,12 @@ func (Eval) Execute(ctx context.Context, a *Action) error {
 	if err != nil {
 		return err
 	}
+	if modelBytes >= 0 {
+		if _, dup := m.Metrics[ModelBytesMetric]; dup {
+			return fmt.Errorf("the script's metric %q is also computed by cogumi; rename it", ModelBytesMetric)
+		}
+		m.Metrics[ModelBytesMetric] = float64(modelBytes)
+	}
 	if err := evalset.Write(a.Out, m, exs, scores); err != nil {
 		return err
 	}
@@ -228,11 +240,18 @@ func (Eval) Execute(ctx context.Context, a *Action) error {
 	return nil
 }
 
+// ModelBytesMetric is the metric of a GGUF evaluation that records the
+// size of the file scored, in bytes (every shard of a split file), so that
+// `cogumi metrics` shows size beside quality.
+const ModelBytesMetric = "model_bytes"
+
 // scoreModel runs the runtime that fits the model input on the examples.
-func scoreModel(ctx context.Context, a *Action, p *evalParams, exs []evalset.Example) (llamarun.Result, error) {
+// size is the GGUF's size in bytes (every shard), -1 for a checkpoint.
+func scoreModel(ctx context.Context, a *Action, p *evalParams, exs []evalset.Example) (res llamarun.Result, size int64, err error) {
+	size = -1
 	dir, ok := a.InputDirs["model"]
 	if !ok {
-		return llamarun.Result{}, fmt.Errorf("model: no input staged")
+		return llamarun.Result{}, -1, fmt.Errorf("model: no input staged")
 	}
 	work := filepath.Dir(a.Dir)
 	texts := make([]llamarun.Text, len(exs))
@@ -241,42 +260,67 @@ func scoreModel(ctx context.Context, a *Action, p *evalParams, exs []evalset.Exa
 	}
 	input, output := filepath.Join(work, "texts.jsonl"), filepath.Join(work, "result.json")
 	if err := llamarun.WriteTexts(input, texts); err != nil {
-		return llamarun.Result{}, err
+		return llamarun.Result{}, -1, err
 	}
 	gguf, err := findGGUF(dir)
 	if err != nil {
-		return llamarun.Result{}, fmt.Errorf("model %s: %w", p.Model, err)
+		return llamarun.Result{}, -1, fmt.Errorf("model %s: %w", p.Model, err)
+	}
+	if gguf != "" {
+		if size, err = ggufSize(dir); err != nil {
+			return llamarun.Result{}, -1, fmt.Errorf("model %s: %w", p.Model, err)
+		}
 	}
 	var reference string
 	if p.Reference != "" {
 		if reference, err = referenceGGUF(a, p, gguf); err != nil {
-			return llamarun.Result{}, err
+			return llamarun.Result{}, -1, err
 		}
 	}
 	if gguf != "" {
 		if p.DType != nil {
-			return llamarun.Result{}, fmt.Errorf("dtype is torch's compute dtype; model %s is a GGUF, scored by llama.cpp in its own types", p.Model)
+			return llamarun.Result{}, -1, fmt.Errorf("dtype is torch's compute dtype; model %s is a GGUF, scored by llama.cpp in its own types", p.Model)
 		}
 		tc, err := llamaToolchain(a)
 		if err != nil {
-			return llamarun.Result{}, err
+			return llamarun.Result{}, -1, err
 		}
 		script, err := llamarun.Runner().Write(work)
 		if err != nil {
-			return llamarun.Result{}, err
+			return llamarun.Result{}, -1, err
 		}
 		argv, env := llamarun.Command(tc, script, llamarun.Job{Model: gguf, Input: input, Output: output, Threads: actionThreads(a), Reference: reference})
 		if err := a.Exec(ctx, argv, env); err != nil {
-			return llamarun.Result{}, err
+			return llamarun.Result{}, -1, err
 		}
 	} else {
 		facts := filepath.Join(work, "eval-facts.json")
 		if err := runPython(ctx, a, []string{filepath.Join(a.PythonPath, "cogumi_eval.py"), dir, input, output, p.dtype(), facts}); err != nil {
-			return llamarun.Result{}, err
+			return llamarun.Result{}, -1, err
 		}
 		reportFacts(a, facts)
 	}
-	return llamarun.ReadResult(output, len(exs))
+	res, err = llamarun.ReadResult(output, len(exs))
+	return res, size, err
+}
+
+// ggufSize is the size of the GGUF input dir is or holds: findGGUF has
+// checked that it holds one file or the shards of one split file, and the
+// size is of every shard.
+func ggufSize(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".gguf") {
+			return err
+		}
+		info, err := os.Stat(p) // the file, where staging linked it
+		if err != nil {
+			return err
+		}
+		n += info.Size()
+		return nil
+	})
+	return n, err
 }
 
 // referenceGGUF is the reference's GGUF file; the model must be a GGUF

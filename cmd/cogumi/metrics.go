@@ -22,7 +22,7 @@ import (
 
 func newMetricsCmd(g *globals) *cobra.Command {
 	var plot string
-	var history, asJSON bool
+	var history, asJSON, wide bool
 	cmd := &cobra.Command{
 		Use:   "metrics [flags] [TARGET...]",
 		Short: "Show the metrics of evaluations (default: every eval target)",
@@ -32,6 +32,13 @@ the build before: "11.92 (-0.41)". Evaluations are eval targets and targets
 that declare a metrics.json output in the evaluation format. A by-evaluation's
 groups follow as group.metric rows, the names gate thresholds use.
 
+A files target stands for its sources: the evaluations it groups.
+
+--wide prints one row per evaluation and one column per metric, groups
+left out: evaluations of one dataset side by side, e.g. each quantised
+file's size (model_bytes, which an eval of a GGUF records), perplexity and
+KL divergence from the float model (kld_mean, with eval's reference).
+
 --plot draws them: bars comparing the targets, or with --history lines across
 the builds that changed them. FILE.svg and FILE.png show the same plot, labels
 included (the PNG's text is drawn in the Go font, compiled into cogumi).
@@ -39,16 +46,18 @@ included (the PNG's text is drawn in the Go font, compiled into cogumi).
 Examples:
   cogumi metrics
   cogumi metrics //models/... --json
+  cogumi metrics --wide //models:table
   cogumi metrics --plot metrics.svg
   cogumi metrics --history --plot history.png`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runMetrics(g, defaultAll(args), plot, history, asJSON)
+			return runMetrics(g, defaultAll(args), plot, history, asJSON, wide)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&plot, "plot", "", "also draw the metrics to `FILE` (.svg or .png)")
 	fl.BoolVar(&history, "history", false, "with --plot: draw each metric across builds instead of across targets")
 	fl.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	fl.BoolVar(&wide, "wide", false, "one row per evaluation, one column per metric (groups left out)")
 	return cmd
 }
 
@@ -61,10 +70,23 @@ type evalTarget struct {
 // evaluations lists the workspace's evaluations matching pats, in label
 // order: eval targets, and targets declaring metrics.json as an output
 // (a script's evaluation written as a run target).
+// A files target among them stands for its sources: `cogumi metrics
+// //models:table` shows the evaluations that group names.
 func evaluations(w *workspace, pats []label.Pattern) []evalTarget {
+	named := func(l label.Label) bool {
+		return slices.ContainsFunc(pats, func(p label.Pattern) bool { return p.Matches(l) })
+	}
+	grouped := map[label.Label]bool{}
+	for _, t := range w.ws.Targets {
+		if pats != nil && t.Kind == "files" && named(t.Label) {
+			for _, d := range t.Deps() {
+				grouped[d] = true
+			}
+		}
+	}
 	var out []evalTarget
 	for _, t := range w.ws.Targets {
-		if pats != nil && !slices.ContainsFunc(pats, func(p label.Pattern) bool { return p.Matches(t.Label) }) {
+		if pats != nil && !named(t.Label) && !grouped[t.Label] {
 			continue
 		}
 		if t.Kind != "eval" {
@@ -137,7 +159,7 @@ func recordMetricsHistory(g *globals, w *workspace) error {
 	return h.Save(path)
 }
 
-func runMetrics(g *globals, args []string, plot string, history, asJSON bool) error {
+func runMetrics(g *globals, args []string, plot string, history, asJSON, wide bool) error {
 	w, err := g.load()
 	if err != nil {
 		return err
@@ -191,6 +213,8 @@ func runMetrics(g *globals, args []string, plot string, history, asJSON bool) er
 		err = metrics.WriteJSON(g.stdout, reports)
 	} else if len(reports) == 0 {
 		fmt.Fprintf(g.stdout, "no evaluations among %s (eval targets, or targets with a metrics.json output)\n", strings.Join(args, " "))
+	} else if wide {
+		err = metrics.WriteWide(g.stdout, reports)
 	} else {
 		err = metrics.WriteTable(g.stdout, reports)
 	}

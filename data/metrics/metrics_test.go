@@ -246,6 +246,36 @@ func TestTable(t *testing.T) {
 	}
 }
 
+func TestWide(t *testing.T) {
+	f := mustParse(t, evalJSON)
+	reports := []TargetReport{
+		NewReport("//models:final_val", "eval", f, nil),
+		NewReport("//models:q3_val", "eval", mustParse(t, `{"version":1,"metrics":{"perplexity":3.5,"model_bytes":606208}}`), nil),
+		{Target: "//models:other", Kind: "eval"},
+	}
+	var b bytes.Buffer
+	if err := WriteWide(&b, reports); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("want a header and 3 rows:\n%s", b.String())
+	}
+	for i, want := range [][]string{
+		{"TARGET", "accuracy", "model_bytes", "perplexity"},
+		{"//models:final_val", "0.61", "-", "12.0"},
+		{"//models:q3_val", "-", "606208", "3.5"},
+		{"//models:other", "(not built yet: cogumi build //models:other)"},
+	} {
+		if got := strings.Fields(lines[i]); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("line %d = %q, want fields %q", i, lines[i], want)
+		}
+	}
+	if strings.Contains(b.String(), "coding") {
+		t.Errorf("group metrics in the wide table:\n%s", b.String())
+	}
+}
+
 func TestPlots(t *testing.T) {
 	a, b := mustParse(t, evalJSON), mustParse(t, baseJSON)
 	snaps := []Snapshot{{Label: "//models:final_val", File: a}, {Label: "//models:base_val", File: b}}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -96,6 +98,56 @@ func WriteTable(w io.Writer, reports []TargetReport) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// WriteWide prints reports as one row per target and one column per
+// whole-evaluation metric (a by-evaluation's group rows are left out),
+// so that evaluations of the same data compare side by side: a model's
+// size (model_bytes), perplexity and KL divergence, one row per file. The
+// columns are every metric any report has, in name order; a target
+// without one shows "-".
+func WriteWide(w io.Writer, reports []TargetReport) error {
+	var names []string
+	for _, r := range reports {
+		for _, row := range r.Metrics {
+			if row.Group == "" && !slices.Contains(names, row.Metric) {
+				names = append(names, row.Metric)
+			}
+		}
+	}
+	slices.Sort(names)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\t"+strings.Join(names, "\t"))
+	for _, r := range reports {
+		switch {
+		case !r.Built:
+			fmt.Fprintf(tw, "%s\t(not built yet: cogumi build %s)\n", r.Target, r.Target)
+			continue
+		case r.Error != "":
+			fmt.Fprintf(tw, "%s\t(%s)\n", r.Target, r.Error)
+			continue
+		}
+		cells := []string{r.Target}
+		for _, n := range names {
+			i := slices.IndexFunc(r.Metrics, func(row Row) bool { return row.Group == "" && row.Metric == n })
+			if i < 0 {
+				cells = append(cells, "-")
+				continue
+			}
+			cells = append(cells, formatCell(r.Metrics[i].Value))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	return tw.Flush()
+}
+
+// formatCell prints a value of the wide table: a large whole number (a
+// size in bytes) without decimals, else as FormatValue does.
+func formatCell(x float64) string {
+	if math.Abs(x) >= 1000 && x == math.Trunc(x) {
+		return strconv.FormatFloat(x, 'f', 0, 64)
+	}
+	return FormatValue(x)
 }
 
 // formatWithChange prints "11.92 (-0.41)", "(=)" when unchanged and
