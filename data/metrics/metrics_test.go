@@ -250,8 +250,8 @@ func TestWide(t *testing.T) {
 	f := mustParse(t, evalJSON)
 	reports := []TargetReport{
 		NewReport("//models:final_val", "eval", f, nil),
-		NewReport("//models:q3_val", "eval", mustParse(t, `{"version":1,"metrics":{"perplexity":3.5,"model_bytes":606208}}`), nil),
 		{Target: "//models:other", Kind: "eval"},
+		NewReport("//models:q3_val", "eval", mustParse(t, `{"version":1,"metrics":{"perplexity":3.5,"model_bytes":606208}}`), nil),
 	}
 	var b bytes.Buffer
 	if err := WriteWide(&b, reports); err != nil {
@@ -270,6 +270,9 @@ func TestWide(t *testing.T) {
 		if got := strings.Fields(lines[i]); strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("line %d = %q, want fields %q", i, lines[i], want)
 		}
+	}
+	if i, j := strings.Index(lines[1], "12.0"), strings.Index(lines[2], "3.5"); i != j {
+		t.Errorf("the perplexity column is not aligned:\n%s", b.String())
 	}
 	if strings.Contains(b.String(), "coding") {
 		t.Errorf("group metrics in the wide table:\n%s", b.String())

@@ -105,7 +105,8 @@ func WriteTable(w io.Writer, reports []TargetReport) error {
 // so that evaluations of the same data compare side by side: a model's
 // size (model_bytes), perplexity and KL divergence, one row per file. The
 // columns are every metric any report has, in name order; a target
-// without one shows "-".
+// without one shows "-". Targets not built, or whose file cannot be read,
+// follow the table.
 func WriteWide(w io.Writer, reports []TargetReport) error {
 	var names []string
 	for _, r := range reports {
@@ -118,13 +119,14 @@ func WriteWide(w io.Writer, reports []TargetReport) error {
 	slices.Sort(names)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TARGET\t"+strings.Join(names, "\t"))
+	var notes []string // after the rows: a line of other cells would end the columns' alignment
 	for _, r := range reports {
 		switch {
 		case !r.Built:
-			fmt.Fprintf(tw, "%s\t(not built yet: cogumi build %s)\n", r.Target, r.Target)
+			notes = append(notes, fmt.Sprintf("%s\t(not built yet: cogumi build %s)\n", r.Target, r.Target))
 			continue
 		case r.Error != "":
-			fmt.Fprintf(tw, "%s\t(%s)\n", r.Target, r.Error)
+			notes = append(notes, fmt.Sprintf("%s\t(%s)\n", r.Target, r.Error))
 			continue
 		}
 		cells := []string{r.Target}
@@ -137,6 +139,12 @@ func WriteWide(w io.Writer, reports []TargetReport) error {
 			cells = append(cells, formatCell(r.Metrics[i].Value))
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprint(tw, n)
 	}
 	return tw.Flush()
 }
