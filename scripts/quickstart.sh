@@ -2,7 +2,7 @@
 # The README's first command: installs what the main job needs, builds
 # cogumi, and runs its main job on the embedded defaults (local cache, local
 # executor): the tiny pipeline of examples/tiny-pipeline, `cogumi build
-# //models:final`, against the local teacher API (cogumi-teacher), which this
+# //models:final //models:table`, against the local teacher API (cogumi-teacher), which this
 # script starts on 127.0.0.1 and stops at the end.
 #
 # Installs (each only when missing): Debian's python3-torch, python3-numpy
@@ -41,6 +41,10 @@ for _ in $(seq 50); do [ -s "$url_file" ] && break; sleep 0.1; done
 [ -s "$url_file" ] || { echo "quickstart: cogumi-teacher did not start on 127.0.0.1:18181 (is the port taken?)" >&2; exit 1; }
 
 cd examples/tiny-pipeline
-../../bin/cogumi build //models:final
+../../bin/cogumi build //models:final //models:table
 echo
 ../../bin/cogumi metrics //models:all
+echo
+# The size-quality table: each type's file size, perplexity and KL
+# divergence from the F16 file, side by side.
+../../bin/cogumi metrics --wide //models:table
