@@ -50,7 +50,7 @@ func BenchmarkLibggml(b *testing.B) {
 	src := irwinHall(9, benchRows*benchRowLen, 0.02)
 	for _, typ := range benchTypes {
 		b.Run(typ.String(), func(b *testing.B) {
-			wall, cpu, err := ref.bench(typ, src, benchRowLen, benchWorkers, b.N)
+			wall, cpu, err := ref.bench(typ, src, benchRowLen, benchWorkers, b.N, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

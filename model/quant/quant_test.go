@@ -31,6 +31,8 @@ func TestTypeTable(t *testing.T) {
 		{quant.Q5_K, 13, "Q5_K", 256, 176},
 		{quant.Q6_K, 14, "Q6_K", 256, 210},
 		{quant.BF16, 30, "BF16", 1, 2},
+		{quant.IQ4_NL, 20, "IQ4_NL", 32, 18},
+		{quant.IQ4_XS, 23, "IQ4_XS", 256, 136},
 	}
 	for _, tt := range tests {
 		if uint32(tt.typ) != tt.id || tt.typ.String() != tt.name || tt.typ.BlockSize() != tt.block || tt.typ.TypeSize() != tt.siz {
@@ -159,11 +161,12 @@ func TestRoundTripError(t *testing.T) {
 		quant.F32: 0, quant.F16: 1e-3, quant.BF16: 8e-3,
 		quant.Q8_0: 1.0 / 127, quant.Q6_K: 1.0 / 20, quant.Q5_0: 1.0 / 15, quant.Q5_1: 1.0 / 15,
 		quant.Q5_K: 1.0 / 12, quant.Q4_0: 1.0 / 7, quant.Q4_1: 1.0 / 7, quant.Q4_K: 1.0 / 6,
+		quant.IQ4_NL: 1.0 / 9, quant.IQ4_XS: 1.0 / 9,
 	}
 	src := irwinHall(1, 256*64, 0.05)
 	for _, typ := range quant.Types() {
 		q := make([]byte, quant.RowSize(typ, len(src)))
-		if err := quant.Quantize(typ, q, src); err != nil {
+		if err := quantizeAny(typ, q, src, 256, 1); err != nil {
 			t.Fatalf("%v: %v", typ, err)
 		}
 		back := make([]float32, len(src))
@@ -223,12 +226,12 @@ func TestQuantizeRowsWorkers(t *testing.T) {
 	src := irwinHall(3, rowLen*100, 1)
 	for _, typ := range quant.Types() {
 		want := make([]byte, quant.RowSize(typ, len(src)))
-		if err := quant.Quantize(typ, want, src); err != nil {
+		if err := quantizeAny(typ, want, src, rowLen, 1); err != nil {
 			t.Fatal(err)
 		}
 		for _, w := range []int{0, 1, 2, 3, 7, 64} {
 			got := make([]byte, len(want))
-			if err := quant.QuantizeRows(typ, got, src, rowLen, w); err != nil {
+			if err := quantizeAny(typ, got, src, rowLen, w); err != nil {
 				t.Fatal(err)
 			}
 			if string(got) != string(want) {
@@ -237,7 +240,7 @@ func TestQuantizeRowsWorkers(t *testing.T) {
 		}
 		row := src[:rowLen]
 		dst := make([]byte, quant.RowSize(typ, rowLen))
-		if n := testing.AllocsPerRun(10, func() { _ = quant.Quantize(typ, dst, row) }); n != 0 {
+		if n := testing.AllocsPerRun(10, func() { _ = quantizeAny(typ, dst, row, rowLen, 1) }); n != 0 {
 			t.Errorf("%v: %v allocations per row", typ, n)
 		}
 	}
@@ -260,6 +263,9 @@ var golden = map[quant.Type]string{
 	quant.Q5_K: "7932dfb598887d6e2ed44814eed9007302e8a503e78f33efdf9de600dbf5806b",
 	quant.Q6_K: "2b1e3d23a465a005a349117f87352060aabfdc4810f2ed321bb789d14f8217c0",
 	quant.BF16: "426150811cf4d09e26eea062e2ab7a981e5bc51515ab98085fe7778ef7b7394e",
+
+	quant.IQ4_NL: "5b41460042f1e31d038c67aaef7879d76067b457406633f401b9fcc77e81aa37",
+	quant.IQ4_XS: "d0bfb0dc1cd52c46f9583023bda947288fe1277bb0899a6d7d9be32407aa8a13",
 }
 
 // goldenInput is TestGolden's input; TestMatchesLibggml checks it too.
@@ -278,7 +284,7 @@ func TestGolden(t *testing.T) {
 	src := goldenInput()
 	for _, typ := range quant.Types() {
 		q := make([]byte, quant.RowSize(typ, len(src)))
-		if err := quant.QuantizeRows(typ, q, src, 1024, 2); err != nil {
+		if err := quantizeAny(typ, q, src, 1024, 2); err != nil {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(q)
@@ -291,6 +297,25 @@ func TestGolden(t *testing.T) {
 			t.Errorf("%v: sha256 %s, want %s", typ, got, want)
 		}
 	}
+}
+
+// quantizeAny quantises rows of rowLen with QuantizeRows, or, for the
+// types ggml only quantises with an imatrix, with the weights of
+// unitWeights.
+func quantizeAny(typ quant.Type, dst []byte, src []float32, rowLen, workers int) error {
+	if quant.RequiresImatrix(typ) {
+		return quant.QuantizeRowsWeighted(typ, dst, src, rowLen, unitWeights(rowLen), workers)
+	}
+	return quant.QuantizeRows(typ, dst, src, rowLen, workers)
+}
+
+// unitWeights returns deterministic importance weights around 1.
+func unitWeights(n int) []float32 {
+	w := irwinHall(99, n, 0.5)
+	for i := range w {
+		w[i] = 1 + w[i]
+	}
+	return w
 }
 
 // irwinHall returns n roughly Gaussian values (the sum of four uniforms)

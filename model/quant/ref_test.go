@@ -67,8 +67,20 @@ type refTool struct{ bin, lib string }
 
 // quantize runs ggml_quantize_chunk on rows of rowLen values.
 func (r *refTool) quantize(t quant.Type, src []float32, rowLen int) ([]byte, error) {
-	cmd := exec.Command(r.bin, r.lib, "quantize", strconv.Itoa(int(t)), strconv.Itoa(len(src)/rowLen), strconv.Itoa(rowLen))
-	cmd.Stdin = bytes.NewReader(f32Bytes(src))
+	return r.quantizeWeighted(t, src, rowLen, nil)
+}
+
+// quantizeWeighted runs ggml_quantize_chunk with weights (rowLen values, or
+// nil) as its imatrix.
+func (r *refTool) quantizeWeighted(t quant.Type, src []float32, rowLen int, weights []float32) ([]byte, error) {
+	args := []string{r.lib, "quantize", strconv.Itoa(int(t)), strconv.Itoa(len(src) / rowLen), strconv.Itoa(rowLen)}
+	in := f32Bytes(src)
+	if weights != nil {
+		args = append(args, "imatrix")
+		in = append(in, f32Bytes(weights)...)
+	}
+	cmd := exec.Command(r.bin, args...)
+	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -78,12 +90,40 @@ func (r *refTool) quantize(t quant.Type, src []float32, rowLen int) ([]byte, err
 	return out, nil
 }
 
+// dequantize expands rows of type t (rowLen values each) through the
+// type's to_float in libggml.
+func (r *refTool) dequantize(t quant.Type, q []byte, rowLen int) ([]float32, error) {
+	nrows := len(q) / quant.RowSize(t, rowLen)
+	cmd := exec.Command(r.bin, r.lib, "dequantize", strconv.Itoa(int(t)), strconv.Itoa(nrows), strconv.Itoa(rowLen))
+	cmd.Stdin = bytes.NewReader(q)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("ggmlref dequantize %s: %v: %s", t, err, stderr.String())
+	}
+	if len(out) != 4*nrows*rowLen {
+		return nil, fmt.Errorf("ggmlref dequantize %s: %d bytes, want %d", t, len(out), 4*nrows*rowLen)
+	}
+	f := make([]float32, nrows*rowLen)
+	for i := range f {
+		f[i] = math.Float32frombits(binary.LittleEndian.Uint32(out[4*i:]))
+	}
+	return f, nil
+}
+
 // bench returns the wall-clock and CPU nanoseconds libggml takes for iters
 // quantisations of src split over threads threads.
-func (r *refTool) bench(t quant.Type, src []float32, rowLen, threads, iters int) (wall, cpu int64, err error) {
-	cmd := exec.Command(r.bin, r.lib, "bench", strconv.Itoa(int(t)), strconv.Itoa(len(src)/rowLen), strconv.Itoa(rowLen),
-		strconv.Itoa(threads), strconv.Itoa(iters))
-	cmd.Stdin = bytes.NewReader(f32Bytes(src))
+func (r *refTool) bench(t quant.Type, src []float32, rowLen, threads, iters int, weights []float32) (wall, cpu int64, err error) {
+	args := []string{r.lib, "bench", strconv.Itoa(int(t)), strconv.Itoa(len(src) / rowLen), strconv.Itoa(rowLen),
+		strconv.Itoa(threads), strconv.Itoa(iters)}
+	in := f32Bytes(src)
+	if weights != nil {
+		args = append(args, "imatrix")
+		in = append(in, f32Bytes(weights)...)
+	}
+	cmd := exec.Command(r.bin, args...)
+	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -36,6 +36,9 @@ func Quantize(t Type, dst []byte, src []float32) error {
 	case Q6_K:
 		return QuantizeQ6_K(dst, src)
 	}
+	if k, ok := iqKernelFor(t); ok {
+		return quantizeIQ(t, k, dst, src, nil)
+	}
 	return fmt.Errorf("quant: cannot quantise to unknown ggml type %d", uint32(t))
 }
 
@@ -84,6 +87,9 @@ func Dequantize(t Type, dst []float32, src []byte) error {
 	case Q6_K:
 		return DequantizeQ6_K(dst, src)
 	}
+	if k, ok := iqKernelFor(t); ok {
+		return dequantizeIQ(t, k, dst, src)
+	}
 	return fmt.Errorf("quant: cannot dequantise unknown ggml type %d", uint32(t))
 }
 
@@ -97,6 +103,14 @@ const rowsPerTask = 16
 // one). The output is identical to quantising row by row: the references
 // treat every block independently, so the split cannot change a byte.
 func QuantizeRows(t Type, dst []byte, src []float32, rowLen int, workers int) error {
+	return QuantizeRowsWeighted(t, dst, src, rowLen, nil, workers)
+}
+
+// QuantizeRowsWeighted is QuantizeRows with importance weights (an imatrix
+// entry): weights is nil or holds rowLen values, applied to every row, as
+// ggml_quantize_chunk's imatrix argument. Types that RequiresImatrix names
+// fail without weights.
+func QuantizeRowsWeighted(t Type, dst []byte, src []float32, rowLen int, weights []float32, workers int) error {
 	rowBytes := RowSize(t, rowLen)
 	if rowBytes < 0 || rowLen == 0 {
 		return fmt.Errorf("quant: %s: row length %d is not a positive multiple of the block size %d", t, rowLen, t.BlockSize())
@@ -108,9 +122,22 @@ func QuantizeRows(t Type, dst []byte, src []float32, rowLen int, workers int) er
 	if len(dst) != nrows*rowBytes {
 		return fmt.Errorf("quant: %s: %d rows need %d bytes, got a buffer of %d", t, nrows, nrows*rowBytes, len(dst))
 	}
+	job := rowJob{t: t, rowLen: rowLen, rowBytes: rowBytes, weights: weights}
+	if weights != nil {
+		if len(weights) != rowLen {
+			return fmt.Errorf("quant: %s: %d importance weights for rows of %d", t, len(weights), rowLen)
+		}
+		k, ok := iqKernelFor(t)
+		if !ok {
+			return fmt.Errorf("quant: %s: quantising with importance weights is not supported", t)
+		}
+		job.iq = k
+	} else if RequiresImatrix(t) {
+		return errNeedsImatrix(t)
+	}
 	workers = max(1, min(workers, (nrows+rowsPerTask-1)/rowsPerTask))
 	if workers == 1 {
-		return Quantize(t, dst, src)
+		return job.run(dst, src)
 	}
 	var (
 		next     atomic.Int64
@@ -121,7 +148,7 @@ func QuantizeRows(t Type, dst []byte, src []float32, rowLen int, workers int) er
 	ntasks := int64((nrows + rowsPerTask - 1) / rowsPerTask)
 	for range workers {
 		wg.Add(1)
-		go func() {
+		go func(job rowJob) {
 			defer wg.Done()
 			for {
 				task := next.Add(1) - 1
@@ -130,13 +157,33 @@ func QuantizeRows(t Type, dst []byte, src []float32, rowLen int, workers int) er
 				}
 				r0 := int(task) * rowsPerTask
 				r1 := min(nrows, r0+rowsPerTask)
-				if err := Quantize(t, dst[r0*rowBytes:r1*rowBytes], src[r0*rowLen:r1*rowLen]); err != nil {
+				if err := job.run(dst[r0*rowBytes:r1*rowBytes], src[r0*rowLen:r1*rowLen]); err != nil {
 					errOnce.Do(func() { firstErr = fmt.Errorf("quant: rows %d..%d: %w", r0, r1, err) })
 					return
 				}
 			}
-		}()
+		}(job)
 	}
 	wg.Wait()
 	return firstErr
+}
+
+// rowJob quantises whole rows, with or without importance weights.
+type rowJob struct {
+	t                Type
+	rowLen, rowBytes int
+	weights          []float32 // nil, or rowLen values applied to every row
+	iq               iqKernel  // the kernel taking the weights
+}
+
+func (j rowJob) run(dst []byte, src []float32) error {
+	if j.weights == nil {
+		return Quantize(j.t, dst, src)
+	}
+	for r := range len(src) / j.rowLen {
+		if err := quantizeIQ(j.t, j.iq, dst[r*j.rowBytes:(r+1)*j.rowBytes], src[r*j.rowLen:(r+1)*j.rowLen], j.weights); err != nil {
+			return err
+		}
+	}
+	return nil
 }

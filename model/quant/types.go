@@ -34,6 +34,13 @@ const (
 	Q5_K Type = 13
 	Q6_K Type = 14
 	BF16 Type = 30
+
+	IQ2_XXS Type = 16
+	IQ2_XS  Type = 17
+	IQ3_XXS Type = 18
+	IQ4_NL  Type = 20
+	IQ3_S   Type = 21
+	IQ4_XS  Type = 23
 )
 
 // QK_K is the number of weights in a k-quant super-block.
@@ -72,13 +79,26 @@ func lookup(t Type) (traits, bool) {
 		return traits{"Q5_K", QK_K, 176}, true
 	case Q6_K:
 		return traits{"Q6_K", QK_K, 210}, true
+	case IQ2_XXS:
+		return traits{"IQ2_XXS", QK_K, 66}, true
+	case IQ2_XS:
+		return traits{"IQ2_XS", QK_K, 74}, true
+	case IQ3_XXS:
+		return traits{"IQ3_XXS", QK_K, 98}, true
+	case IQ4_NL:
+		return traits{"IQ4_NL", 32, 18}, true
+	case IQ3_S:
+		return traits{"IQ3_S", QK_K, 110}, true
+	case IQ4_XS:
+		return traits{"IQ4_XS", QK_K, 136}, true
 	}
 	return traits{}, false
 }
 
 // Types lists every supported type in ggml id order.
 func Types() []Type {
-	return []Type{F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, BF16}
+	return []Type{F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, BF16,
+		IQ4_NL, IQ4_XS}
 }
 
 // Valid reports whether t is a type this package knows.

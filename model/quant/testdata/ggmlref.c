@@ -3,11 +3,15 @@
 // the real thing byte for byte. Built by the quant tests with gcc; the Go
 // package itself needs no cgo.
 //
-//   ggmlref LIB quantize TYPE NROWS NPERROW
-//       reads NROWS*NPERROW little-endian float32 on stdin, writes the
-//       quantised rows on stdout.
-//   ggmlref LIB bench TYPE NROWS NPERROW THREADS ITERS
-//       reads the floats once, quantises them ITERS times split over THREADS
+//   ggmlref LIB quantize TYPE NROWS NPERROW [imatrix]
+//       reads NROWS*NPERROW little-endian float32 on stdin (then, with
+//       "imatrix", NPERROW importance weights), writes the quantised rows
+//       on stdout.
+//   ggmlref LIB dequantize TYPE NROWS NPERROW
+//       reads NROWS rows of TYPE on stdin, writes them as float32 through
+//       the type's to_float (ggml_get_type_traits).
+//   ggmlref LIB bench TYPE NROWS NPERROW THREADS ITERS [imatrix]
+//       reads the floats (and weights) once, quantises them ITERS times split over THREADS
 //       threads (contiguous row ranges, as llama-quantize splits a tensor),
 //       prints the elapsed and the CPU nanoseconds of the quantisation alone.
 #include <dlfcn.h>
@@ -20,6 +24,18 @@
 typedef size_t (*quantize_chunk_fn)(int type, const float *src, void *dst, int64_t start,
                                     int64_t nrows, int64_t n_per_row, const float *imatrix);
 typedef size_t (*row_size_fn)(int type, int64_t ne);
+typedef void (*to_float_fn)(const void *x, float *y, int64_t k);
+
+// The head of ggml.h's struct ggml_type_traits, up to to_float.
+struct type_traits_head {
+    const char *type_name;
+    int64_t blck_size;
+    int64_t blck_size_interleave;
+    size_t type_size;
+    _Bool is_quantized;
+    to_float_fn to_float;
+};
+typedef const struct type_traits_head *(*get_type_traits_fn)(int type);
 
 static quantize_chunk_fn quantize_chunk;
 
@@ -28,12 +44,13 @@ struct job {
     const float *src;
     char *dst;
     int64_t row0, nrows, n_per_row;
+    const float *imatrix;
 };
 
 static void *run_job(void *arg) {
     struct job *j = arg;
     if (j->nrows > 0) {
-        quantize_chunk(j->type, j->src, j->dst, j->row0 * j->n_per_row, j->nrows, j->n_per_row, NULL);
+        quantize_chunk(j->type, j->src, j->dst, j->row0 * j->n_per_row, j->nrows, j->n_per_row, j->imatrix);
     }
     return NULL;
 }
@@ -50,7 +67,7 @@ static int read_full(void *buf, size_t n) {
 
 int main(int argc, char **argv) {
     if (argc < 6) {
-        fprintf(stderr, "usage: ggmlref LIB quantize|bench TYPE NROWS NPERROW [THREADS ITERS]\n");
+        fprintf(stderr, "usage: ggmlref LIB quantize|dequantize|bench TYPE NROWS NPERROW [imatrix | THREADS ITERS [imatrix]]\n");
         return 2;
     }
     void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
@@ -74,12 +91,36 @@ int main(int argc, char **argv) {
         fprintf(stderr, "ggmlref: out of memory\n");
         return 1;
     }
-    if (read_full(src, nvals * sizeof(float)) != 0) {
+    if (argv[2][0] != 'd' && read_full(src, nvals * sizeof(float)) != 0) {
         fprintf(stderr, "ggmlref: short input, want %zu floats\n", nvals);
         return 1;
     }
+    float *imatrix = NULL;
+    int want_imatrix = (argv[2][0] == 'q' && argc > 6) || (argv[2][0] == 'b' && argc > 8);
+    if (want_imatrix) {
+        imatrix = malloc((size_t)n_per_row * sizeof(float));
+        if (!imatrix || read_full(imatrix, (size_t)n_per_row * sizeof(float)) != 0) {
+            fprintf(stderr, "ggmlref: short input, want %lld importance weights\n", (long long)n_per_row);
+            return 1;
+        }
+    }
+    if (argv[2][0] == 'd') {
+        get_type_traits_fn traits = (get_type_traits_fn)dlsym(lib, "ggml_get_type_traits");
+        if (!traits || !traits(type)->to_float) {
+            fprintf(stderr, "ggmlref: no to_float for type %d\n", type);
+            return 1;
+        }
+        char *q = malloc(rsize * (size_t)nrows + 1);
+        if (!q || read_full(q, rsize * (size_t)nrows) != 0) {
+            fprintf(stderr, "ggmlref: short input, want %zu bytes\n", rsize * (size_t)nrows);
+            return 1;
+        }
+        traits(type)->to_float(q, src, (int64_t)nvals);
+        fwrite(src, sizeof(float), nvals, stdout);
+        return 0;
+    }
     if (argv[2][0] == 'q') {
-        quantize_chunk(type, src, dst, 0, nrows, n_per_row, NULL);
+        quantize_chunk(type, src, dst, 0, nrows, n_per_row, imatrix);
         fwrite(dst, 1, rsize * (size_t)nrows, stdout);
         return 0;
     }
@@ -98,7 +139,7 @@ int main(int argc, char **argv) {
         int64_t per = (nrows + threads - 1) / threads;
         for (int t = 0; t < threads; t++) {
             int64_t r0 = t * per, r1 = r0 + per < nrows ? r0 + per : nrows;
-            jobs[t] = (struct job){type, src, dst, r0, r1 > r0 ? r1 - r0 : 0, n_per_row};
+            jobs[t] = (struct job){type, src, dst, r0, r1 > r0 ? r1 - r0 : 0, n_per_row, imatrix};
             pthread_create(&tid[t], NULL, run_job, &jobs[t]);
         }
         for (int t = 0; t < threads; t++) pthread_join(tid[t], NULL);
