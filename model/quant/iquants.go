@@ -20,6 +20,10 @@ func iqKernelFor(t Type) (iqKernel, bool) {
 		return iqKernel{quantize: quantizeIQ4NL, dequantize: dequantizeIQ4NL}, true
 	case IQ4_XS:
 		return iqKernel{quantize: quantizeIQ4XS, dequantize: dequantizeIQ4XS}, true
+	case IQ3_S:
+		return iqKernel{quantize: quantizeIQ3S, dequantize: dequantizeIQ3S}, true
+	case IQ3_XXS:
+		return iqKernel{quantize: quantizeIQ3XXS, dequantize: dequantizeIQ3XXS}, true
 	}
 	return iqKernel{}, false
 }

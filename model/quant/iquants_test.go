@@ -13,7 +13,7 @@ import (
 
 // iqTypes are the i-quants, compared with libggml with importance weights
 // and, where ggml allows it, without.
-var iqTypes = []quant.Type{quant.IQ4_NL, quant.IQ4_XS}
+var iqTypes = []quant.Type{quant.IQ4_NL, quant.IQ4_XS, quant.IQ3_S, quant.IQ3_XXS}
 
 // weightSet is one imatrix entry for rows of a given length.
 type weightSet struct {
@@ -48,8 +48,7 @@ func weightSets(typ quant.Type, rowLen int) []weightSet {
 }
 
 // rowGroup is testRows' families of one row length, concatenated so that
-// one libggml run covers them all (the lattice types' grids take libggml
-// a while to build in each process).
+// one job covers them all.
 type rowGroup struct {
 	rowLen int
 	data   []float32
@@ -75,73 +74,137 @@ func groupRows(fams []rowFamily) []rowGroup {
 	return groups
 }
 
+// overflows reports whether a family holds values whose squares overflow
+// float32 (or Inf and NaN), on which ggml's lattice quantisers abort.
+func overflows(f rowFamily) bool {
+	return f.name == "huge" || f.name == "bits" || f.name == "special"
+}
+
 // TestIQuantsMatchLibggml compares every i-quant with ggml_quantize_chunk
 // byte for byte on every row family of testRows, with each weight set
 // (through QuantizeRowsWeighted on two workers), and the dequantiser with
-// libggml's to_float on the reference's own bytes.
+// libggml's to_float on the reference's own bytes. One libggml process per
+// type runs all of it.
 func TestIQuantsMatchLibggml(t *testing.T) {
 	ref := ggmlRef(t)
-	for _, g := range groupRows(testRows()) {
-		for _, typ := range iqTypes {
-			for _, ws := range weightSets(typ, g.rowLen) {
-				t.Run(fmt.Sprintf("%s/rows%d/%s", typ, g.rowLen, ws.name), func(t *testing.T) {
-					want, err := ref.quantizeWeighted(typ, g.data, g.rowLen, ws.w)
-					if err != nil {
+	var ordinary []rowFamily
+	for _, f := range testRows() {
+		if !overflows(f) {
+			ordinary = append(ordinary, f)
+		}
+	}
+	groups := groupRows(ordinary)
+	for _, typ := range iqTypes {
+		t.Run(typ.String(), func(t *testing.T) {
+			type run struct {
+				g  rowGroup
+				ws weightSet
+			}
+			var runs []run
+			var jobs []refJob
+			for _, g := range groups {
+				for k, ws := range weightSets(typ, g.rowLen) {
+					if k > 0 && g.rowLen == 2048 {
+						continue // gaussBig, the parallel path's many rows, once
+					}
+					runs = append(runs, run{g, ws})
+					jobs = append(jobs, refJob{g.data, g.rowLen, ws.w, true})
+				}
+			}
+			res, err := ref.batch(typ, jobs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range runs {
+				t.Run(fmt.Sprintf("rows%d/%s", r.g.rowLen, r.ws.name), func(t *testing.T) {
+					got := make([]byte, quant.RowSize(typ, len(r.g.data)))
+					if err := quant.QuantizeRowsWeighted(typ, got, r.g.data, r.g.rowLen, r.ws.w, 2); err != nil {
 						t.Fatal(err)
 					}
-					got := make([]byte, quant.RowSize(typ, len(g.data)))
-					if err := quant.QuantizeRowsWeighted(typ, got, g.data, g.rowLen, ws.w, 2); err != nil {
-						t.Fatal(err)
-					}
-					for i, f := range g.fams {
-						b0 := quant.RowSize(typ, g.offs[i])
+					for k, f := range r.g.fams {
+						b0 := quant.RowSize(typ, r.g.offs[k])
 						b1 := b0 + quant.RowSize(typ, len(f.data))
-						if !bytes.Equal(got[b0:b1], want[b0:b1]) {
+						if !bytes.Equal(got[b0:b1], res[i].q[b0:b1]) {
 							t.Errorf("family %s:", f.name)
-							reportDiff(t, typ, f, got[b0:b1], want[b0:b1])
+							reportDiff(t, typ, f, got[b0:b1], res[i].q[b0:b1])
 						}
 					}
-					wantF, err := ref.dequantize(typ, want, g.rowLen)
-					if err != nil {
-						t.Fatal(err)
-					}
-					gotF := make([]float32, len(g.data))
-					if err := quant.Dequantize(typ, gotF, want); err != nil {
-						t.Fatal(err)
-					}
-					for i := range gotF {
-						if math.Float32bits(gotF[i]) != math.Float32bits(wantF[i]) && !(gotF[i] != gotF[i] && wantF[i] != wantF[i]) {
-							t.Fatalf("dequantised value %d: %g, libggml's to_float gives %g", i, gotF[i], wantF[i])
-						}
-					}
+					checkDequantize(t, typ, res[i])
 				})
 			}
+		})
+	}
+}
+
+// checkDequantize compares Dequantize with libggml's to_float on the
+// reference's bytes.
+func checkDequantize(t *testing.T, typ quant.Type, r refResult) {
+	t.Helper()
+	got := make([]float32, len(r.f))
+	if err := quant.Dequantize(typ, got, r.q); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got {
+		w := r.f[i]
+		if math.Float32bits(v) != math.Float32bits(w) && !(v != v && w != w) {
+			t.Fatalf("dequantised value %d: %g, libggml's to_float gives %g", i, v, w)
 		}
 	}
 }
 
-// TestIQuantsSpecialValues runs the i-quants on rows holding Inf and NaN.
-// Where libggml produces output the bytes must match; where it aborts (a
-// lattice group with no nearest grid point) Quantize must return an error.
-func TestIQuantsSpecialValues(t *testing.T) {
+// TestIQuantsOverflow runs the i-quants on the families whose squares
+// overflow and on rows holding Inf and NaN. Where libggml produces output
+// the bytes must match; where it aborts (a lattice group with no nearest
+// grid point), QuantizeRowsWeighted must fail. All weight sets go to one
+// process; when it aborts, each family is run alone with the first set.
+func TestIQuantsOverflow(t *testing.T) {
 	ref := ggmlRef(t)
-	fam := specialRows()
-	for _, typ := range iqTypes {
-		for _, ws := range weightSets(typ, fam.rowLen)[:2] {
-			t.Run(typ.String()+"/"+ws.name, func(t *testing.T) {
-				want, refErr := ref.quantizeWeighted(typ, fam.data, fam.rowLen, ws.w)
-				got := make([]byte, quant.RowSize(typ, len(fam.data)))
-				err := quant.QuantizeRowsWeighted(typ, got, fam.data, fam.rowLen, ws.w, 1)
-				switch {
-				case refErr != nil && err == nil:
-					t.Fatalf("libggml failed (%v) but Quantize succeeded", refErr)
-				case refErr == nil && err != nil:
-					t.Fatalf("libggml succeeded but Quantize failed: %v", err)
-				case refErr == nil && !bytes.Equal(got, want):
-					reportDiff(t, typ, fam, got, want)
-				}
-			})
+	var fams []rowFamily
+	for _, f := range append(testRows(), specialRows()) {
+		if overflows(f) {
+			f.data = f.data[:8*f.rowLen] // enough rows to reach the aborts
+			fams = append(fams, f)
 		}
+	}
+	for _, typ := range iqTypes {
+		t.Run(typ.String(), func(t *testing.T) {
+			var jobs []refJob
+			var jobFams []rowFamily
+			var jobWeights []weightSet
+			for _, f := range fams {
+				for _, ws := range weightSets(typ, f.rowLen) {
+					jobs = append(jobs, refJob{f.data, f.rowLen, ws.w, false})
+					jobFams, jobWeights = append(jobFams, f), append(jobWeights, ws)
+				}
+			}
+			res, err := ref.batch(typ, jobs)
+			if err != nil {
+				jobs, jobFams, jobWeights, res = nil, nil, nil, nil
+				for _, f := range fams {
+					ws := weightSets(typ, f.rowLen)[0]
+					r, err := ref.batch(typ, []refJob{{f.data, f.rowLen, ws.w, false}})
+					if err != nil {
+						got := make([]byte, quant.RowSize(typ, len(f.data)))
+						if err := quant.QuantizeRowsWeighted(typ, got, f.data, f.rowLen, ws.w, 2); err == nil {
+							t.Errorf("%s/%s: libggml aborts but QuantizeRowsWeighted succeeded", f.name, ws.name)
+						}
+						continue
+					}
+					jobs, jobFams, jobWeights, res = append(jobs, refJob{}), append(jobFams, f), append(jobWeights, ws), append(res, r[0])
+				}
+			}
+			for i, f := range jobFams {
+				got := make([]byte, quant.RowSize(typ, len(f.data)))
+				if err := quant.QuantizeRowsWeighted(typ, got, f.data, f.rowLen, jobWeights[i].w, 2); err != nil {
+					t.Errorf("%s/%s: libggml succeeds but QuantizeRowsWeighted fails: %v", f.name, jobWeights[i].name, err)
+					continue
+				}
+				if !bytes.Equal(got, res[i].q) {
+					t.Errorf("%s/%s:", f.name, jobWeights[i].name)
+					reportDiff(t, typ, f, got, res[i].q)
+				}
+			}
+		})
 	}
 }
 

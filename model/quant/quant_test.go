@@ -31,7 +31,9 @@ func TestTypeTable(t *testing.T) {
 		{quant.Q5_K, 13, "Q5_K", 256, 176},
 		{quant.Q6_K, 14, "Q6_K", 256, 210},
 		{quant.BF16, 30, "BF16", 1, 2},
+		{quant.IQ3_XXS, 18, "IQ3_XXS", 256, 98},
 		{quant.IQ4_NL, 20, "IQ4_NL", 32, 18},
+		{quant.IQ3_S, 21, "IQ3_S", 256, 110},
 		{quant.IQ4_XS, 23, "IQ4_XS", 256, 136},
 	}
 	for _, tt := range tests {
@@ -162,6 +164,9 @@ func TestRoundTripError(t *testing.T) {
 		quant.Q8_0: 1.0 / 127, quant.Q6_K: 1.0 / 20, quant.Q5_0: 1.0 / 15, quant.Q5_1: 1.0 / 15,
 		quant.Q5_K: 1.0 / 12, quant.Q4_0: 1.0 / 7, quant.Q4_1: 1.0 / 7, quant.Q4_K: 1.0 / 6,
 		quant.IQ4_NL: 1.0 / 9, quant.IQ4_XS: 1.0 / 9,
+		// The lattice types trade single weights for the block's weighted
+		// error (x^2 weighting lets small weights go far off).
+		quant.IQ3_S: 0.4, quant.IQ3_XXS: 0.45,
 	}
 	src := irwinHall(1, 256*64, 0.05)
 	for _, typ := range quant.Types() {
@@ -264,8 +269,10 @@ var golden = map[quant.Type]string{
 	quant.Q6_K: "2b1e3d23a465a005a349117f87352060aabfdc4810f2ed321bb789d14f8217c0",
 	quant.BF16: "426150811cf4d09e26eea062e2ab7a981e5bc51515ab98085fe7778ef7b7394e",
 
-	quant.IQ4_NL: "5b41460042f1e31d038c67aaef7879d76067b457406633f401b9fcc77e81aa37",
-	quant.IQ4_XS: "d0bfb0dc1cd52c46f9583023bda947288fe1277bb0899a6d7d9be32407aa8a13",
+	quant.IQ3_XXS: "80ed0ca5f450b752851ea7a1168894fe4cfb7edeaf489a99097e3198f6891841",
+	quant.IQ3_S:   "9f08dce96b8799651b9ff9b9d40959717303a29051f138b891131aa791784126",
+	quant.IQ4_NL:  "5b41460042f1e31d038c67aaef7879d76067b457406633f401b9fcc77e81aa37",
+	quant.IQ4_XS:  "d0bfb0dc1cd52c46f9583023bda947288fe1277bb0899a6d7d9be32407aa8a13",
 }
 
 // goldenInput is TestGolden's input; TestMatchesLibggml checks it too.

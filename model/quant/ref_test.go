@@ -90,26 +90,72 @@ func (r *refTool) quantizeWeighted(t quant.Type, src []float32, rowLen int, weig
 	return out, nil
 }
 
-// dequantize expands rows of type t (rowLen values each) through the
-// type's to_float in libggml.
-func (r *refTool) dequantize(t quant.Type, q []byte, rowLen int) ([]float32, error) {
-	nrows := len(q) / quant.RowSize(t, rowLen)
-	cmd := exec.Command(r.bin, r.lib, "dequantize", strconv.Itoa(int(t)), strconv.Itoa(nrows), strconv.Itoa(rowLen))
-	cmd.Stdin = bytes.NewReader(q)
+// refJob is one quantisation in a batch: rows of rowLen values, nil or
+// rowLen importance weights, and whether to expand the result again with
+// libggml's to_float.
+type refJob struct {
+	src        []float32
+	rowLen     int
+	weights    []float32
+	dequantize bool
+}
+
+// refResult is a refJob's output.
+type refResult struct {
+	q []byte
+	f []float32 // nil unless the job asked for it
+}
+
+// batch runs jobs in one process (ggmlref's batch mode), which pays for
+// libggml's grid tables once.
+func (r *refTool) batch(t quant.Type, jobs []refJob) ([]refResult, error) {
+	var in bytes.Buffer
+	for _, j := range jobs {
+		flags := int64(0)
+		if j.weights != nil {
+			flags |= 1
+		}
+		if j.dequantize {
+			flags |= 2
+		}
+		for _, v := range []int64{int64(len(j.src) / j.rowLen), int64(j.rowLen), flags} {
+			_ = binary.Write(&in, binary.LittleEndian, v)
+		}
+		in.Write(f32Bytes(j.src))
+		if j.weights != nil {
+			in.Write(f32Bytes(j.weights))
+		}
+	}
+	cmd := exec.Command(r.bin, r.lib, "batch", strconv.Itoa(int(t)), "0", "0")
+	cmd.Stdin = &in
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("ggmlref dequantize %s: %v: %s", t, err, stderr.String())
+		return nil, fmt.Errorf("ggmlref batch %s: %v: %s", t, err, stderr.String())
 	}
-	if len(out) != 4*nrows*rowLen {
-		return nil, fmt.Errorf("ggmlref dequantize %s: %d bytes, want %d", t, len(out), 4*nrows*rowLen)
+	res := make([]refResult, len(jobs))
+	for i, j := range jobs {
+		n := quant.RowSize(t, len(j.src))
+		if len(out) < n {
+			return nil, fmt.Errorf("ggmlref batch %s: output ends in job %d", t, i)
+		}
+		res[i].q, out = out[:n], out[n:]
+		if j.dequantize {
+			if len(out) < 4*len(j.src) {
+				return nil, fmt.Errorf("ggmlref batch %s: output ends in job %d", t, i)
+			}
+			res[i].f = make([]float32, len(j.src))
+			for k := range res[i].f {
+				res[i].f[k] = math.Float32frombits(binary.LittleEndian.Uint32(out[4*k:]))
+			}
+			out = out[4*len(j.src):]
+		}
 	}
-	f := make([]float32, nrows*rowLen)
-	for i := range f {
-		f[i] = math.Float32frombits(binary.LittleEndian.Uint32(out[4*i:]))
+	if len(out) != 0 {
+		return nil, fmt.Errorf("ggmlref batch %s: %d bytes left over", t, len(out))
 	}
-	return f, nil
+	return res, nil
 }
 
 // bench returns the wall-clock and CPU nanoseconds libggml takes for iters

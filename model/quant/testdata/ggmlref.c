@@ -7,12 +7,15 @@
 //       reads NROWS*NPERROW little-endian float32 on stdin (then, with
 //       "imatrix", NPERROW importance weights), writes the quantised rows
 //       on stdout.
-//   ggmlref LIB dequantize TYPE NROWS NPERROW
-//       reads NROWS rows of TYPE on stdin, writes them as float32 through
-//       the type's to_float (ggml_get_type_traits).
+//   ggmlref LIB batch TYPE 0 0
+//       runs many quantisations in one process (the lattice i-quants'
+//       tables take libggml up to seconds to build in each): reads jobs
+//       until EOF, each three little-endian int64 (NROWS, NPERROW, FLAGS),
+//       the floats, and with FLAGS&1 NPERROW importance weights; writes the
+//       quantised rows, then with FLAGS&2 their to_float expansion.
 //   ggmlref LIB bench TYPE NROWS NPERROW THREADS ITERS [imatrix]
-//       reads the floats (and weights) once, quantises them ITERS times split over THREADS
-//       threads (contiguous row ranges, as llama-quantize splits a tensor),
+//       reads the floats (and weights) once, quantises them ITERS times
+//       split over THREADS threads (contiguous row ranges, as llama-quantize splits a tensor),
 //       prints the elapsed and the CPU nanoseconds of the quantisation alone.
 #include <dlfcn.h>
 #include <pthread.h>
@@ -65,9 +68,44 @@ static int read_full(void *buf, size_t n) {
     return 0;
 }
 
+static int batch(int type, row_size_fn row_size, get_type_traits_fn traits) {
+    int64_t hdr[3];
+    while (fread(hdr, sizeof(int64_t), 3, stdin) == 3) {
+        int64_t nrows = hdr[0], n_per_row = hdr[1], flags = hdr[2];
+        size_t nvals = (size_t)(nrows * n_per_row), rsize = row_size(type, n_per_row) * (size_t)nrows;
+        float *src = malloc(nvals * sizeof(float) + 1), *w = NULL;
+        char *dst = malloc(rsize + 1);
+        if (!src || !dst || read_full(src, nvals * sizeof(float)) != 0) {
+            fprintf(stderr, "ggmlref: short batch input\n");
+            return 1;
+        }
+        if (flags & 1) {
+            w = malloc((size_t)n_per_row * sizeof(float));
+            if (!w || read_full(w, (size_t)n_per_row * sizeof(float)) != 0) {
+                fprintf(stderr, "ggmlref: short batch weights\n");
+                return 1;
+            }
+        }
+        quantize_chunk(type, src, dst, 0, nrows, n_per_row, w);
+        fwrite(dst, 1, rsize, stdout);
+        if (flags & 2) {
+            if (!traits || !traits(type)->to_float) {
+                fprintf(stderr, "ggmlref: no to_float for type %d\n", type);
+                return 1;
+            }
+            traits(type)->to_float(dst, src, (int64_t)nvals);
+            fwrite(src, sizeof(float), nvals, stdout);
+        }
+        free(src);
+        free(dst);
+        free(w);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 6) {
-        fprintf(stderr, "usage: ggmlref LIB quantize|dequantize|bench TYPE NROWS NPERROW [imatrix | THREADS ITERS [imatrix]]\n");
+        fprintf(stderr, "usage: ggmlref LIB quantize|batch|bench TYPE NROWS NPERROW [imatrix | THREADS ITERS [imatrix]]\n");
         return 2;
     }
     void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
@@ -82,6 +120,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     int type = atoi(argv[3]);
+    if (argv[2][0] == 'b' && argv[2][1] == 'a') {
+        return batch(type, row_size, (get_type_traits_fn)dlsym(lib, "ggml_get_type_traits"));
+    }
     int64_t nrows = atoll(argv[4]), n_per_row = atoll(argv[5]);
     size_t nvals = (size_t)(nrows * n_per_row);
     size_t rsize = row_size(type, n_per_row);
@@ -91,7 +132,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "ggmlref: out of memory\n");
         return 1;
     }
-    if (argv[2][0] != 'd' && read_full(src, nvals * sizeof(float)) != 0) {
+    if (read_full(src, nvals * sizeof(float)) != 0) {
         fprintf(stderr, "ggmlref: short input, want %zu floats\n", nvals);
         return 1;
     }
@@ -103,21 +144,6 @@ int main(int argc, char **argv) {
             fprintf(stderr, "ggmlref: short input, want %lld importance weights\n", (long long)n_per_row);
             return 1;
         }
-    }
-    if (argv[2][0] == 'd') {
-        get_type_traits_fn traits = (get_type_traits_fn)dlsym(lib, "ggml_get_type_traits");
-        if (!traits || !traits(type)->to_float) {
-            fprintf(stderr, "ggmlref: no to_float for type %d\n", type);
-            return 1;
-        }
-        char *q = malloc(rsize * (size_t)nrows + 1);
-        if (!q || read_full(q, rsize * (size_t)nrows) != 0) {
-            fprintf(stderr, "ggmlref: short input, want %zu bytes\n", rsize * (size_t)nrows);
-            return 1;
-        }
-        traits(type)->to_float(q, src, (int64_t)nvals);
-        fwrite(src, sizeof(float), nvals, stdout);
-        return 0;
     }
     if (argv[2][0] == 'q') {
         quantize_chunk(type, src, dst, 0, nrows, n_per_row, imatrix);
