@@ -70,3 +70,55 @@ func cpuTime(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// The i-quants are one to two orders of magnitude slower than the k-quants
+// (in libggml too), so they are measured on 64 rows of 4096 values, with
+// importance weights (as they are used) on the same two workers.
+const benchIQRows = 64
+
+var benchIQTypes = []quant.Type{quant.IQ4_NL, quant.IQ4_XS, quant.IQ3_S, quant.IQ3_XXS, quant.IQ2_XS, quant.IQ2_XXS}
+
+// BenchmarkQuantizeRowsIQ measures QuantizeRowsWeighted on the i-quants.
+func BenchmarkQuantizeRowsIQ(b *testing.B) {
+	src := irwinHall(9, benchIQRows*benchRowLen, 0.02)
+	w := unitWeights(benchRowLen)
+	for _, typ := range benchIQTypes {
+		b.Run(typ.String(), func(b *testing.B) {
+			dst := make([]byte, quant.RowSize(typ, len(src)))
+			// The first call builds the type's grid tables; keep it out.
+			if err := quant.QuantizeRowsWeighted(typ, dst[:quant.RowSize(typ, benchRowLen)], src[:benchRowLen], benchRowLen, w, 1); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(4 * len(src)))
+			cpu0 := cpuTime(b)
+			for b.Loop() {
+				if err := quant.QuantizeRowsWeighted(typ, dst, src, benchRowLen, w, benchWorkers); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu := cpuTime(b) - cpu0
+			b.ReportMetric(float64(4*len(src))*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
+		})
+	}
+}
+
+// BenchmarkLibggmlIQ measures ggml_quantize_chunk on the same i-quant
+// input and weights (libggml builds its grid tables before its clock
+// starts).
+func BenchmarkLibggmlIQ(b *testing.B) {
+	ref := ggmlRef(b)
+	src := irwinHall(9, benchIQRows*benchRowLen, 0.02)
+	w := unitWeights(benchRowLen)
+	for _, typ := range benchIQTypes {
+		b.Run(typ.String(), func(b *testing.B) {
+			wall, cpu, err := ref.bench(typ, src, benchRowLen, benchWorkers, b.N, w)
+			if err != nil {
+				b.Fatal(err)
+			}
+			perOp := float64(wall) / float64(b.N)
+			b.ReportMetric(perOp, "ns/op")
+			b.ReportMetric(float64(4*len(src))/perOp*1e3, "MB/s")
+			b.ReportMetric(float64(4*len(src))*float64(b.N)/(float64(cpu)/1e9)/1e6, "MB/cpu-s")
+		})
+	}
+}

@@ -11,7 +11,7 @@ import "errors"
 
 // errOffGrid is what the quantisers return where ggml aborts: a group left
 // with no grid point (only non-finite input gets there).
-var errOffGrid = errors.New("a group of weights has no nearest grid point (the input holds Inf or NaN; ggml aborts here)")
+var errOffGrid = errors.New("a group of weights has no nearest grid point (the input holds Inf, NaN or values whose squares overflow float32; ggml aborts here)")
 
 // latticeWeights fills weight with qw*sqrt(sigma2 + x^2) (qw non-nil) or
 // x^2, and waux with the square roots of weight.

@@ -24,6 +24,10 @@ func iqKernelFor(t Type) (iqKernel, bool) {
 		return iqKernel{quantize: quantizeIQ3S, dequantize: dequantizeIQ3S}, true
 	case IQ3_XXS:
 		return iqKernel{quantize: quantizeIQ3XXS, dequantize: dequantizeIQ3XXS}, true
+	case IQ2_XXS:
+		return iqKernel{quantize: quantizeIQ2XXS, dequantize: dequantizeIQ2XXS, needsWeights: true}, true
+	case IQ2_XS:
+		return iqKernel{quantize: quantizeIQ2XS, dequantize: dequantizeIQ2XS, needsWeights: true}, true
 	}
 	return iqKernel{}, false
 }

@@ -31,6 +31,8 @@ func TestTypeTable(t *testing.T) {
 		{quant.Q5_K, 13, "Q5_K", 256, 176},
 		{quant.Q6_K, 14, "Q6_K", 256, 210},
 		{quant.BF16, 30, "BF16", 1, 2},
+		{quant.IQ2_XXS, 16, "IQ2_XXS", 256, 66},
+		{quant.IQ2_XS, 17, "IQ2_XS", 256, 74},
 		{quant.IQ3_XXS, 18, "IQ3_XXS", 256, 98},
 		{quant.IQ4_NL, 20, "IQ4_NL", 32, 18},
 		{quant.IQ3_S, 21, "IQ3_S", 256, 110},
@@ -166,7 +168,7 @@ func TestRoundTripError(t *testing.T) {
 		quant.IQ4_NL: 1.0 / 9, quant.IQ4_XS: 1.0 / 9,
 		// The lattice types trade single weights for the block's weighted
 		// error (x^2 weighting lets small weights go far off).
-		quant.IQ3_S: 0.4, quant.IQ3_XXS: 0.45,
+		quant.IQ3_S: 0.4, quant.IQ3_XXS: 0.45, quant.IQ2_XS: 0.55, quant.IQ2_XXS: 0.6,
 	}
 	src := irwinHall(1, 256*64, 0.05)
 	for _, typ := range quant.Types() {
@@ -245,7 +247,11 @@ func TestQuantizeRowsWorkers(t *testing.T) {
 		}
 		row := src[:rowLen]
 		dst := make([]byte, quant.RowSize(typ, rowLen))
-		if n := testing.AllocsPerRun(10, func() { _ = quantizeAny(typ, dst, row, rowLen, 1) }); n != 0 {
+		var w []float32
+		if quant.RequiresImatrix(typ) {
+			w = unitWeights(rowLen)
+		}
+		if n := testing.AllocsPerRun(10, func() { _ = quant.QuantizeRowsWeighted(typ, dst, row, rowLen, w, 1) }); n != 0 {
 			t.Errorf("%v: %v allocations per row", typ, n)
 		}
 	}
@@ -254,8 +260,9 @@ func TestQuantizeRowsWorkers(t *testing.T) {
 var update = flag.Bool("update", false, "print new golden digests for TestGolden")
 
 // golden pins the output for a platform-independent input, checked against
-// libggml when it was recorded, so that a change shows up even where the
-// library is not installed.
+// libggml when it was recorded (and by TestMatchesLibggml and
+// TestIQuantsMatchLibggml, with unitWeights for the types that need them),
+// so that a change shows up even where the library is not installed.
 var golden = map[quant.Type]string{
 	quant.F32:  "0ac8373231cf6414865472349969019a9413078a54deed4cfdac5777d4bbabf5",
 	quant.F16:  "ffc503c8ab70959a2cab33f26c049b531bbe879603ae8806303ab6fe3f979831",
@@ -269,6 +276,8 @@ var golden = map[quant.Type]string{
 	quant.Q6_K: "2b1e3d23a465a005a349117f87352060aabfdc4810f2ed321bb789d14f8217c0",
 	quant.BF16: "426150811cf4d09e26eea062e2ab7a981e5bc51515ab98085fe7778ef7b7394e",
 
+	quant.IQ2_XXS: "f1ca00d86965fbbc70d7e8d84aeca4251c21e58d546e793185c86c019aa5d11e",
+	quant.IQ2_XS:  "16c04fb65c201d37aeebe2489cb94cf8a73ef40bdc243d22e08ad23b3729a0ee",
 	quant.IQ3_XXS: "80ed0ca5f450b752851ea7a1168894fe4cfb7edeaf489a99097e3198f6891841",
 	quant.IQ3_S:   "9f08dce96b8799651b9ff9b9d40959717303a29051f138b891131aa791784126",
 	quant.IQ4_NL:  "5b41460042f1e31d038c67aaef7879d76067b457406633f401b9fcc77e81aa37",

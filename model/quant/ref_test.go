@@ -65,6 +65,14 @@ func ggmlRef(tb testing.TB) *refTool {
 
 type refTool struct{ bin, lib string }
 
+// command runs ggmlref with ggml's abort backtrace off: it attaches gdb,
+// which takes seconds and writes to stdout.
+func (r *refTool) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(r.bin, append([]string{r.lib}, args...)...)
+	cmd.Env = append(os.Environ(), "GGML_NO_BACKTRACE=1")
+	return cmd
+}
+
 // quantize runs ggml_quantize_chunk on rows of rowLen values.
 func (r *refTool) quantize(t quant.Type, src []float32, rowLen int) ([]byte, error) {
 	return r.quantizeWeighted(t, src, rowLen, nil)
@@ -73,13 +81,13 @@ func (r *refTool) quantize(t quant.Type, src []float32, rowLen int) ([]byte, err
 // quantizeWeighted runs ggml_quantize_chunk with weights (rowLen values, or
 // nil) as its imatrix.
 func (r *refTool) quantizeWeighted(t quant.Type, src []float32, rowLen int, weights []float32) ([]byte, error) {
-	args := []string{r.lib, "quantize", strconv.Itoa(int(t)), strconv.Itoa(len(src) / rowLen), strconv.Itoa(rowLen)}
+	args := []string{"quantize", strconv.Itoa(int(t)), strconv.Itoa(len(src) / rowLen), strconv.Itoa(rowLen)}
 	in := f32Bytes(src)
 	if weights != nil {
 		args = append(args, "imatrix")
 		in = append(in, f32Bytes(weights)...)
 	}
-	cmd := exec.Command(r.bin, args...)
+	cmd := r.command(args...)
 	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -107,7 +115,9 @@ type refResult struct {
 }
 
 // batch runs jobs in one process (ggmlref's batch mode), which pays for
-// libggml's grid tables once.
+// libggml's grid tables once. When the process fails (libggml aborts on
+// some job), it returns the results of the jobs before that one with the
+// error.
 func (r *refTool) batch(t quant.Type, jobs []refJob) ([]refResult, error) {
 	var in bytes.Buffer
 	for _, j := range jobs {
@@ -126,34 +136,36 @@ func (r *refTool) batch(t quant.Type, jobs []refJob) ([]refResult, error) {
 			in.Write(f32Bytes(j.weights))
 		}
 	}
-	cmd := exec.Command(r.bin, r.lib, "batch", strconv.Itoa(int(t)), "0", "0")
+	cmd := r.command("batch", strconv.Itoa(int(t)), "0", "0")
 	cmd.Stdin = &in
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("ggmlref batch %s: %v: %s", t, err, stderr.String())
-	}
-	res := make([]refResult, len(jobs))
-	for i, j := range jobs {
+	out, runErr := cmd.Output()
+	var res []refResult
+	for _, j := range jobs {
 		n := quant.RowSize(t, len(j.src))
-		if len(out) < n {
-			return nil, fmt.Errorf("ggmlref batch %s: output ends in job %d", t, i)
-		}
-		res[i].q, out = out[:n], out[n:]
 		if j.dequantize {
-			if len(out) < 4*len(j.src) {
-				return nil, fmt.Errorf("ggmlref batch %s: output ends in job %d", t, i)
-			}
-			res[i].f = make([]float32, len(j.src))
-			for k := range res[i].f {
-				res[i].f[k] = math.Float32frombits(binary.LittleEndian.Uint32(out[4*k:]))
-			}
-			out = out[4*len(j.src):]
+			n += 4 * len(j.src)
 		}
+		if len(out) < 8+n || binary.LittleEndian.Uint64(out) != uint64(n) {
+			break
+		}
+		out = out[8:]
+		r := refResult{q: out[:quant.RowSize(t, len(j.src))]}
+		if j.dequantize {
+			f := out[len(r.q):n]
+			r.f = make([]float32, len(j.src))
+			for k := range r.f {
+				r.f[k] = math.Float32frombits(binary.LittleEndian.Uint32(f[4*k:]))
+			}
+		}
+		res, out = append(res, r), out[n:]
 	}
-	if len(out) != 0 {
-		return nil, fmt.Errorf("ggmlref batch %s: %d bytes left over", t, len(out))
+	switch {
+	case runErr != nil:
+		return res, fmt.Errorf("ggmlref batch %s: job %d of %d: %v: %s", t, len(res), len(jobs), runErr, stderr.String())
+	case len(res) < len(jobs) || len(out) != 0:
+		return res, fmt.Errorf("ggmlref batch %s: output does not match the %d jobs", t, len(jobs))
 	}
 	return res, nil
 }
@@ -161,14 +173,14 @@ func (r *refTool) batch(t quant.Type, jobs []refJob) ([]refResult, error) {
 // bench returns the wall-clock and CPU nanoseconds libggml takes for iters
 // quantisations of src split over threads threads.
 func (r *refTool) bench(t quant.Type, src []float32, rowLen, threads, iters int, weights []float32) (wall, cpu int64, err error) {
-	args := []string{r.lib, "bench", strconv.Itoa(int(t)), strconv.Itoa(len(src) / rowLen), strconv.Itoa(rowLen),
+	args := []string{"bench", strconv.Itoa(int(t)), strconv.Itoa(len(src) / rowLen), strconv.Itoa(rowLen),
 		strconv.Itoa(threads), strconv.Itoa(iters)}
 	in := f32Bytes(src)
 	if weights != nil {
 		args = append(args, "imatrix")
 		in = append(in, f32Bytes(weights)...)
 	}
-	cmd := exec.Command(r.bin, args...)
+	cmd := r.command(args...)
 	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

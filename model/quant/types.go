@@ -98,7 +98,7 @@ func lookup(t Type) (traits, bool) {
 // Types lists every supported type in ggml id order.
 func Types() []Type {
 	return []Type{F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K,
-		IQ3_XXS, IQ4_NL, IQ3_S, IQ4_XS, BF16}
+		IQ2_XXS, IQ2_XS, IQ3_XXS, IQ4_NL, IQ3_S, IQ4_XS, BF16}
 }
 
 // Valid reports whether t is a type this package knows.

@@ -11,11 +11,15 @@
 //       runs many quantisations in one process (the lattice i-quants'
 //       tables take libggml up to seconds to build in each): reads jobs
 //       until EOF, each three little-endian int64 (NROWS, NPERROW, FLAGS),
-//       the floats, and with FLAGS&1 NPERROW importance weights; writes the
-//       quantised rows, then with FLAGS&2 their to_float expansion.
+//       the floats, and with FLAGS&1 NPERROW importance weights; writes an
+//       int64 byte count, the quantised rows, then with FLAGS&2 their
+//       to_float expansion. Each
+//       job's output is flushed before the next starts, so when libggml
+//       aborts the jobs before it still come back.
 //   ggmlref LIB bench TYPE NROWS NPERROW THREADS ITERS [imatrix]
-//       reads the floats (and weights) once, quantises them ITERS times
-//       split over THREADS threads (contiguous row ranges, as llama-quantize splits a tensor),
+//       reads the floats (and weights) once, builds the type's tables
+//       (ggml_quantize_init), quantises the floats ITERS times split over
+//       THREADS threads (contiguous row ranges, as llama-quantize splits a tensor),
 //       prints the elapsed and the CPU nanoseconds of the quantisation alone.
 #include <dlfcn.h>
 #include <pthread.h>
@@ -87,6 +91,8 @@ static int batch(int type, row_size_fn row_size, get_type_traits_fn traits) {
             }
         }
         quantize_chunk(type, src, dst, 0, nrows, n_per_row, w);
+        int64_t nout = (int64_t)rsize + ((flags & 2) ? (int64_t)(nvals * sizeof(float)) : 0);
+        fwrite(&nout, sizeof nout, 1, stdout);
         fwrite(dst, 1, rsize, stdout);
         if (flags & 2) {
             if (!traits || !traits(type)->to_float) {
@@ -96,6 +102,7 @@ static int batch(int type, row_size_fn row_size, get_type_traits_fn traits) {
             traits(type)->to_float(dst, src, (int64_t)nvals);
             fwrite(src, sizeof(float), nvals, stdout);
         }
+        fflush(stdout); // a later job may abort
         free(src);
         free(dst);
         free(w);
@@ -159,6 +166,10 @@ int main(int argc, char **argv) {
     pthread_t tid[64];
     struct job jobs[64];
     struct timespec t0, t1, c0, c1;
+    // Build the i-quants' grid tables before the clock starts (the first
+    // ggml_quantize_chunk would otherwise).
+    void (*quantize_init)(int) = (void (*)(int))dlsym(lib, "ggml_quantize_init");
+    if (quantize_init) quantize_init(type);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
     for (int it = 0; it < iters; it++) {
