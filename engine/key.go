@@ -37,10 +37,11 @@ type inputDigest struct {
 
 // keyRecords lists everything that can change the outputs of t's action:
 // the rule and its version, the target's label when the rule's outputs hold
-// it (Traits.UsesName), the records of the toolchains it runs (tools), each
-// attribute the schema puts in the key (in canonical JSON), and the digest
-// of every input in declared order. Where the action runs, its resources and
-// its executor are deliberately absent.
+// it (Traits.UsesName), the records of the toolchains it runs (tools), the
+// rule's own records for t (rules.KeyRecorder), each attribute the schema
+// puts in the key (in canonical JSON), and the digest of every input in
+// declared order. Where the action runs, its resources and its executor are
+// deliberately absent.
 func keyRecords(t *target.Target, rule rules.Rule, schema rules.Schema, inputs []inputDigest, tools ...string) ([]string, error) {
 	recs := []string{
 		record("rule", fmt.Sprintf("%q", rule.Kind())),
@@ -52,6 +53,11 @@ func keyRecords(t *target.Target, rule rules.Rule, schema rules.Schema, inputs [
 		recs = append(recs, record("target", fmt.Sprintf("%q", t.Label.String())))
 	}
 	recs = append(recs, tools...)
+	if kr, ok := rule.(rules.KeyRecorder); ok {
+		for _, r := range kr.KeyRecords(t) {
+			recs = append(recs, record(r.Name, r.Value))
+		}
+	}
 	names := make([]string, 0, len(t.Attrs))
 	for name := range t.Attrs {
 		names = append(names, name)

@@ -6,10 +6,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
-	"github.com/cogumi/cogumi/data/evalset"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cogumi/cogumi/cache"
 	"github.com/cogumi/cogumi/engine/target"
 	"github.com/cogumi/cogumi/executor/llamarun"
+	"github.com/cogumi/cogumi/executor/python"
+	"github.com/cogumi/cogumi/model/imatrix"
 )
 
 // Calibrate records a checkpoint's activation statistics on calibration
@@ -35,6 +41,19 @@ import (
 // up to max_rows sampled tokens) and calibration.json. It runs cogumi's
 // torch runtime with the python toolchain. The device it ran on and the
 // times go to the build log and events, not into the artifact.
+//
+// With an imatrix attribute the artifact also holds imatrix.gguf, the
+// importance matrix of the same model and dataset computed in the same
+// action on the model loaded once, byte for byte the file an imatrix target
+// with these settings and the calibrate target's dtype writes (its chunking
+// is llama-imatrix's, not calibrate's sequences); a gguf imatrix attribute
+// takes either target (imatrix.Find):
+//
+//	calibrate "calib" {
+//	  model   = ":sparse"
+//	  dataset = "//data:calib"
+//	  imatrix = { chunk_size = 512, chunks = 0, process_output = false }   # {} for these defaults
+//	}
 type Calibrate struct{}
 
 func (Calibrate) Kind() string    { return "calibrate" }
@@ -50,6 +69,50 @@ type calibrateParams struct {
 	MaxRows int    `cogumi:"max_rows,key" default:"512" doc:"token rows of each input kept in calibration.safetensors, a seeded uniform sample"`
 	Seed    int    `cogumi:"seed,key" default:"0" doc:"seed of the row sample"`
 	DType   string `cogumi:"dtype,key" default:"float32"`
+	// Imatrix is an object of imatrixSettings' keys; unset (null), the
+	// action and its key are calibrate's alone.
+	Imatrix cty.Value `cogumi:"imatrix,key" doc:"also the importance matrix (imatrix.gguf), in the same action: { chunk_size = 512, chunks = 0, process_output = false }, the imatrix rule's attributes and defaults"`
+}
+
+// calibrateImatrixScript runs calibrate and the importance matrix over one
+// loaded model (executor/python).
+const calibrateImatrixScript = "script_calibrate_imatrix.py"
+
+// imatrix returns the importance matrix's settings, nil when the target
+// asks for none. Its errors name the key of the object at fault.
+func (p *calibrateParams) imatrix() (*imatrixSettings, []AttrError) {
+	v := p.Imatrix
+	if v.IsNull() {
+		return nil, nil
+	}
+	fail := func(format string, args ...any) (*imatrixSettings, []AttrError) {
+		return nil, []AttrError{{Attr: "imatrix", Msg: fmt.Sprintf(format, args...)}}
+	}
+	const example = "{ chunk_size = 512, chunks = 0, process_output = false }"
+	if !v.IsWhollyKnown() || !(v.Type().IsObjectType() || v.Type().IsMapType()) {
+		return fail("expected an object such as %s", example)
+	}
+	var known []string
+	for _, a := range attrsOf[imatrixSettings]() {
+		known = append(known, a.Name)
+	}
+	attrs := v.AsValueMap()
+	for _, k := range sortedKeysOf(attrs) {
+		if !slices.Contains(known, k) {
+			return fail("unknown key %q (accepted: %s)", k, strings.Join(known, ", "))
+		}
+	}
+	s, errs := decode[imatrixSettings](&target.Target{Attrs: attrs})
+	if len(errs) == 0 {
+		errs = s.check()
+	}
+	for i := range errs {
+		errs[i] = AttrError{Attr: "imatrix", Msg: errs[i].Attr + ": " + errs[i].Msg}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return s, nil
 }
 
 func (Calibrate) Schema() Schema {
@@ -74,35 +137,53 @@ func (Calibrate) Check(t *target.Target) []AttrError {
 			errs = append(errs, AttrError{Attr: f.name, Msg: fmt.Sprintf("%s %d must be at least %d", f.name, f.n, f.min)})
 		}
 	}
-	return errs
+	_, imErrs := p.imatrix()
+	return append(errs, imErrs...)
 }
 
-func (Calibrate) Outs(*target.Target) []string {
-	return []string{"calibration.safetensors", "calibration.json"}
+func (Calibrate) Outs(t *target.Target) []string {
+	outs := []string{"calibration.safetensors", "calibration.json"}
+	if v, ok := t.Attrs["imatrix"]; ok && !v.IsNull() {
+		outs = append(outs, imatrix.File)
+	}
+	return outs
+}
+
+// KeyRecords puts the digest of the script a target with an imatrix
+// attribute runs into its key; other targets' keys are calibrate's as they
+// were before the attribute existed.
+func (Calibrate) KeyRecords(t *target.Target) []KeyRecord {
+	if v, ok := t.Attrs["imatrix"]; !ok || v.IsNull() {
+		return nil
+	}
+	b, err := python.Script(calibrateImatrixScript)
+	if err != nil {
+		b = []byte(err.Error()) // not in this build: Execute fails with the error
+	}
+	return []KeyRecord{{Name: fmt.Sprintf("python-script %q", calibrateImatrixScript), Value: cache.DigestBytes(b).String()}}
 }
 
 func (Calibrate) Execute(ctx context.Context, a *Action) error {
-	t := a.Target
 	p, err := decodeAction[calibrateParams](a)
 	if err != nil {
 		return err
+	}
+	ims, errs := p.imatrix()
+	if len(errs) > 0 {
+		return fmt.Errorf("%s: attribute \"imatrix\": %s", a.Target.AttrPos["imatrix"], errs[0].Msg)
 	}
 	model, ok := a.InputDirs["model"]
 	if !ok {
 		return fmt.Errorf("model: no input staged")
 	}
-	dataset, ok := a.InputDirs["dataset"]
-	if !ok {
-		return fmt.Errorf("dataset: no input staged")
-	}
-	exs, err := evalset.Read(dataset, evalset.Options{})
+	exs, err := datasetTexts(a)
 	if err != nil {
-		return fmt.Errorf("dataset %s: %w", t.String("dataset"), err)
+		return err
 	}
 	work := filepath.Dir(a.Dir)
 	texts := make([]llamarun.Text, len(exs))
 	for i, ex := range exs {
-		texts[i] = llamarun.Text{Text: ex.Text}
+		texts[i] = llamarun.Text{Text: ex}
 	}
 	input := filepath.Join(work, "texts.jsonl")
 	if err := llamarun.WriteTexts(input, texts); err != nil {
@@ -116,9 +197,29 @@ func (Calibrate) Execute(ctx context.Context, a *Action) error {
 	if err := os.WriteFile(paramsPath, b, 0o644); err != nil {
 		return err
 	}
-	if err := runPython(ctx, a, []string{filepath.Join(a.PythonPath, "cogumi_calibrate.py"), model, input, a.Out, paramsPath}); err != nil {
+	if ims == nil {
+		if err := runPython(ctx, a, []string{filepath.Join(a.PythonPath, "cogumi_calibrate.py"), model, input, a.Out, paramsPath}); err != nil {
+			return err
+		}
+		reportFacts(a, facts)
+		return nil
+	}
+	run, err := prepareImatrix(work, exs, *ims, p.DType)
+	if err != nil {
 		return err
 	}
-	reportFacts(a, facts)
-	return nil
+	script, err := python.Script(calibrateImatrixScript)
+	if err != nil {
+		return err
+	}
+	scriptPath := filepath.Join(work, calibrateImatrixScript)
+	if err := os.WriteFile(scriptPath, script, 0o644); err != nil {
+		return err
+	}
+	both := filepath.Join(work, "calibrate-imatrix-facts.json")
+	if err := runPython(ctx, a, []string{scriptPath, model, input, a.Out, paramsPath, run.text, run.sums, run.params, both}); err != nil {
+		return err
+	}
+	reportFacts(a, both)
+	return writeImatrix(a, run, *ims)
 }

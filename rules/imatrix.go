@@ -44,12 +44,30 @@ func (Imatrix) Version() string { return "1" }
 // imatrixParams are the attributes of an imatrix target; the defaults are
 // llama-imatrix's.
 type imatrixParams struct {
-	Model         string `cogumi:"model,key,required,input=label" doc:"a target whose artifact holds one Hugging Face Llama checkpoint"`
-	Dataset       string `cogumi:"dataset,key,required,input=label" doc:"calibration text: JSONL rows (\"text\", or chat \"messages\") or .txt paragraphs, a file or a directory"`
-	ChunkSize     int    `cogumi:"chunk_size,key" default:"512" doc:"tokens per chunk, each run from an empty context (llama-imatrix's -c)"`
-	Chunks        int    `cogumi:"chunks,key" default:"0" doc:"at most this many chunks (llama-imatrix's --chunks); 0 runs every whole chunk of the text"`
-	ProcessOutput bool   `cogumi:"process_output,key" default:"false" doc:"also collect output.weight (llama-imatrix's --process-output); a checkpoint with tied embeddings has none"`
-	DType         string `cogumi:"dtype,key" default:"float32"`
+	Model   string `cogumi:"model,key,required,input=label" doc:"a target whose artifact holds one Hugging Face Llama checkpoint"`
+	Dataset string `cogumi:"dataset,key,required,input=label" doc:"calibration text: JSONL rows (\"text\", or chat \"messages\") or .txt paragraphs, a file or a directory"`
+	imatrixSettings
+	DType string `cogumi:"dtype,key" default:"float32"`
+}
+
+// imatrixSettings are how an importance matrix is collected: attributes of
+// an imatrix target, and the keys of a calibrate target's imatrix object,
+// with the same defaults and checks.
+type imatrixSettings struct {
+	ChunkSize     int  `cogumi:"chunk_size,key" default:"512" doc:"tokens per chunk, each run from an empty context (llama-imatrix's -c)"`
+	Chunks        int  `cogumi:"chunks,key" default:"0" doc:"at most this many chunks (llama-imatrix's --chunks); 0 runs every whole chunk of the text"`
+	ProcessOutput bool `cogumi:"process_output,key" default:"false" doc:"also collect output.weight (llama-imatrix's --process-output); a checkpoint with tied embeddings has none"`
+}
+
+func (s imatrixSettings) check() []AttrError {
+	var errs []AttrError
+	if s.ChunkSize < 1 {
+		errs = append(errs, AttrError{Attr: "chunk_size", Msg: fmt.Sprintf("chunk_size %d must be at least 1", s.ChunkSize)})
+	}
+	if s.Chunks < 0 {
+		errs = append(errs, AttrError{Attr: "chunks", Msg: fmt.Sprintf("chunks %d must be 0 (every chunk) or more", s.Chunks)})
+	}
+	return errs
 }
 
 func (Imatrix) Schema() Schema {
@@ -65,20 +83,12 @@ func (Imatrix) Check(t *target.Target) []AttrError {
 	if len(errs) > 0 {
 		return errs
 	}
-	errs = checkDType(p.DType)
-	if p.ChunkSize < 1 {
-		errs = append(errs, AttrError{Attr: "chunk_size", Msg: fmt.Sprintf("chunk_size %d must be at least 1", p.ChunkSize)})
-	}
-	if p.Chunks < 0 {
-		errs = append(errs, AttrError{Attr: "chunks", Msg: fmt.Sprintf("chunks %d must be 0 (every chunk) or more", p.Chunks)})
-	}
-	return errs
+	return append(checkDType(p.DType), p.check()...)
 }
 
-func (Imatrix) Outs(*target.Target) []string { return []string{"imatrix.gguf"} }
+func (Imatrix) Outs(*target.Target) []string { return []string{imatrix.File} }
 
 func (Imatrix) Execute(ctx context.Context, a *Action) error {
-	t := a.Target
 	p, err := decodeAction[imatrixParams](a)
 	if err != nil {
 		return err
@@ -87,47 +97,77 @@ func (Imatrix) Execute(ctx context.Context, a *Action) error {
 	if !ok {
 		return fmt.Errorf("model: no input staged")
 	}
+	texts, err := datasetTexts(a)
+	if err != nil {
+		return err
+	}
+	run, err := prepareImatrix(filepath.Dir(a.Dir), texts, p.imatrixSettings, p.DType)
+	if err != nil {
+		return err
+	}
+	if err := runPython(ctx, a, []string{filepath.Join(a.PythonPath, "cogumi_imatrix.py"), model, run.text, run.sums, run.params}); err != nil {
+		return err
+	}
+	reportFacts(a, run.facts)
+	return writeImatrix(a, run, p.imatrixSettings)
+}
+
+// datasetTexts are the texts of the dataset input, in order.
+func datasetTexts(a *Action) ([]string, error) {
 	dataset, ok := a.InputDirs["dataset"]
 	if !ok {
-		return fmt.Errorf("dataset: no input staged")
+		return nil, fmt.Errorf("dataset: no input staged")
 	}
 	exs, err := evalset.Read(dataset, evalset.Options{})
 	if err != nil {
-		return fmt.Errorf("dataset %s: %w", t.String("dataset"), err)
+		return nil, fmt.Errorf("dataset %s: %w", a.Target.String("dataset"), err)
 	}
 	texts := make([]string, len(exs))
 	for i, ex := range exs {
 		texts[i] = ex.Text
 	}
-	work := filepath.Dir(a.Dir)
-	input := filepath.Join(work, "imatrix-text.txt")
-	if err := os.WriteFile(input, []byte(strings.Join(texts, "\n\n")), 0o644); err != nil {
-		return err
+	return texts, nil
+}
+
+// imatrixRun is the files of one run of cogumi_imatrix.py (TEXT.txt,
+// OUT.safetensors, PARAMS.json) and the facts file PARAMS names.
+type imatrixRun struct {
+	text, sums, params, facts string
+}
+
+// prepareImatrix writes what cogumi_imatrix.py reads into work: the texts
+// joined by blank lines as the one text llama-imatrix reads, and the
+// settings.
+func prepareImatrix(work string, texts []string, s imatrixSettings, dtype string) (imatrixRun, error) {
+	r := imatrixRun{
+		text:   filepath.Join(work, "imatrix-text.txt"),
+		sums:   filepath.Join(work, "imatrix-sums.safetensors"),
+		params: filepath.Join(work, "imatrix.json"),
+		facts:  filepath.Join(work, "imatrix-facts.json"),
 	}
-	facts := filepath.Join(work, "imatrix-facts.json")
-	params := map[string]any{"chunk_size": p.ChunkSize, "chunks": p.Chunks, "process_output": p.ProcessOutput,
-		"dtype": p.DType, "facts": facts}
+	if err := os.WriteFile(r.text, []byte(strings.Join(texts, "\n\n")), 0o644); err != nil {
+		return r, err
+	}
+	params := map[string]any{"chunk_size": s.ChunkSize, "chunks": s.Chunks, "process_output": s.ProcessOutput,
+		"dtype": dtype, "facts": r.facts}
 	b, _ := json.Marshal(params)
-	paramsPath := filepath.Join(work, "imatrix.json")
-	if err := os.WriteFile(paramsPath, b, 0o644); err != nil {
-		return err
-	}
-	sums := filepath.Join(work, "imatrix-sums.safetensors")
-	if err := runPython(ctx, a, []string{filepath.Join(a.PythonPath, "cogumi_imatrix.py"), model, input, sums, paramsPath}); err != nil {
-		return err
-	}
-	reportFacts(a, facts)
-	m, err := imatrix.FromSafetensors(sums)
+	return r, os.WriteFile(r.params, b, 0o644)
+}
+
+// writeImatrix writes the sums cogumi_imatrix.py left as imatrix.gguf under
+// a.Out, naming the dataset input as the matrix's dataset.
+func writeImatrix(a *Action, r imatrixRun, s imatrixSettings) error {
+	m, err := imatrix.FromSafetensors(r.sums)
 	if err != nil {
 		return err
 	}
-	m.Datasets = []string{inputLabel(t, "dataset", "")}
-	m.ChunkSize = uint32(p.ChunkSize)
-	if err := imatrix.Write(filepath.Join(a.Out, "imatrix.gguf"), m); err != nil {
+	m.Datasets = []string{inputLabel(a.Target, "dataset", "")}
+	m.ChunkSize = uint32(s.ChunkSize)
+	if err := imatrix.Write(filepath.Join(a.Out, imatrix.File), m); err != nil {
 		return err
 	}
 	if a.Log != nil {
-		fmt.Fprintf(a.Log, "wrote imatrix.gguf: %d entries, %d chunks of %d tokens\n", len(m.Entries), m.ChunkCount, m.ChunkSize)
+		fmt.Fprintf(a.Log, "wrote %s: %d entries, %d chunks of %d tokens\n", imatrix.File, len(m.Entries), m.ChunkCount, m.ChunkSize)
 	}
 	return nil
 }

@@ -244,6 +244,23 @@ type Rule interface {
 	Outs(t *target.Target) []string
 }
 
+// KeyRecorder is implemented by rules some of whose targets run code that
+// no other record of their key covers: calibrate with an imatrix attribute
+// runs a Python script kept out of the python-modules digest
+// (executor/python's Script), so that adding it changed no other key.
+// KeyRecords returns those records; they join the target's key after its
+// toolchains'. A target for which it returns none keeps the key it would
+// have without the interface.
+type KeyRecorder interface {
+	KeyRecords(t *target.Target) []KeyRecord
+}
+
+// KeyRecord is one record of an action key: what it is and its value
+// (`python-script "x.py"` and the script's digest).
+type KeyRecord struct {
+	Name, Value string
+}
+
 // Registry maps kinds to rules. It is built once at start-up and then only read.
 type Registry struct {
 	rules map[string]Rule

@@ -6,7 +6,9 @@
 //
 // The files are embedded in the cogumi binary, so what an action imports is
 // exactly what this build of cogumi ships; the engine puts the staging
-// directory on PYTHONPATH and the modules' digest into the action key.
+// directory on PYTHONPATH and the modules' digest into the action key. A
+// script only some targets of a kind run (script_*.py, see Script) is
+// keyed by its rule for those targets alone.
 package python
 
 import (
@@ -27,6 +29,26 @@ const SafetensorsFile = "cogumi_safetensors.py"
 
 //go:embed cogumi_*.py
 var modules embed.FS
+
+// Scripts (script_*.py) are programs that only some actions of a kind run:
+// calibrate's, when the target also asks for an importance matrix. Unlike
+// the modules they are neither staged nor in Contents, whose digest joins
+// the key of every python action; the rule that runs one writes it beside
+// its inputs (it imports the staged modules) and puts its digest into the
+// keys of those actions alone (rules.KeyRecorder), so that adding or
+// editing a script re-runs no other action.
+//
+//go:embed script_*.py
+var scripts embed.FS
+
+// Script returns the source of the script named name.
+func Script(name string) ([]byte, error) {
+	b, err := scripts.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("python: no script %s in this build of cogumi", name)
+	}
+	return b, nil
+}
 
 // SafetensorsModule returns the safetensors module's source.
 func SafetensorsModule() string {

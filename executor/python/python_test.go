@@ -228,3 +228,23 @@ func TestStageRepairs(t *testing.T) {
 		t.Errorf("an intact module was rewritten (%v)", err)
 	}
 }
+
+// Scripts are embedded but neither staged nor in Contents: adding or
+// editing one leaves the python-modules digest of every action as it was.
+func TestScriptsOutsideContents(t *testing.T) {
+	b, err := Script("script_calibrate_imatrix.py")
+	if err != nil || !strings.Contains(string(b), "def main(argv)") {
+		t.Fatalf("Script: %v", err)
+	}
+	for _, name := range Files() {
+		if strings.HasPrefix(name, "script_") {
+			t.Errorf("Files lists the script %s", name)
+		}
+	}
+	if bytes.Contains(Contents(), b) || bytes.Contains(Contents(), []byte("script_calibrate_imatrix.py")) {
+		t.Error("Contents holds the script: its digest would change every python action's key")
+	}
+	if _, err := Script("cogumi_calibrate.py"); err == nil {
+		t.Error("Script returned a module")
+	}
+}

@@ -228,7 +228,7 @@ func TestWriterErrors(t *testing.T) {
 	expect(w.SetKV("", uint32(1)), "length 0")
 	expect(w.SetKV("general.alignment", uint32(64)), "writer's alignment")
 	expect(w.AddTensor("a", quant.Q4_K, []uint64{255, 2}), "not a multiple of Q4_K's block size 256")
-	expect(w.AddTensor("a", quant.Type(10), []uint64{256}), "unsupported ggml type 10")
+	expect(w.AddTensor("a", quant.Type(4), []uint64{256}), "unsupported ggml type 4")
 	expect(w.AddTensor("a", quant.F32, []uint64{1, 1, 1, 1, 1}), "5 dimensions")
 	expect(w.AddTensor("a", quant.F32, nil), "0 dimensions")
 	expect(w.AddTensor("a", quant.F32, []uint64{1 << 32, 1 << 32}), "overflows")

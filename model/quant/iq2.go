@@ -54,7 +54,7 @@ func quantizeIQ2XXS(dst []byte, src, qw []float32) error {
 				s.L = [32]int8{}
 				continue
 			}
-			scale := makeQpQuants(iq2KMaxQ+1, s.xval[:], s.Lqp[:], s.weight[:])
+			scale := makeQpQuants(s.xval[:], s.weight[:], s.Lqp[:], iq2KMaxQ+1)
 			for i, l := range s.Lqp {
 				s.L[i] = int8(l)
 			}
@@ -190,87 +190,6 @@ func quantizeIQ2XS(dst []byte, src, qw []float32) error {
 		}
 	}
 	return nil
-}
-
-// makeQpQuants is make_qp_quants: a fit of the non-negative x with levels
-// 0..nmax (weights w), refined by nine trial scales and up to five rounds
-// of single-level changes. L is uint8 as in the reference, so a negative
-// level (x may hold one flipped sign) wraps around, and the caller sees it
-// as int8 again.
-func makeQpQuants(nmax int32, x []float32, L []uint8, w []float32) float32 {
-	var maxv float32
-	for _, v := range x {
-		if !(maxv > v) {
-			maxv = v
-		}
-	}
-	if maxv < groupMaxEps {
-		clear(L[:len(x)])
-		return 0
-	}
-	iscale := float32(nmax) / maxv
-	for i, v := range x {
-		L[i] = uint8(nearestInt(float32(iscale * v)))
-	}
-	scale := 1 / iscale
-	var bestMSE float32
-	for i, v := range x {
-		diff := v - float32(scale*float32(L[i]))
-		bestMSE += float32(float32(w[i]*diff) * diff)
-	}
-	for is := -4; is <= 4; is++ {
-		if is == 0 {
-			continue
-		}
-		iscaleIs := float32(float32(0.1*float32(is))+float32(nmax)) / maxv
-		scaleIs := 1 / iscaleIs
-		var mse float32
-		for i, v := range x {
-			l := min(nmax, nearestInt(float32(iscaleIs*v)))
-			diff := v - float32(scaleIs*float32(l))
-			mse += float32(float32(w[i]*diff) * diff)
-		}
-		if mse < bestMSE {
-			bestMSE, iscale = mse, iscaleIs
-		}
-	}
-	var sumlx, suml2 float32
-	for i, v := range x {
-		l := min(nmax, nearestInt(float32(iscale*v)))
-		L[i] = uint8(l)
-		fl := float32(l)
-		sumlx += float32(float32(w[i]*v) * fl)
-		suml2 += float32(float32(w[i]*fl) * fl)
-	}
-	for range 5 {
-		changed := 0
-		for i, v := range x {
-			wi := w[i]
-			li := float32(L[i])
-			slx := sumlx - float32(float32(wi*v)*li)
-			sl2 := suml2 - float32(float32(wi*li)*li)
-			if slx > 0 && sl2 > 0 {
-				newL := min(nmax, nearestInt(float32(v*sl2)/slx))
-				if newL != int32(L[i]) {
-					fl := float32(newL)
-					slx += float32(float32(wi*v) * fl)
-					sl2 += float32(float32(wi*fl) * fl)
-					if float32(float32(slx*slx)*suml2) > float32(float32(sumlx*sumlx)*sl2) {
-						L[i] = uint8(newL)
-						sumlx, suml2 = slx, sl2
-						changed++
-					}
-				}
-			}
-		}
-		if changed == 0 {
-			break
-		}
-	}
-	if suml2 > 0 {
-		return sumlx / suml2
-	}
-	return 0
 }
 
 // dequantizeIQ2XXS is dequantize_row_iq2_xxs.

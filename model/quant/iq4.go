@@ -1,7 +1,5 @@
 package quant
 
-import "math"
-
 // The non-linear 4-bit formats (ggml-common.h):
 //
 //	IQ4_NL: d f16, qs[16]                                  (18 bytes, 32 weights)
@@ -107,19 +105,9 @@ func iq4Weights(weight, xb, qw []float32, sigma2 float32) {
 	}
 }
 
-// sqrt32 is sqrtf: the float64 square root of a float32 rounds to the same
-// float32 as a single-precision one.
-func sqrt32(f float32) float32 {
-	return float32(math.Sqrt(float64(f)))
-}
-
 // iq4Sigma2 is 2/n times the sum of squares of x.
 func iq4Sigma2(x []float32) float32 {
-	var s float32
-	for _, v := range x {
-		s += float32(v * v)
-	}
-	return float32(s * (2 / float32(len(x))))
+	return float32(sumSquares(x) * (2 / float32(len(x))))
 }
 
 // packIQ4 writes levels two to a byte: the first 16 of each 32 in the low

@@ -14,9 +14,12 @@ import "sync"
 
 // iqGrid is one lattice's lookup tables.
 type iqGrid struct {
-	n    int    // levels per point: 8 (IQ2) or 4 (IQ3)
-	bits uint   // bits per level in a packed vector: 2 or 3
-	pos  []int8 // point j's levels l as 2l+1, at pos[n*j : n*j+n]
+	n    int     // levels per point: 8 (IQ2) or 4 (IQ3)
+	bits uint    // bits per level in a packed vector: 2 or 3
+	pos  []int8  // point j's levels l as 2l+1, at pos[n*j : n*j+n]
+	lv   []uint8 // point j's levels l, at lv[n*j : n*j+n]
+	// levels is the number of distinct levels in the grid's points.
+	levels int
 	// kmap maps a packed vector of levels (level i at bits*i) to its point
 	// when >= 0, else to -(offset+1), the start of its neighbour list: a
 	// count, then the points at the nwant smallest distances from it, in
@@ -34,11 +37,14 @@ const offGrid = int32(-1 << 31)
 // maxLevel is the largest level a quantiser puts in a vector (2 for IQ2,
 // 7 for IQ3); nwant is how many distinct distances a neighbour list spans.
 func newIQGrid(points []uint16, n int, bits uint, maxLevel, nwant int) *iqGrid {
-	g := &iqGrid{n: n, bits: bits, pos: make([]int8, n*len(points))}
+	g := &iqGrid{n: n, bits: bits, pos: make([]int8, n*len(points)), lv: make([]uint8, n*len(points))}
 	mask := uint16(1)<<bits - 1
 	for j, p := range points {
 		for i := range n {
-			g.pos[n*j+i] = int8(2*((p>>(bits*uint(i)))&mask) + 1)
+			l := (p >> (bits * uint(i))) & mask
+			g.lv[n*j+i] = uint8(l)
+			g.pos[n*j+i] = int8(2*l + 1)
+			g.levels = max(g.levels, int(l)+1)
 		}
 	}
 	g.kmap = make([]int32, 1<<(bits*uint(n)))
@@ -113,32 +119,70 @@ func levelsAtMost(u uint32, n int, bits uint, maxLevel int) bool {
 // writes the point's levels into L and returns its index, or false when no
 // distance compared below FLT_MAX (NaN or infinite inputs), where ggml
 // aborts.
+//
+// The reference computes, for every neighbour and position i, the term
+// weight[i]*diff*diff with diff = scale*q - xval[i], and adds the terms in
+// position order. A term depends only on the position and the level there,
+// so for the 2-bit grids' long lists the terms are computed once per
+// position and level, and each neighbour's distance adds the same float32
+// values in the same order.
 func (g *iqGrid) bestNeighbour(code int32, xval, weight []float32, scale float32, L []int8) (int, bool) {
 	if code == offGrid {
 		return 0, false
 	}
 	nb := g.neighbours[-code-1:]
-	count := int(nb[0])
+	nb = nb[1 : 1+int(nb[0])]
+	n := g.n
+	var sq [8]float32 // scale*q for each level
+	for l := range g.levels {
+		sq[l] = float32(scale * float32(2*l+1))
+	}
 	bestD2 := float32(3.4028234663852886e38) // FLT_MAX
 	best := -1
-	n := g.n
-	xval, weight = xval[:n], weight[:n]
-	for _, p := range nb[1 : 1+count] {
-		pg := g.pos[n*int(p) : n*int(p)+n]
-		var d2 float32
-		for i, q := range pg {
-			diff := float32(scale*float32(q)) - xval[i]
-			d2 += float32(float32(weight[i]*diff) * diff)
+	if n == 8 {
+		// Long lists (18 and 30 points on average): tabulate the terms.
+		var terms [8][8]float32 // [position][level]
+		for l := range g.levels {
+			for i, x := range xval[:8] {
+				diff := sq[l] - x
+				terms[i][l] = float32(float32(weight[i]*diff) * diff)
+			}
 		}
-		if d2 < bestD2 {
-			bestD2, best = d2, int(p)
+		for _, p := range nb {
+			lv := (*[8]uint8)(g.lv[8*int(p):])
+			var d2 float32
+			d2 += terms[0][lv[0]&7]
+			d2 += terms[1][lv[1]&7]
+			d2 += terms[2][lv[2]&7]
+			d2 += terms[3][lv[3]&7]
+			d2 += terms[4][lv[4]&7]
+			d2 += terms[5][lv[5]&7]
+			d2 += terms[6][lv[6]&7]
+			d2 += terms[7][lv[7]&7]
+			if d2 < bestD2 {
+				bestD2, best = d2, int(p)
+			}
+		}
+	} else {
+		// Short lists (5 and 7 points): compute each term.
+		x, w := (*[4]float32)(xval), (*[4]float32)(weight)
+		for _, p := range nb {
+			lv := (*[4]uint8)(g.lv[4*int(p):])
+			var d2 float32
+			for i, l := range lv {
+				diff := sq[l&7] - x[i]
+				d2 += float32(float32(w[i]*diff) * diff)
+			}
+			if d2 < bestD2 {
+				bestD2, best = d2, int(p)
+			}
 		}
 	}
 	if best < 0 {
 		return 0, false
 	}
-	for i, q := range g.pos[n*best : n*best+n] {
-		L[i] = (q - 1) / 2
+	for i, l := range g.lv[n*best : n*best+n] {
+		L[i] = int8(l)
 	}
 	return best, true
 }

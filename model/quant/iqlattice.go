@@ -30,15 +30,6 @@ func latticeWeights(weight, waux, xb, qw []float32, sigma2 float32) {
 	}
 }
 
-// sumSquares is the sum of x^2 in the references' order.
-func sumSquares(x []float32) float32 {
-	var s float32
-	for _, v := range x {
-		s += float32(v * v)
-	}
-	return s
-}
-
 // evenSigns splits the eight weights xb into magnitudes (xval) and sign
 // bits, then, when an odd number are negative, flips the sign of the one
 // that matters least (smallest weight*x^2) so that the count is even and

@@ -58,6 +58,19 @@ func quantizeIQ(t Type, k iqKernel, dst []byte, src, qw []float32) error {
 	return nil
 }
 
+// quantizeRowsIQ quantises whole rows of len(qw) values with the same
+// importance weights.
+func quantizeRowsIQ(t Type, k iqKernel, dst []byte, src, qw []float32) error {
+	rowLen := len(qw)
+	rowBytes := RowSize(t, rowLen)
+	for r := range len(src) / rowLen {
+		if err := quantizeIQ(t, k, dst[r*rowBytes:(r+1)*rowBytes], src[r*rowLen:(r+1)*rowLen], qw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // dequantizeIQ checks sizes and runs an i-quant dequantiser.
 func dequantizeIQ(t Type, k iqKernel, dst []float32, src []byte) error {
 	if err := checkRow(t, len(src), len(dst)); err != nil {

@@ -21,12 +21,12 @@ type weightSet struct {
 	w    []float32 // nil: no imatrix
 }
 
-// weightSets returns the importance weights the i-quants are checked with:
+// iqWeightSets returns the importance weights the i-quants are checked with:
 // none (where allowed), positive weights spread over four orders of
 // magnitude like an imatrix's mean squared activations, the same with a
 // third of them zero (channels no calibration token reached), and all
-// zero (and TestGolden's for the types that need weights).
-func weightSets(typ quant.Type, rowLen int) []weightSet {
+// zero.
+func iqWeightSets(typ quant.Type, rowLen int) []weightSet {
 	rng := rand.New(rand.NewPCG(18, uint64(rowLen)))
 	spread := make([]float32, rowLen)
 	zeros := make([]float32, rowLen)
@@ -38,10 +38,7 @@ func weightSets(typ quant.Type, rowLen int) []weightSet {
 		}
 	}
 	sets := []weightSet{{"spread", spread}, {"zeros", zeros}, {"allzero", make([]float32, rowLen)}}
-	if quant.RequiresImatrix(typ) {
-		// TestGolden's weights, so that its digests are checked here.
-		sets = append([]weightSet{{"unit", unitWeights(rowLen)}}, sets...)
-	} else {
+	if !quant.RequiresImatrix(typ) {
 		sets = append([]weightSet{{"none", nil}}, sets...)
 	}
 	return sets
@@ -110,17 +107,21 @@ func TestIQuantsMatchLibggml(t *testing.T) {
 			}
 			var runs []run
 			var jobs []refJob
-			for k := range weightSets(typ, 1) {
+			for k := range iqWeightSets(typ, 1) {
 				groups := groupsRest
 				if k == 0 {
 					groups = groupsFirst
 				}
 				for _, g := range groups {
-					ws := weightSets(typ, g.rowLen)[k]
+					ws := iqWeightSets(typ, g.rowLen)[k]
 					runs = append(runs, run{g, ws})
 					jobs = append(jobs, refJob{g.data, g.rowLen, ws.w, true})
 				}
 			}
+			// TestGoldenWeighted's input and weights.
+			gold := groupRows([]rowFamily{{"golden", 1024, goldenInput()}})[0]
+			runs = append(runs, run{gold, weightSet{"goldenWeights", goldenWeights()}})
+			jobs = append(jobs, refJob{gold.data, gold.rowLen, goldenWeights(), true})
 			res, err := ref.batch(typ, jobs)
 			if err != nil {
 				t.Fatal(err)
@@ -186,7 +187,7 @@ func TestIQuantsOverflow(t *testing.T) {
 			}
 			var pending []job
 			for _, f := range []rowFamily{overflow, nonFinite} {
-				for _, ws := range weightSets(typ, f.rowLen) {
+				for _, ws := range iqWeightSets(typ, f.rowLen) {
 					pending = append(pending, job{f, ws})
 				}
 			}

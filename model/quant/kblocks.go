@@ -17,15 +17,21 @@ func QuantizeQ4_K(dst []byte, src []float32) error {
 		putF16(y[0:], d)
 		putF16(y[2:], dmin)
 		kRequantize(x, &s, 15, getF16(y[0:]), getF16(y[2:]), scales)
-		q := y[16:]
-		for j := 0; j < QK_K; j += 64 {
-			for l := range 32 {
-				q[l] = s.L[j+l] | s.L[j+l+32]<<4
-			}
-			q = q[32:]
-		}
+		packQ4K(y, &s.L)
 	}
 	return nil
+}
+
+// packQ4K stores the 4-bit levels L of a Q4_K block: weights l and l+32 of
+// each 64 in the low and high nibble of byte l of its 32.
+func packQ4K(y *[144]byte, L *[QK_K]uint8) {
+	q := y[16:]
+	for j := 0; j < QK_K; j += 64 {
+		for l := range 32 {
+			q[l] = L[j+l] | L[j+l+32]<<4
+		}
+		q = q[32:]
+	}
 }
 
 // QuantizeQ5_K quantises src into dst as quantize_row_q5_K_ref (llama.cpp
@@ -43,30 +49,36 @@ func QuantizeQ5_K(dst []byte, src []float32) error {
 		putF16(y[0:], d)
 		putF16(y[2:], dmin)
 		kRequantize(x, &s, 31, getF16(y[0:]), getF16(y[2:]), scales)
-		qh := (*[32]byte)(y[16:48])
-		*qh = [32]byte{}
-		ql := y[48:]
-		m1, m2 := uint8(1), uint8(2)
-		for n := 0; n < QK_K; n += 64 {
-			for j := range 32 {
-				l1 := s.L[n+j]
-				if l1 > 15 {
-					l1 -= 16
-					qh[j] |= m1
-				}
-				l2 := s.L[n+j+32]
-				if l2 > 15 {
-					l2 -= 16
-					qh[j] |= m2
-				}
-				ql[j] = l1 | l2<<4
-			}
-			m1 <<= 2
-			m2 <<= 2
-			ql = ql[32:]
-		}
+		packQ5K(y, &s.L)
 	}
 	return nil
+}
+
+// packQ5K stores the 5-bit levels L of a Q5_K block: the low four bits as
+// packQ4K does, the fifth in qh (two bits of byte j per 64 weights).
+func packQ5K(y *[176]byte, L *[QK_K]uint8) {
+	qh := (*[32]byte)(y[16:48])
+	*qh = [32]byte{}
+	ql := y[48:]
+	m1, m2 := uint8(1), uint8(2)
+	for n := 0; n < QK_K; n += 64 {
+		for j := range 32 {
+			l1 := L[n+j]
+			if l1 > 15 {
+				l1 -= 16
+				qh[j] |= m1
+			}
+			l2 := L[n+j+32]
+			if l2 > 15 {
+				l2 -= 16
+				qh[j] |= m2
+			}
+			ql[j] = l1 | l2<<4
+		}
+		m1 <<= 2
+		m2 <<= 2
+		ql = ql[32:]
+	}
 }
 
 // QuantizeQ6_K quantises src into dst as quantize_row_q6_K_ref (what
@@ -76,57 +88,67 @@ func QuantizeQ6_K(dst []byte, src []float32) error {
 		return err
 	}
 	var L [QK_K]int8
-	var scales [QK_K / 16]float32
 	for i := range len(src) / QK_K {
-		x := (*[QK_K]float32)(src[i*QK_K:])
-		y := (*[210]byte)(dst[i*210:])
-		var maxScale, maxAbsScale float32
-		for ib := range QK_K / 16 {
-			sc := makeQxQuants16((*[16]float32)(x[16*ib:]), (*[16]int8)(L[16*ib:]))
-			scales[ib] = sc
-			if a := abs32(sc); a > maxAbsScale {
-				maxAbsScale, maxScale = a, sc
-			}
-		}
-		if maxAbsScale < groupMaxEps {
-			*y = [210]byte{}
-			putF16(y[208:], 0)
-			continue
-		}
-		iscale := -128 / maxScale
-		putF16(y[208:], 1/iscale)
-		sc := (*[16]byte)(y[192:208])
-		for ib := range QK_K / 16 {
-			sc[ib] = byte(min(127, nearestInt(float32(iscale*scales[ib]))))
-		}
-		d16 := getF16(y[208:])
-		for j := range QK_K / 16 {
-			d := float32(d16 * float32(int8(sc[j])))
-			if d == 0 {
-				continue
-			}
-			for ii := range 16 {
-				l := nearestInt(x[16*j+ii] / d)
-				L[16*j+ii] = int8(max(-32, min(31, l)) + 32)
-			}
-		}
-		ql := y[0:128]
-		qh := y[128:192]
-		for j := 0; j < QK_K; j += 128 {
-			for l := range 32 {
-				q1 := uint8(L[j+l]) & 0xF
-				q2 := uint8(L[j+l+32]) & 0xF
-				q3 := uint8(L[j+l+64]) & 0xF
-				q4 := uint8(L[j+l+96]) & 0xF
-				ql[l] = q1 | q3<<4
-				ql[l+32] = q2 | q4<<4
-				qh[l] = uint8(L[j+l]>>4) | uint8(L[j+l+32]>>4)<<2 | uint8(L[j+l+64]>>4)<<4 | uint8(L[j+l+96]>>4)<<6
-			}
-			ql = ql[64:]
-			qh = qh[32:]
-		}
+		quantizeQ6KBlock((*[210]byte)(dst[i*210:]), (*[QK_K]float32)(src[i*QK_K:]), nil, &L, nil)
 	}
 	return nil
+}
+
+// quantizeQ6KBlock is one block of quantize_row_q6_K_ref (qw nil) or of
+// quantize_row_q6_K_impl with the importance weights qw of its 256
+// columns (then s is the fits' scratch).
+func quantizeQ6KBlock(y *[210]byte, x *[QK_K]float32, qw *[QK_K]float32, L *[QK_K]int8, s *fitScratch) {
+	var scales [QK_K / 16]float32
+	var maxScale, maxAbsScale float32
+	for ib := range QK_K / 16 {
+		var sc float32
+		if qw == nil {
+			sc = makeQxQuants16((*[16]float32)(x[16*ib:]), (*[16]int8)(L[16*ib:]))
+		} else {
+			sc = makeQxQuants(x[16*ib:16*ib+16], qw[16*ib:16*ib+16], L[16*ib:16*ib+16], s, 32)
+		}
+		scales[ib] = sc
+		if a := abs32(sc); a > maxAbsScale {
+			maxAbsScale, maxScale = a, sc
+		}
+	}
+	if maxAbsScale < groupMaxEps {
+		*y = [210]byte{}
+		putF16(y[208:], 0)
+		return
+	}
+	iscale := -128 / maxScale
+	putF16(y[208:], 1/iscale)
+	sc := (*[16]byte)(y[192:208])
+	for ib := range QK_K / 16 {
+		sc[ib] = byte(min(127, nearestInt(float32(iscale*scales[ib]))))
+	}
+	d16 := getF16(y[208:])
+	for j := range QK_K / 16 {
+		d := float32(d16 * float32(int8(sc[j])))
+		if d == 0 {
+			continue
+		}
+		for ii := range 16 {
+			l := nearestInt(x[16*j+ii] / d)
+			L[16*j+ii] = int8(max(-32, min(31, l)) + 32)
+		}
+	}
+	ql := y[0:128]
+	qh := y[128:192]
+	for j := 0; j < QK_K; j += 128 {
+		for l := range 32 {
+			q1 := uint8(L[j+l]) & 0xF
+			q2 := uint8(L[j+l+32]) & 0xF
+			q3 := uint8(L[j+l+64]) & 0xF
+			q4 := uint8(L[j+l+96]) & 0xF
+			ql[l] = q1 | q3<<4
+			ql[l+32] = q2 | q4<<4
+			qh[l] = uint8(L[j+l]>>4) | uint8(L[j+l+32]>>4)<<2 | uint8(L[j+l+64]>>4)<<4 | uint8(L[j+l+96]>>4)<<6
+		}
+		ql = ql[64:]
+		qh = qh[32:]
+	}
 }
 
 // DequantizeQ4_K expands Q4_K blocks into dst as dequantize_row_q4_K.

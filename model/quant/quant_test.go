@@ -27,6 +27,8 @@ func TestTypeTable(t *testing.T) {
 		{quant.Q5_0, 6, "Q5_0", 32, 22},
 		{quant.Q5_1, 7, "Q5_1", 32, 24},
 		{quant.Q8_0, 8, "Q8_0", 32, 34},
+		{quant.Q2_K, 10, "Q2_K", 256, 84},
+		{quant.Q3_K, 11, "Q3_K", 256, 110},
 		{quant.Q4_K, 12, "Q4_K", 256, 144},
 		{quant.Q5_K, 13, "Q5_K", 256, 176},
 		{quant.Q6_K, 14, "Q6_K", 256, 210},
@@ -52,7 +54,7 @@ func TestTypeTable(t *testing.T) {
 	if len(quant.Types()) != len(tests) {
 		t.Errorf("Types() has %d entries, the table %d", len(quant.Types()), len(tests))
 	}
-	for _, bad := range []quant.Type{4, 5, 9, 10, 11, 15, 29, 31, 1 << 31} {
+	for _, bad := range []quant.Type{4, 5, 9, 15, 29, 31, 1 << 31} {
 		if bad.Valid() || quant.RowSize(bad, 256) != -1 || !strings.HasPrefix(bad.String(), "type(") {
 			t.Errorf("type %d should be unknown", uint32(bad))
 		}
@@ -60,8 +62,8 @@ func TestTypeTable(t *testing.T) {
 	if quant.RowSize(quant.Q4_K, 100) != -1 || quant.RowSize(quant.Q8_0, -32) != -1 {
 		t.Error("RowSize accepted a length that is not a multiple of the block size")
 	}
-	if _, err := quant.ParseType("Q3_K"); err == nil {
-		t.Error("ParseType accepted Q3_K")
+	if _, err := quant.ParseType("Q3_K_M"); err == nil {
+		t.Error("ParseType accepted the mix name Q3_K_M")
 	}
 }
 
@@ -165,6 +167,7 @@ func TestRoundTripError(t *testing.T) {
 		quant.F32: 0, quant.F16: 1e-3, quant.BF16: 8e-3,
 		quant.Q8_0: 1.0 / 127, quant.Q6_K: 1.0 / 20, quant.Q5_0: 1.0 / 15, quant.Q5_1: 1.0 / 15,
 		quant.Q5_K: 1.0 / 12, quant.Q4_0: 1.0 / 7, quant.Q4_1: 1.0 / 7, quant.Q4_K: 1.0 / 6,
+		quant.Q3_K: 1.0 / 4, quant.Q2_K: 1.0 / 2,
 		quant.IQ4_NL: 1.0 / 9, quant.IQ4_XS: 1.0 / 9,
 		// The lattice types trade single weights for the block's weighted
 		// error (x^2 weighting lets small weights go far off).
@@ -261,8 +264,8 @@ var update = flag.Bool("update", false, "print new golden digests for TestGolden
 
 // golden pins the output for a platform-independent input, checked against
 // libggml when it was recorded (and by TestMatchesLibggml and
-// TestIQuantsMatchLibggml, with unitWeights for the types that need them),
-// so that a change shows up even where the library is not installed.
+// TestIQuantsMatchLibggml), so that a change shows up even where the
+// library is not installed.
 var golden = map[quant.Type]string{
 	quant.F32:  "0ac8373231cf6414865472349969019a9413078a54deed4cfdac5777d4bbabf5",
 	quant.F16:  "ffc503c8ab70959a2cab33f26c049b531bbe879603ae8806303ab6fe3f979831",
@@ -273,11 +276,11 @@ var golden = map[quant.Type]string{
 	quant.Q8_0: "b6964af89cf66359e447156d9a60e537f830d5b80057ec4b74e552689f2f5f02",
 	quant.Q4_K: "4be27d73b3d75ccc6514f6fcc252fc0752a7d45c9c327c11e0b65d796406c1d1",
 	quant.Q5_K: "7932dfb598887d6e2ed44814eed9007302e8a503e78f33efdf9de600dbf5806b",
+	quant.Q2_K: "50cf734eec370ab2aa2ec7c8ff193d02cbec082e38d4d9b87ca632121071f297",
+	quant.Q3_K: "2234364a2b21c233a6143ffc9233219b5dc61cac1af27630878faf1db20c785b",
 	quant.Q6_K: "2b1e3d23a465a005a349117f87352060aabfdc4810f2ed321bb789d14f8217c0",
 	quant.BF16: "426150811cf4d09e26eea062e2ab7a981e5bc51515ab98085fe7778ef7b7394e",
 
-	quant.IQ2_XXS: "f1ca00d86965fbbc70d7e8d84aeca4251c21e58d546e793185c86c019aa5d11e",
-	quant.IQ2_XS:  "16c04fb65c201d37aeebe2489cb94cf8a73ef40bdc243d22e08ad23b3729a0ee",
 	quant.IQ3_XXS: "80ed0ca5f450b752851ea7a1168894fe4cfb7edeaf489a99097e3198f6891841",
 	quant.IQ3_S:   "9f08dce96b8799651b9ff9b9d40959717303a29051f138b891131aa791784126",
 	quant.IQ4_NL:  "5b41460042f1e31d038c67aaef7879d76067b457406633f401b9fcc77e81aa37",
@@ -299,8 +302,11 @@ func goldenInput() []float32 {
 func TestGolden(t *testing.T) {
 	src := goldenInput()
 	for _, typ := range quant.Types() {
+		if quant.RequiresImatrix(typ) {
+			continue // TestGoldenWeighted's
+		}
 		q := make([]byte, quant.RowSize(typ, len(src)))
-		if err := quantizeAny(typ, q, src, 1024, 2); err != nil {
+		if err := quant.QuantizeRows(typ, q, src, 1024, 2); err != nil {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(q)
@@ -367,4 +373,118 @@ func ExampleQuantizeRows() {
 	}
 	fmt.Println(len(dst), "bytes")
 	// Output: 288 bytes
+}
+
+// goldenWeighted pins QuantizeRowsWeighted's output for goldenInput and
+// goldenWeights, checked against libggml when recorded (see golden).
+var goldenWeighted = map[quant.Type]string{
+	quant.F32:  "0ac8373231cf6414865472349969019a9413078a54deed4cfdac5777d4bbabf5",
+	quant.F16:  "ffc503c8ab70959a2cab33f26c049b531bbe879603ae8806303ab6fe3f979831",
+	quant.Q4_0: "8e1fcb0fb25da6f236b91803717c8f1f6fb7feca437de055dd97703626c905da",
+	quant.Q4_1: "43db3ffbd93c3d71d2639850b0f544de88ce4fdccf0e1e7faa699951e3083dc8",
+	quant.Q5_0: "3ad7c39fd3c9f7a5fe754afbb6d21bea12810dcd35d3de327300df245b71f832",
+	quant.Q5_1: "ea6c4b78aad613739f914c6f065c32ca680d478e104d40209357c44a28a22027",
+	quant.Q8_0: "b6964af89cf66359e447156d9a60e537f830d5b80057ec4b74e552689f2f5f02",
+	quant.Q2_K: "f3a6e0a38fe0539ee74982f31b85cc8309b4a700646e26c7ce2ca7a8ce987f49",
+	quant.Q3_K: "f7ea3083364b0d51ccc9719b983a638260762ab3f31c269b5bcd74754ae4b6e7",
+	quant.Q4_K: "bf10aea06b8f9ddde37a964006f9ebc5562f40099621e2810dd5a5b3af3369e8",
+	quant.Q5_K: "c35aecbf3c397c4f4dd194ce3024ad59d0a4ae4687ebf420f658903b7c84d027",
+	quant.Q6_K: "fc5fbea78e0191e340ff0cc562c5371c5b3d5ce6f4ec85dc138c2ff7a89ca517",
+	quant.BF16: "426150811cf4d09e26eea062e2ab7a981e5bc51515ab98085fe7778ef7b7394e",
+
+	quant.IQ2_XXS: "71c2e5b3d1bb3f93a974d677de7a4f352e3f56d92fa6fc8e3f015360d03bcfda",
+	quant.IQ2_XS:  "c5f6688e79f7928d159f30ec8a9875bc1a11c61bcba0c6295a0081d39a8b9fd1",
+	quant.IQ3_XXS: "e59cbad95eff978c78cc06aabe79d017f4085e4d562f455519be72e1fd199c87",
+	quant.IQ4_NL:  "bba7e6fa16b1f3b6a775c894455d843cd4953c6164bf42f89e99dbefcb7abebf",
+	quant.IQ3_S:   "68a276b20348118e29b919f03b9e16cb9f3cfecb07107098641b9ef58ab4f440",
+	quant.IQ4_XS:  "047e1ae6bd45f27da967bb891f7111016b1199865eed496c5df15c738a42ec65",
+}
+
+// goldenWeights is a deterministic importance matrix for rows of 1024,
+// with a few zero columns.
+func goldenWeights() []float32 {
+	w := irwinHall(7, 1024, 1)
+	for i, v := range w {
+		w[i] = v * v
+		if i%97 == 5 {
+			w[i] = 0
+		}
+	}
+	return w
+}
+
+func TestGoldenWeighted(t *testing.T) {
+	src, w := goldenInput(), goldenWeights()
+	for _, typ := range quant.Types() {
+		q := make([]byte, quant.RowSize(typ, len(src)))
+		if err := quant.QuantizeRowsWeighted(typ, q, src, 1024, w, 2); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(q)
+		got := hex.EncodeToString(sum[:])
+		if *update {
+			t.Logf("quant.%v: %q,", typ, got)
+			continue
+		}
+		if want, ok := goldenWeighted[typ]; !ok || got != want {
+			t.Errorf("%v: sha256 %s, want %s", typ, got, want)
+		}
+	}
+}
+
+// TestQuantizeRowsWeighted checks the weighted path's contract: nil
+// weights are QuantizeRows, types without weights in ggml ignore them, the
+// split over goroutines changes no byte, the weights change the output of
+// the types that use them, and a row allocates nothing.
+func TestQuantizeRowsWeighted(t *testing.T) {
+	const rowLen = 512
+	src := irwinHall(3, rowLen*100, 1)
+	w := irwinHall(5, rowLen, 1)
+	for i, v := range w {
+		w[i] = v * v
+	}
+	for _, typ := range quant.Types() {
+		plain := make([]byte, quant.RowSize(typ, len(src)))
+		got := make([]byte, len(plain))
+		want := make([]byte, len(plain))
+		if err := quant.QuantizeRowsWeighted(typ, want, src, rowLen, w, 1); err != nil {
+			t.Fatal(err)
+		}
+		if quant.RequiresImatrix(typ) {
+			// No unweighted output to compare with (TestIQuantsNeedImatrix).
+		} else {
+			if err := quant.QuantizeRows(typ, plain, src, rowLen, 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := quant.QuantizeRowsWeighted(typ, got, src, rowLen, nil, 2); err != nil || string(got) != string(plain) {
+				t.Errorf("%v: nil weights differ from QuantizeRows (%v)", typ, err)
+			}
+			ignores := typ == quant.F32 || typ == quant.F16 || typ == quant.BF16 || typ == quant.Q8_0
+			if ignores != (string(want) == string(plain)) {
+				t.Errorf("%v: weighted output equal to the unweighted one: %v, want %v", typ, !ignores, ignores)
+			}
+		}
+		for _, workers := range []int{0, 2, 3, 64} {
+			if err := quant.QuantizeRowsWeighted(typ, got, src, rowLen, w, workers); err != nil || string(got) != string(want) {
+				t.Errorf("%v with %d workers differs from the serial result (%v)", typ, workers, err)
+			}
+		}
+		row, dst := src[:rowLen], make([]byte, quant.RowSize(typ, rowLen))
+		if n := testing.AllocsPerRun(10, func() { _ = quant.QuantizeRowsWeighted(typ, dst, row, rowLen, w, 1) }); n != 0 {
+			t.Errorf("%v: %v allocations per row", typ, n)
+		}
+	}
+	dst := make([]byte, quant.RowSize(quant.Q4_K, len(src)))
+	err := quant.QuantizeRowsWeighted(quant.Q4_K, dst, src, rowLen, w[:256], 2)
+	if err == nil || !strings.Contains(err.Error(), "256 importance weights for rows of 512 values") {
+		t.Errorf("weights of the wrong length: %v", err)
+	}
+	err = quant.QuantizeRowsWeighted(quant.Type(99), dst, src, rowLen, w, 2)
+	if err == nil || !strings.Contains(err.Error(), "no importance-weighted quantiser") {
+		t.Errorf("unknown type: %v", err)
+	}
+	err = quant.QuantizeRowsWeighted(quant.Q4_K, dst[:1], src, rowLen, w, 2)
+	if err == nil || !strings.Contains(err.Error(), "need") {
+		t.Errorf("short destination: %v", err)
+	}
 }

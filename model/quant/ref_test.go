@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,37 +67,49 @@ func ggmlRef(tb testing.TB) *refTool {
 
 type refTool struct{ bin, lib string }
 
-// command runs ggmlref with ggml's abort backtrace off: it attaches gdb,
-// which takes seconds and writes to stdout.
-func (r *refTool) command(args ...string) *exec.Cmd {
-	cmd := exec.Command(r.bin, append([]string{r.lib}, args...)...)
-	cmd.Env = append(os.Environ(), "GGML_NO_BACKTRACE=1")
-	return cmd
+// noBacktrace is the environment for ggmlref: without GGML_NO_BACKTRACE a
+// libggml abort attaches gdb, which takes seconds and writes to stdout.
+func noBacktrace() []string {
+	return append(os.Environ(), "GGML_NO_BACKTRACE=1")
 }
 
-// quantize runs ggml_quantize_chunk on rows of rowLen values.
-func (r *refTool) quantize(t quant.Type, src []float32, rowLen int) ([]byte, error) {
-	return r.quantizeWeighted(t, src, rowLen, nil)
-}
-
-// quantizeWeighted runs ggml_quantize_chunk with weights (rowLen values, or
-// nil) as its imatrix.
-func (r *refTool) quantizeWeighted(t quant.Type, src []float32, rowLen int, weights []float32) ([]byte, error) {
-	args := []string{"quantize", strconv.Itoa(int(t)), strconv.Itoa(len(src) / rowLen), strconv.Itoa(rowLen)}
-	in := f32Bytes(src)
-	if weights != nil {
-		args = append(args, "imatrix")
-		in = append(in, f32Bytes(weights)...)
-	}
-	cmd := r.command(args...)
-	cmd.Stdin = bytes.NewReader(in)
+// run runs the tool in mode with the type and shape arguments and stdin.
+func (r *refTool) run(mode string, t quant.Type, nrows, rowLen int, stdin []byte, extra ...string) ([]byte, error) {
+	args := append([]string{r.lib, mode, strconv.Itoa(int(t)), strconv.Itoa(nrows), strconv.Itoa(rowLen)}, extra...)
+	cmd := exec.Command(r.bin, args...)
+	cmd.Env = noBacktrace()
+	cmd.Stdin = bytes.NewReader(stdin)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("ggmlref %s: %v: %s", t, err, stderr.String())
+		return nil, fmt.Errorf("ggmlref %s %s: %v: %s", mode, t, err, stderr.String())
 	}
 	return out, nil
+}
+
+// quantize runs ggml_quantize_chunk on rows of rowLen values.
+func (r *refTool) quantize(t quant.Type, src []float32, rowLen int) ([]byte, error) {
+	return r.run("quantize", t, len(src)/rowLen, rowLen, f32Bytes(src))
+}
+
+// quantizeWeighted runs ggml_quantize_chunk on rows of len(weights) values
+// with weights as the importance matrix.
+func (r *refTool) quantizeWeighted(t quant.Type, src, weights []float32) ([]byte, error) {
+	return r.run("quantizew", t, len(src)/len(weights), len(weights), f32Bytes(append(slices.Clip(src), weights...)))
+}
+
+// dequantize runs the type's to_float over quantised rows of rowLen values.
+func (r *refTool) dequantize(t quant.Type, q []byte, rowLen int) ([]float32, error) {
+	out, err := r.run("dequantize", t, len(q)/quant.RowSize(t, rowLen), rowLen, q)
+	if err != nil {
+		return nil, err
+	}
+	f := make([]float32, len(out)/4)
+	for i := range f {
+		f[i] = math.Float32frombits(binary.LittleEndian.Uint32(out[4*i:]))
+	}
+	return f, nil
 }
 
 // refJob is one quantisation in a batch: rows of rowLen values, nil or
@@ -136,7 +150,8 @@ func (r *refTool) batch(t quant.Type, jobs []refJob) ([]refResult, error) {
 			in.Write(f32Bytes(j.weights))
 		}
 	}
-	cmd := r.command("batch", strconv.Itoa(int(t)), "0", "0")
+	cmd := exec.Command(r.bin, r.lib, "batch", strconv.Itoa(int(t)), "0", "0")
+	cmd.Env = noBacktrace()
 	cmd.Stdin = &in
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -171,22 +186,16 @@ func (r *refTool) batch(t quant.Type, jobs []refJob) ([]refResult, error) {
 }
 
 // bench returns the wall-clock and CPU nanoseconds libggml takes for iters
-// quantisations of src split over threads threads.
-func (r *refTool) bench(t quant.Type, src []float32, rowLen, threads, iters int, weights []float32) (wall, cpu int64, err error) {
-	args := []string{"bench", strconv.Itoa(int(t)), strconv.Itoa(len(src) / rowLen), strconv.Itoa(rowLen),
-		strconv.Itoa(threads), strconv.Itoa(iters)}
-	in := f32Bytes(src)
+// quantisations of src split over threads threads, with weights as the
+// importance matrix unless they are nil.
+func (r *refTool) bench(t quant.Type, src []float32, rowLen int, weights []float32, threads, iters int) (wall, cpu int64, err error) {
+	mode, in := "bench", f32Bytes(src)
 	if weights != nil {
-		args = append(args, "imatrix")
-		in = append(in, f32Bytes(weights)...)
+		mode, in = "benchw", f32Bytes(append(slices.Clip(src), weights...))
 	}
-	cmd := r.command(args...)
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, err := r.run(mode, t, len(src)/rowLen, rowLen, in, strconv.Itoa(threads), strconv.Itoa(iters))
 	if err != nil {
-		return 0, 0, fmt.Errorf("ggmlref bench %s: %v: %s", t, err, stderr.String())
+		return 0, 0, err
 	}
 	if _, err := fmt.Sscan(strings.TrimSpace(string(out)), &wall, &cpu); err != nil {
 		return 0, 0, fmt.Errorf("ggmlref bench %s printed %q: %v", t, out, err)
@@ -219,11 +228,10 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// refTypes are the types compared with libggml: the four the issue names
-// plus the ones llama.cpp falls back to or mixes in (Q5_0, Q5_1, Q5_K,
-// Q4_1) and the float conversions.
+// refTypes are the types compared with libggml: every quantised type and
+// the float conversions.
 var refTypes = []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q6_K,
-	quant.Q4_1, quant.Q5_0, quant.Q5_1, quant.Q5_K, quant.F16, quant.BF16}
+	quant.Q4_1, quant.Q5_0, quant.Q5_1, quant.Q5_K, quant.Q2_K, quant.Q3_K, quant.F16, quant.BF16}
 
 // TestMatchesLibggml compares every row family of testRows, for every type,
 // with ggml_quantize_chunk byte for byte (through QuantizeRows on two
@@ -277,9 +285,16 @@ func reportDiff(t *testing.T, typ quant.Type, fam rowFamily, got, want []byte) {
 // comparison is only meaningful on amd64, where ggmlRef runs.
 func TestMatchesLibggmlSpecialValues(t *testing.T) {
 	ref := ggmlRef(t)
-	fam := specialRows()
-	for _, typ := range refTypes {
-		t.Run(typ.String(), func(t *testing.T) {
+	for _, fam := range []rowFamily{specialRows(), nanRows()} {
+		for _, typ := range refTypes {
+			testSpecialValues(t, ref, fam, typ)
+		}
+	}
+}
+
+func testSpecialValues(t *testing.T, ref *refTool, fam rowFamily, typ quant.Type) {
+	{
+		t.Run(fam.name+"/"+typ.String(), func(t *testing.T) {
 			want, err := ref.quantize(typ, fam.data, fam.rowLen)
 			if err != nil {
 				t.Fatal(err)
@@ -292,5 +307,118 @@ func TestMatchesLibggmlSpecialValues(t *testing.T) {
 				reportDiff(t, typ, fam, got, want)
 			}
 		})
+	}
+}
+
+// TestDequantizeMatchesLibggml checks every dequantiser against ggml's
+// to_float, bit for bit, on the quantised rows of every row family
+// (libggml's own bytes, so a quantiser bug cannot hide a dequantiser bug).
+func TestDequantizeMatchesLibggml(t *testing.T) {
+	ref := ggmlRef(t)
+	fams := append(testRows(), specialRows())
+	for _, typ := range refTypes {
+		t.Run(typ.String(), func(t *testing.T) {
+			for _, fam := range fams {
+				q, err := ref.quantize(typ, fam.data, fam.rowLen)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := ref.dequantize(typ, q, fam.rowLen)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := make([]float32, len(fam.data))
+				if err := quant.Dequantize(typ, got, q); err != nil {
+					t.Fatal(err)
+				}
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s: value %d: %g (%#08x), ggml's to_float gives %g (%#08x)", fam.name, i,
+							got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+					}
+				}
+			}
+		})
+	}
+}
+
+// weightSets returns importance weights for rows of n values: an imatrix
+// as llama-imatrix makes them (means of squared activations, spread over
+// orders of magnitude), one with zeros (single columns and whole 32-column
+// groups, as for inputs that never fire), one with huge, tiny and zero
+// weights side by side, and all zeros.
+func weightSets(n int) []struct {
+	name string
+	w    []float32
+} {
+	rng := rand.New(rand.NewPCG(uint64(n), 17))
+	gen := func(f func(i int) float32) []float32 {
+		w := make([]float32, n)
+		for i := range w {
+			w[i] = f(i)
+		}
+		return w
+	}
+	lognormal := func() float32 { return float32(math.Exp(rng.NormFloat64() * 2)) }
+	return []struct {
+		name string
+		w    []float32
+	}{
+		{"imatrix", gen(func(int) float32 { return lognormal() })},
+		{"zeros", gen(func(i int) float32 {
+			if (i/32)%5 == 3 || rng.IntN(4) == 0 {
+				return 0
+			}
+			return lognormal()
+		})},
+		{"extreme", gen(func(i int) float32 {
+			switch rng.IntN(4) {
+			case 0:
+				return 0
+			case 1:
+				return float32(1e30 * rng.Float64())
+			case 2:
+				return float32(1e-30 * rng.Float64())
+			}
+			return lognormal()
+		})},
+		{"allzero", make([]float32, n)},
+	}
+}
+
+// TestWeightedMatchesLibggml compares QuantizeRowsWeighted with
+// ggml_quantize_chunk given an importance matrix, byte for byte, for every
+// type, row family and set of weights.
+func TestWeightedMatchesLibggml(t *testing.T) {
+	ref := ggmlRef(t)
+	fams := append(testRows(), specialRows(), nanRows())
+	for _, fam := range fams {
+		sets := weightSets(fam.rowLen)
+		if fam.name == "golden" {
+			sets = append(sets, struct {
+				name string
+				w    []float32
+			}{"golden", goldenWeights()})
+		}
+		for k, ws := range sets {
+			for _, typ := range refTypes {
+				if k > 0 && (typ == quant.F16 || typ == quant.BF16 || typ == quant.Q8_0) {
+					continue // ggml ignores their weights: one set shows it
+				}
+				t.Run(fam.name+"/"+ws.name+"/"+typ.String(), func(t *testing.T) {
+					want, err := ref.quantizeWeighted(typ, fam.data, ws.w)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got := make([]byte, quant.RowSize(typ, len(fam.data)))
+					if err := quant.QuantizeRowsWeighted(typ, got, fam.data, fam.rowLen, ws.w, 2); err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(got, want) {
+						reportDiff(t, typ, fam, got, want)
+					}
+				})
+			}
+		}
 	}
 }

@@ -29,6 +29,10 @@ func Quantize(t Type, dst []byte, src []float32) error {
 		return QuantizeQ5_1(dst, src)
 	case Q8_0:
 		return QuantizeQ8_0(dst, src)
+	case Q2_K:
+		return QuantizeQ2_K(dst, src)
+	case Q3_K:
+		return QuantizeQ3_K(dst, src)
 	case Q4_K:
 		return QuantizeQ4_K(dst, src)
 	case Q5_K:
@@ -80,6 +84,10 @@ func Dequantize(t Type, dst []float32, src []byte) error {
 		return DequantizeQ5_1(dst, src)
 	case Q8_0:
 		return DequantizeQ8_0(dst, src)
+	case Q2_K:
+		return DequantizeQ2_K(dst, src)
+	case Q3_K:
+		return DequantizeQ3_K(dst, src)
 	case Q4_K:
 		return DequantizeQ4_K(dst, src)
 	case Q5_K:
@@ -103,14 +111,13 @@ const rowsPerTask = 16
 // one). The output is identical to quantising row by row: the references
 // treat every block independently, so the split cannot change a byte.
 func QuantizeRows(t Type, dst []byte, src []float32, rowLen int, workers int) error {
-	return QuantizeRowsWeighted(t, dst, src, rowLen, nil, workers)
+	return quantizeRows(t, dst, src, rowLen, nil, workers)
 }
 
-// QuantizeRowsWeighted is QuantizeRows with importance weights (an imatrix
-// entry): weights is nil or holds rowLen values, applied to every row, as
-// ggml_quantize_chunk's imatrix argument. Types that RequiresImatrix names
-// fail without weights.
-func QuantizeRowsWeighted(t Type, dst []byte, src []float32, rowLen int, weights []float32, workers int) error {
+// quantizeRows checks the sizes of a QuantizeRows call and quantises whole
+// rows, with the importance weights unless they are nil, on up to workers
+// goroutines that claim rowsPerTask rows at a time.
+func quantizeRows(t Type, dst []byte, src []float32, rowLen int, weights []float32, workers int) error {
 	rowBytes := RowSize(t, rowLen)
 	if rowBytes < 0 || rowLen == 0 {
 		return fmt.Errorf("quant: %s: row length %d is not a positive multiple of the block size %d", t, rowLen, t.BlockSize())
@@ -122,22 +129,12 @@ func QuantizeRowsWeighted(t Type, dst []byte, src []float32, rowLen int, weights
 	if len(dst) != nrows*rowBytes {
 		return fmt.Errorf("quant: %s: %d rows need %d bytes, got a buffer of %d", t, nrows, nrows*rowBytes, len(dst))
 	}
-	job := rowJob{t: t, rowLen: rowLen, rowBytes: rowBytes, weights: weights}
-	if weights != nil {
-		if len(weights) != rowLen {
-			return fmt.Errorf("quant: %s: %d importance weights for rows of %d", t, len(weights), rowLen)
-		}
-		k, ok := iqKernelFor(t)
-		if !ok {
-			return fmt.Errorf("quant: %s: quantising with importance weights is not supported", t)
-		}
-		job.iq = k
-	} else if RequiresImatrix(t) {
+	if weights == nil && RequiresImatrix(t) {
 		return errNeedsImatrix(t)
 	}
 	workers = max(1, min(workers, (nrows+rowsPerTask-1)/rowsPerTask))
 	if workers == 1 {
-		return job.run(dst, src)
+		return quantizeChunk(t, dst, src, weights)
 	}
 	var (
 		next     atomic.Int64
@@ -148,7 +145,7 @@ func QuantizeRowsWeighted(t Type, dst []byte, src []float32, rowLen int, weights
 	ntasks := int64((nrows + rowsPerTask - 1) / rowsPerTask)
 	for range workers {
 		wg.Add(1)
-		go func(job rowJob) {
+		go func() {
 			defer wg.Done()
 			for {
 				task := next.Add(1) - 1
@@ -157,33 +154,26 @@ func QuantizeRowsWeighted(t Type, dst []byte, src []float32, rowLen int, weights
 				}
 				r0 := int(task) * rowsPerTask
 				r1 := min(nrows, r0+rowsPerTask)
-				if err := job.run(dst[r0*rowBytes:r1*rowBytes], src[r0*rowLen:r1*rowLen]); err != nil {
+				if err := quantizeChunk(t, dst[r0*rowBytes:r1*rowBytes], src[r0*rowLen:r1*rowLen], weights); err != nil {
 					errOnce.Do(func() { firstErr = fmt.Errorf("quant: rows %d..%d: %w", r0, r1, err) })
 					return
 				}
 			}
-		}(job)
+		}()
 	}
 	wg.Wait()
 	return firstErr
 }
 
-// rowJob quantises whole rows, with or without importance weights.
-type rowJob struct {
-	t                Type
-	rowLen, rowBytes int
-	weights          []float32 // nil, or rowLen values applied to every row
-	iq               iqKernel  // the kernel taking the weights
-}
-
-func (j rowJob) run(dst []byte, src []float32) error {
-	if j.weights == nil {
-		return Quantize(j.t, dst, src)
+// quantizeChunk quantises whole rows, with the importance weights (one per
+// column) unless they are nil.
+func quantizeChunk(t Type, dst []byte, src, weights []float32) error {
+	if weights == nil {
+		return Quantize(t, dst, src)
 	}
-	for r := range len(src) / j.rowLen {
-		if err := quantizeIQ(j.t, j.iq, dst[r*j.rowBytes:(r+1)*j.rowBytes], src[r*j.rowLen:(r+1)*j.rowLen], j.weights); err != nil {
-			return err
-		}
+	if k, ok := iqKernelFor(t); ok {
+		return quantizeRowsIQ(t, k, dst, src, weights)
 	}
+	quantizeWeighted(t, dst, src, weights)
 	return nil
 }

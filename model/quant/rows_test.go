@@ -114,3 +114,23 @@ func specialRows() rowFamily {
 	}
 	return rowFamily{"special", rowLen, d}
 }
+
+// nanRows holds rows with a few NaNs of both signs (and quiet and
+// signalling payloads) at random places: where two NaNs meet, the result's
+// sign depends on the operand order of the compiled C.
+func nanRows() rowFamily {
+	rng := rand.New(rand.NewPCG(9, 9))
+	const rowLen, rows = 512, 64
+	nans := []uint32{0x7FC00000, 0xFFC00000, 0x7F800001, 0xFF812345}
+	d := make([]float32, rowLen*rows)
+	for r := range rows {
+		row := d[r*rowLen : (r+1)*rowLen]
+		for i := range row {
+			row[i] = float32(rng.NormFloat64() * 0.05)
+		}
+		for range 1 + rng.IntN(6) {
+			row[rng.IntN(rowLen)] = math.Float32frombits(nans[rng.IntN(len(nans))])
+		}
+	}
+	return rowFamily{"nans", rowLen, d}
+}

@@ -30,6 +30,8 @@ const (
 	Q5_0 Type = 6
 	Q5_1 Type = 7
 	Q8_0 Type = 8
+	Q2_K Type = 10
+	Q3_K Type = 11
 	Q4_K Type = 12
 	Q5_K Type = 13
 	Q6_K Type = 14
@@ -73,6 +75,10 @@ func lookup(t Type) (traits, bool) {
 		return traits{"Q5_1", 32, 24}, true
 	case Q8_0:
 		return traits{"Q8_0", 32, 34}, true
+	case Q2_K:
+		return traits{"Q2_K", QK_K, 84}, true
+	case Q3_K:
+		return traits{"Q3_K", QK_K, 110}, true
 	case Q4_K:
 		return traits{"Q4_K", QK_K, 144}, true
 	case Q5_K:
@@ -97,7 +103,7 @@ func lookup(t Type) (traits, bool) {
 
 // Types lists every supported type in ggml id order.
 func Types() []Type {
-	return []Type{F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K,
+	return []Type{F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
 		IQ2_XXS, IQ2_XS, IQ3_XXS, IQ4_NL, IQ3_S, IQ4_XS, BF16}
 }
 

@@ -27,6 +27,16 @@ calibrate "tinyllama_calib" {
   }
 }
 
+# llama-imatrix's importance matrix of the pruned checkpoint, on CUDA.
+imatrix "tinyllama_imatrix" {
+  model      = ":tinyllama_pruned"
+  dataset    = "//data:tiny"
+  chunk_size = 512
+  resources {
+    gpus = 1
+  }
+}
+
 awq "tinyllama_awq" {
   model       = ":tinyllama_pruned"
   calibration = ":tinyllama_calib"

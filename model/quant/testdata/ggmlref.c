@@ -3,29 +3,35 @@
 // the real thing byte for byte. Built by the quant tests with gcc; the Go
 // package itself needs no cgo.
 //
-//   ggmlref LIB quantize TYPE NROWS NPERROW [imatrix]
-//       reads NROWS*NPERROW little-endian float32 on stdin (then, with
-//       "imatrix", NPERROW importance weights), writes the quantised rows
-//       on stdout.
+//   ggmlref LIB quantize TYPE NROWS NPERROW
+//       reads NROWS*NPERROW little-endian float32 on stdin, writes the
+//       quantised rows on stdout.
+//   ggmlref LIB quantizew TYPE NROWS NPERROW
+//       the same with importance weights: after the rows, NPERROW more
+//       float32 (one per column, as llama-quantize passes an imatrix entry).
+//   ggmlref LIB dequantize TYPE NROWS NPERROW
+//       reads NROWS quantised rows on stdin and writes them back as float32
+//       through the type's to_float (dequantize_row_*).
 //   ggmlref LIB batch TYPE 0 0
 //       runs many quantisations in one process (the lattice i-quants'
 //       tables take libggml up to seconds to build in each): reads jobs
 //       until EOF, each three little-endian int64 (NROWS, NPERROW, FLAGS),
 //       the floats, and with FLAGS&1 NPERROW importance weights; writes an
 //       int64 byte count, the quantised rows, then with FLAGS&2 their
-//       to_float expansion. Each
-//       job's output is flushed before the next starts, so when libggml
-//       aborts the jobs before it still come back.
-//   ggmlref LIB bench TYPE NROWS NPERROW THREADS ITERS [imatrix]
-//       reads the floats (and weights) once, builds the type's tables
-//       (ggml_quantize_init), quantises the floats ITERS times split over
-//       THREADS threads (contiguous row ranges, as llama-quantize splits a tensor),
-//       prints the elapsed and the CPU nanoseconds of the quantisation alone.
+//       to_float expansion. Each job's output is flushed before the next
+//       starts, so when libggml aborts the jobs before it still come back.
+//   ggmlref LIB bench|benchw TYPE NROWS NPERROW THREADS ITERS
+//       reads the floats (and for benchw the weights) once, builds the
+//       type's tables (ggml_quantize_init), quantises the floats ITERS
+//       times split over THREADS threads (contiguous row ranges, as
+//       llama-quantize splits a tensor), prints the elapsed and the CPU
+//       nanoseconds of the quantisation alone.
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 typedef size_t (*quantize_chunk_fn)(int type, const float *src, void *dst, int64_t start,
@@ -34,7 +40,7 @@ typedef size_t (*row_size_fn)(int type, int64_t ne);
 typedef void (*to_float_fn)(const void *x, float *y, int64_t k);
 
 // The head of ggml.h's struct ggml_type_traits, up to to_float.
-struct type_traits_head {
+struct type_traits {
     const char *type_name;
     int64_t blck_size;
     int64_t blck_size_interleave;
@@ -42,7 +48,7 @@ struct type_traits_head {
     _Bool is_quantized;
     to_float_fn to_float;
 };
-typedef const struct type_traits_head *(*get_type_traits_fn)(int type);
+typedef const struct type_traits *(*get_type_traits_fn)(int type);
 
 static quantize_chunk_fn quantize_chunk;
 
@@ -72,7 +78,7 @@ static int read_full(void *buf, size_t n) {
     return 0;
 }
 
-static int batch(int type, row_size_fn row_size, get_type_traits_fn traits) {
+static int batch(int type, row_size_fn row_size, get_type_traits_fn get_type_traits) {
     int64_t hdr[3];
     while (fread(hdr, sizeof(int64_t), 3, stdin) == 3) {
         int64_t nrows = hdr[0], n_per_row = hdr[1], flags = hdr[2];
@@ -95,11 +101,12 @@ static int batch(int type, row_size_fn row_size, get_type_traits_fn traits) {
         fwrite(&nout, sizeof nout, 1, stdout);
         fwrite(dst, 1, rsize, stdout);
         if (flags & 2) {
-            if (!traits || !traits(type)->to_float) {
-                fprintf(stderr, "ggmlref: no to_float for type %d\n", type);
+            const struct type_traits *tr = get_type_traits(type);
+            if (!tr->to_float) {
+                fprintf(stderr, "ggmlref: type %d has no to_float\n", type);
                 return 1;
             }
-            traits(type)->to_float(dst, src, (int64_t)nvals);
+            tr->to_float(dst, src, (int64_t)nvals);
             fwrite(src, sizeof(float), nvals, stdout);
         }
         fflush(stdout); // a later job may abort
@@ -112,7 +119,7 @@ static int batch(int type, row_size_fn row_size, get_type_traits_fn traits) {
 
 int main(int argc, char **argv) {
     if (argc < 6) {
-        fprintf(stderr, "usage: ggmlref LIB quantize|batch|bench TYPE NROWS NPERROW [imatrix | THREADS ITERS [imatrix]]\n");
+        fprintf(stderr, "usage: ggmlref LIB quantize|quantizew|dequantize|batch|bench|benchw TYPE NROWS NPERROW [THREADS ITERS]\n");
         return 2;
     }
     void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
@@ -122,40 +129,57 @@ int main(int argc, char **argv) {
     }
     quantize_chunk = (quantize_chunk_fn)dlsym(lib, "ggml_quantize_chunk");
     row_size_fn row_size = (row_size_fn)dlsym(lib, "ggml_row_size");
-    if (!quantize_chunk || !row_size) {
-        fprintf(stderr, "ggmlref: %s lacks ggml_quantize_chunk or ggml_row_size\n", argv[1]);
+    get_type_traits_fn get_type_traits = (get_type_traits_fn)dlsym(lib, "ggml_get_type_traits");
+    if (!quantize_chunk || !row_size || !get_type_traits) {
+        fprintf(stderr, "ggmlref: %s lacks ggml_quantize_chunk, ggml_row_size or ggml_get_type_traits\n", argv[1]);
         return 1;
     }
-    int type = atoi(argv[3]);
-    if (argv[2][0] == 'b' && argv[2][1] == 'a') {
-        return batch(type, row_size, (get_type_traits_fn)dlsym(lib, "ggml_get_type_traits"));
+    const char *mode = argv[2];
+    if (strcmp(mode, "batch") == 0) {
+        return batch(atoi(argv[3]), row_size, get_type_traits);
     }
+    int weighted = strcmp(mode, "quantizew") == 0 || strcmp(mode, "benchw") == 0;
+    int type = atoi(argv[3]);
     int64_t nrows = atoll(argv[4]), n_per_row = atoll(argv[5]);
     size_t nvals = (size_t)(nrows * n_per_row);
     size_t rsize = row_size(type, n_per_row);
-    float *src = malloc(nvals * sizeof(float));
+    float *src = malloc(nvals * sizeof(float) + 1);
     char *dst = malloc(rsize * (size_t)nrows + 1);
-    if (!src || !dst) {
+    float *imatrix = weighted ? malloc((size_t)n_per_row * sizeof(float)) : NULL;
+    if (!src || !dst || (weighted && !imatrix)) {
         fprintf(stderr, "ggmlref: out of memory\n");
         return 1;
+    }
+    if (strcmp(mode, "dequantize") == 0) {
+        const struct type_traits *tr = get_type_traits(type);
+        if (!tr->to_float) {
+            fprintf(stderr, "ggmlref: type %d has no to_float\n", type);
+            return 1;
+        }
+        if (read_full(dst, rsize * (size_t)nrows) != 0) {
+            fprintf(stderr, "ggmlref: short input, want %zu bytes\n", rsize * (size_t)nrows);
+            return 1;
+        }
+        tr->to_float(dst, src, (int64_t)nvals);
+        fwrite(src, sizeof(float), nvals, stdout);
+        return 0;
     }
     if (read_full(src, nvals * sizeof(float)) != 0) {
         fprintf(stderr, "ggmlref: short input, want %zu floats\n", nvals);
         return 1;
     }
-    float *imatrix = NULL;
-    int want_imatrix = (argv[2][0] == 'q' && argc > 6) || (argv[2][0] == 'b' && argc > 8);
-    if (want_imatrix) {
-        imatrix = malloc((size_t)n_per_row * sizeof(float));
-        if (!imatrix || read_full(imatrix, (size_t)n_per_row * sizeof(float)) != 0) {
-            fprintf(stderr, "ggmlref: short input, want %lld importance weights\n", (long long)n_per_row);
-            return 1;
-        }
+    if (weighted && read_full(imatrix, (size_t)n_per_row * sizeof(float)) != 0) {
+        fprintf(stderr, "ggmlref: short input, want %lld weights after the rows\n", (long long)n_per_row);
+        return 1;
     }
-    if (argv[2][0] == 'q') {
+    if (strcmp(mode, "quantize") == 0 || strcmp(mode, "quantizew") == 0) {
         quantize_chunk(type, src, dst, 0, nrows, n_per_row, imatrix);
         fwrite(dst, 1, rsize * (size_t)nrows, stdout);
         return 0;
+    }
+    if (strcmp(mode, "bench") != 0 && strcmp(mode, "benchw") != 0) {
+        fprintf(stderr, "ggmlref: unknown mode %s\n", mode);
+        return 2;
     }
     if (argc < 8) {
         fprintf(stderr, "ggmlref: bench needs THREADS ITERS\n");
