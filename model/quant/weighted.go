@@ -19,7 +19,8 @@ import (
 // nrows, rowLen, weights) does, with up to workers goroutines. weights holds
 // one importance weight per column (len(weights) == rowLen); nil weights
 // mean no importance matrix, exactly QuantizeRows (which refuses the types
-// RequiresImatrix names).
+// RequiresImatrix names). F32, F16, BF16 and Q8_0 ignore the weights, as
+// ggml does; a type with no weighted quantiser here is an error.
 func QuantizeRowsWeighted(t Type, dst []byte, src []float32, rowLen int, weights []float32, workers int) error {
 	if weights == nil {
 		return QuantizeRows(t, dst, src, rowLen, workers)
@@ -39,7 +40,7 @@ func QuantizeRowsWeighted(t Type, dst []byte, src []float32, rowLen int, weights
 }
 
 // weightedScratch is the working memory of the weighted quantisers (about
-// 3 KiB, on the stack of quantizeWeighted).
+// 2 KiB, on the stack of quantizeWeighted).
 type weightedScratch struct {
 	fit    fitScratch
 	k      kScratch // k.L: the levels of Q2_K, Q4_K and Q5_K
