@@ -5,8 +5,8 @@ import "fmt"
 // iqKernel is one i-quant type's quantiser and dequantiser. quantize takes
 // nil or one importance weight per value of src (weights are positional:
 // a row's imatrix entry, repeated for each row); it fails only on input
-// for which ggml aborts (non-finite values that leave a lattice group with
-// no nearest grid point).
+// for which ggml aborts (Inf, NaN or values whose squares overflow, which
+// leave a lattice group with no nearest grid point).
 type iqKernel struct {
 	quantize     func(dst []byte, src, qw []float32) error
 	dequantize   func(dst []float32, src []byte)

@@ -1,7 +1,8 @@
-// Package quant holds byte-identical Go ports of ggml's reference quantisers
-// (ggml-quants.c, the *_ref functions that llama-quantize reaches through
-// ggml_quantize_chunk when no importance matrix is given), the matching
-// dequantisers, and ggml's F32 -> F16 / BF16 conversions.
+// Package quant holds byte-identical Go ports of ggml's quantisers
+// (ggml-quants.c: what llama-quantize reaches through ggml_quantize_chunk,
+// the *_ref functions when no importance matrix is given, the *_impl ones
+// and the i-quants' quantize_iq* with one), the matching dequantisers, and
+// ggml's F32 -> F16 / BF16 conversions.
 //
 // Byte identity matters because a cogumi GGUF artifact is content-addressed:
 // the same F32 input must give the same bytes as llama.cpp's own quantiser,
