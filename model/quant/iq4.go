@@ -1,5 +1,7 @@
 package quant
 
+import "sync"
+
 // The non-linear 4-bit formats (ggml-common.h):
 //
 //	IQ4_NL: d f16, qs[16]                                  (18 bytes, 32 weights)
@@ -19,34 +21,56 @@ type iq4Scratch struct {
 	scales [QK_K / 32]float32
 }
 
+// iq4Levels is kvaluesIQ4NL as float32, with a table that finds the pair
+// of levels around a value without best_index_int8's binary search (whose
+// unpredictable branches made it most of IQ4_NL's time).
+type iq4Levels struct {
+	f [16]float32
+	// upper[k+127] is the index of the first level above k, for the
+	// integers k from -127 to 112: as the levels are integers, that is the
+	// first level above any x in [k, k+1), which is what the binary search
+	// ends on.
+	upper [240]uint8
+}
+
+var iq4LevelTable = sync.OnceValue(func() *iq4Levels {
+	var t iq4Levels
+	vals := kvaluesIQ4NL()
+	for i, v := range vals {
+		t.f[i] = float32(v)
+	}
+	for k := range t.upper {
+		mu := 1
+		for mu < 15 && int(vals[mu]) <= k-127 {
+			mu++
+		}
+		t.upper[k] = uint8(mu)
+	}
+	return &t
+})
+
 // bestIndexInt8 is best_index_int8 over the sixteen IQ4 levels: the index
-// of the level nearest x, the lower one on a tie.
-func bestIndexInt8(val *[16]int8, x float32) uint8 {
-	if x <= float32(val[0]) {
+// of the level nearest x, the lower one on a tie (by the same float32
+// comparison), 0 and 15 beyond the ends, and 15 for NaN.
+func (t *iq4Levels) bestIndexInt8(x float32) uint8 {
+	if x <= t.f[0] {
 		return 0
 	}
-	if x >= float32(val[15]) {
+	if x >= t.f[15] || x != x {
 		return 15
 	}
-	ml, mu := 0, 15
-	for mu-ml > 1 {
-		mav := (ml + mu) / 2
-		if x < float32(val[mav]) {
-			mu = mav
-		} else {
-			ml = mav
-		}
+	// -127 < x < 113, so x+127 (exact in float64) truncates to floor(x)+127.
+	mu := t.upper[int(float64(x)+127)]
+	if x-t.f[mu-1] < t.f[mu]-x {
+		return mu - 1
 	}
-	if x-float32(val[mu-1]) < float32(val[mu])-x {
-		return uint8(mu - 1)
-	}
-	return uint8(mu)
+	return mu
 }
 
 // iq4SubScale fits the sub-block xb (32 weights) as quantize_row_iq4_nl_impl
 // does with ntry = 7, writing its levels into Lb and returning its scale;
 // ok is false for an all-zero sub-block (scale 0, Lb untouched).
-func iq4SubScale(values *[16]int8, xb, weight []float32, Lb []uint8) (d float32, ok bool) {
+func iq4SubScale(lv *iq4Levels, xb, weight []float32, Lb []uint8) (d float32, ok bool) {
 	const ntry = 7
 	xb, weight, Lb = xb[:32], weight[:32], Lb[:32]
 	var amax, maxv float32
@@ -58,13 +82,13 @@ func iq4SubScale(values *[16]int8, xb, weight []float32, Lb []uint8) (d float32,
 	if amax < groupMaxEps {
 		return 0, false
 	}
-	d = -maxv / float32(values[0])
+	d = -maxv / lv.f[0]
 	id := 1 / d
 	var sumqx, sumq2 float32
 	for j, v := range xb {
-		l := bestIndexInt8(values, float32(id*v))
+		l := lv.bestIndexInt8(float32(id * v))
 		Lb[j] = l
-		q := float32(values[l])
+		q := lv.f[l]
 		wq := float32(weight[j] * q)
 		sumqx += float32(wq * v)
 		sumq2 += float32(wq * q)
@@ -75,10 +99,10 @@ func iq4SubScale(values *[16]int8, xb, weight []float32, Lb []uint8) (d float32,
 	}
 	best := float32(d * sumqx)
 	for itry := -ntry; itry <= ntry; itry++ {
-		id = float32(itry+int(values[0])) / maxv
+		id = (float32(itry) + lv.f[0]) / maxv // itry+values[0], an exact integer
 		sumqx, sumq2 = 0, 0
 		for j, v := range xb {
-			q := float32(values[bestIndexInt8(values, float32(id*v))])
+			q := lv.f[lv.bestIndexInt8(float32(id*v))]
 			wq := float32(weight[j] * q)
 			sumqx += float32(wq * v)
 			sumq2 += float32(wq * q)
@@ -123,7 +147,7 @@ func packIQ4(q4 []byte, L []uint8) {
 // quantizeIQ4NL quantises src into IQ4_NL blocks (quantize_iq4_nl); qw is
 // nil or holds an importance weight for each value of src. It cannot fail.
 func quantizeIQ4NL(dst []byte, src, qw []float32) error {
-	values := kvaluesIQ4NL()
+	lv := iq4LevelTable()
 	var s iq4Scratch
 	for ib := range len(src) / 32 {
 		x := src[32*ib : 32*ib+32]
@@ -133,14 +157,14 @@ func quantizeIQ4NL(dst []byte, src, qw []float32) error {
 			w = qw[32*ib : 32*ib+32]
 		}
 		iq4Weights(s.weight[:], x, w, iq4Sigma2(x))
-		d, _ := iq4SubScale(&values, x, s.weight[:], s.L[:32])
+		d, _ := iq4SubScale(lv, x, s.weight[:], s.L[:32])
 		putF16(y[0:], d)
 		var id float32
 		if d != 0 {
 			id = 1 / d
 		}
 		for j, v := range x {
-			s.L[j] = bestIndexInt8(&values, float32(id*v))
+			s.L[j] = lv.bestIndexInt8(float32(id * v))
 		}
 		packIQ4(y[2:18], s.L[:32])
 	}
@@ -149,7 +173,7 @@ func quantizeIQ4NL(dst []byte, src, qw []float32) error {
 
 // quantizeIQ4XS quantises src into IQ4_XS super-blocks (quantize_iq4_xs).
 func quantizeIQ4XS(dst []byte, src, qw []float32) error {
-	values := kvaluesIQ4NL()
+	lv := iq4LevelTable()
 	var s iq4Scratch
 	for ibl := range len(src) / QK_K {
 		x := src[QK_K*ibl : QK_K*(ibl+1)]
@@ -163,7 +187,7 @@ func quantizeIQ4XS(dst []byte, src, qw []float32) error {
 				w = qw[QK_K*ibl+32*ib : QK_K*ibl+32*ib+32]
 			}
 			iq4Weights(s.weight[:], xb, w, sigma2)
-			d, _ := iq4SubScale(&values, xb, s.weight[:], s.L[32*ib:32*ib+32])
+			d, _ := iq4SubScale(lv, xb, s.weight[:], s.L[32*ib:32*ib+32])
 			s.scales[ib] = d
 			if ad := abs32(d); ad > amaxScale {
 				amaxScale, maxScale = ad, d
@@ -185,7 +209,7 @@ func quantizeIQ4XS(dst []byte, src, qw []float32) error {
 				idl = 1 / dl
 			}
 			for j, v := range x[32*ib : 32*ib+32] {
-				s.L[32*ib+j] = bestIndexInt8(&values, float32(idl*v))
+				s.L[32*ib+j] = lv.bestIndexInt8(float32(idl * v))
 			}
 			l += 32
 			lo, hi := uint8(l&0xf), uint16(l>>4)
