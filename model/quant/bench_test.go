@@ -128,7 +128,7 @@ func cpuTime(b *testing.B) time.Duration {
 // of magnitude slower than the k-quants, in libggml too: -quant.rows=64
 // gives a quicker run. libggml builds its grid tables before its clock
 // starts; Go builds its own in the first iteration (under 0.1 s).
-var iqBenchTypes = []quant.Type{quant.IQ4_NL, quant.IQ4_XS, quant.IQ3_S, quant.IQ3_XXS, quant.IQ2_XS, quant.IQ2_XXS}
+var iqBenchTypes = []quant.Type{quant.IQ4_NL, quant.IQ4_XS, quant.IQ3_S, quant.IQ3_XXS, quant.IQ2_S, quant.IQ2_XS, quant.IQ2_XXS}
 
 // BenchmarkQuantizeRowsIQ measures QuantizeRowsWeighted on the i-quants.
 func BenchmarkQuantizeRowsIQ(b *testing.B) {

@@ -192,12 +192,13 @@ func (g *iqGrid) point(j int) []int8 {
 	return g.pos[g.n*j : g.n*j+g.n]
 }
 
-// The grids, built on first use. The neighbour lists span two distinct
-// distances for IQ2_XXS, IQ2_XS and IQ3_XXS and three for IQ3_S, as ggml's
-// nwant.
+// The grids, built on first use. The neighbour lists span one distinct
+// distance for IQ2_S, two for IQ2_XXS, IQ2_XS and IQ3_XXS and three for
+// IQ3_S, as ggml's nwant.
 var (
 	gridIQ2XXS = sync.OnceValue(func() *iqGrid { k := kgrid2bit256(); return newIQGrid(k[:], 8, 2, 2, 2) })
 	gridIQ2XS  = sync.OnceValue(func() *iqGrid { k := kgrid2bit512(); return newIQGrid(k[:], 8, 2, 2, 2) })
+	gridIQ2S   = sync.OnceValue(func() *iqGrid { k := kgrid2bit1024(); return newIQGrid(k[:], 8, 2, 2, 1) })
 	gridIQ3XXS = sync.OnceValue(func() *iqGrid { k := kgrid3bit256(); return newIQGrid(k[:], 4, 3, 7, 2) })
 	gridIQ3S   = sync.OnceValue(func() *iqGrid { k := kgrid3bit512(); return newIQGrid(k[:], 4, 3, 7, 3) })
 )
@@ -219,6 +220,7 @@ func gridValues(points []uint16, n int, bits uint, lut []uint8) []uint8 {
 var (
 	valuesIQ2XXS = sync.OnceValue(func() []uint8 { k := kgrid2bit256(); return gridValues(k[:], 8, 2, []uint8{8, 25, 43, 0}) })
 	valuesIQ2XS  = sync.OnceValue(func() []uint8 { k := kgrid2bit512(); return gridValues(k[:], 8, 2, []uint8{8, 25, 43, 0}) })
+	valuesIQ2S   = sync.OnceValue(func() []uint8 { k := kgrid2bit1024(); return gridValues(k[:], 8, 2, []uint8{8, 25, 43, 0}) })
 	valuesIQ3XXS = sync.OnceValue(func() []uint8 {
 		k := kgrid3bit256()
 		return gridValues(k[:], 4, 3, []uint8{4, 12, 20, 28, 36, 44, 52, 62})

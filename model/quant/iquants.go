@@ -28,6 +28,8 @@ func iqKernelFor(t Type) (iqKernel, bool) {
 		return iqKernel{quantize: quantizeIQ2XXS, dequantize: dequantizeIQ2XXS, needsWeights: true}, true
 	case IQ2_XS:
 		return iqKernel{quantize: quantizeIQ2XS, dequantize: dequantizeIQ2XS, needsWeights: true}, true
+	case IQ2_S:
+		return iqKernel{quantize: quantizeIQ2S, dequantize: dequantizeIQ2S}, true
 	}
 	return iqKernel{}, false
 }

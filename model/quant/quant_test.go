@@ -38,6 +38,7 @@ func TestTypeTable(t *testing.T) {
 		{quant.IQ3_XXS, 18, "IQ3_XXS", 256, 98},
 		{quant.IQ4_NL, 20, "IQ4_NL", 32, 18},
 		{quant.IQ3_S, 21, "IQ3_S", 256, 110},
+		{quant.IQ2_S, 22, "IQ2_S", 256, 82},
 		{quant.IQ4_XS, 23, "IQ4_XS", 256, 136},
 	}
 	for _, tt := range tests {
@@ -171,7 +172,7 @@ func TestRoundTripError(t *testing.T) {
 		quant.IQ4_NL: 1.0 / 9, quant.IQ4_XS: 1.0 / 9,
 		// The lattice types trade single weights for the block's weighted
 		// error (x^2 weighting lets small weights go far off).
-		quant.IQ3_S: 0.4, quant.IQ3_XXS: 0.45, quant.IQ2_XS: 0.55, quant.IQ2_XXS: 0.6,
+		quant.IQ3_S: 0.4, quant.IQ3_XXS: 0.45, quant.IQ2_XS: 0.55, quant.IQ2_XXS: 0.6, quant.IQ2_S: 0.55,
 	}
 	src := irwinHall(1, 256*64, 0.05)
 	for _, typ := range quant.Types() {
@@ -283,6 +284,7 @@ var golden = map[quant.Type]string{
 
 	quant.IQ3_XXS: "80ed0ca5f450b752851ea7a1168894fe4cfb7edeaf489a99097e3198f6891841",
 	quant.IQ3_S:   "9f08dce96b8799651b9ff9b9d40959717303a29051f138b891131aa791784126",
+	quant.IQ2_S:   "3b45a4ef16b83fc79b2787273c4797759afbf4bb1dfbd17020a1a97dd371fe67",
 	quant.IQ4_NL:  "5b41460042f1e31d038c67aaef7879d76067b457406633f401b9fcc77e81aa37",
 	quant.IQ4_XS:  "d0bfb0dc1cd52c46f9583023bda947288fe1277bb0899a6d7d9be32407aa8a13",
 }
@@ -397,6 +399,7 @@ var goldenWeighted = map[quant.Type]string{
 	quant.IQ3_XXS: "e59cbad95eff978c78cc06aabe79d017f4085e4d562f455519be72e1fd199c87",
 	quant.IQ4_NL:  "bba7e6fa16b1f3b6a775c894455d843cd4953c6164bf42f89e99dbefcb7abebf",
 	quant.IQ3_S:   "68a276b20348118e29b919f03b9e16cb9f3cfecb07107098641b9ef58ab4f440",
+	quant.IQ2_S:   "d0b38f1619750a8150ed3dc05fd8c7c90cef9a880b890f46e6f9f084cbe67a4c",
 	quant.IQ4_XS:  "047e1ae6bd45f27da967bb891f7111016b1199865eed496c5df15c738a42ec65",
 }
 

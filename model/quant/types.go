@@ -43,6 +43,7 @@ const (
 	IQ3_XXS Type = 18
 	IQ4_NL  Type = 20
 	IQ3_S   Type = 21
+	IQ2_S   Type = 22
 	IQ4_XS  Type = 23
 )
 
@@ -96,6 +97,8 @@ func lookup(t Type) (traits, bool) {
 		return traits{"IQ4_NL", 32, 18}, true
 	case IQ3_S:
 		return traits{"IQ3_S", QK_K, 110}, true
+	case IQ2_S:
+		return traits{"IQ2_S", QK_K, 82}, true
 	case IQ4_XS:
 		return traits{"IQ4_XS", QK_K, 136}, true
 	}
@@ -105,7 +108,7 @@ func lookup(t Type) (traits, bool) {
 // Types lists every supported type in ggml id order.
 func Types() []Type {
 	return []Type{F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
-		IQ2_XXS, IQ2_XS, IQ3_XXS, IQ4_NL, IQ3_S, IQ4_XS, BF16}
+		IQ2_XXS, IQ2_XS, IQ3_XXS, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS, BF16}
 }
 
 // Valid reports whether t is a type this package knows.

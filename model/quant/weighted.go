@@ -32,7 +32,7 @@ func QuantizeRowsWeighted(t Type, dst []byte, src []float32, rowLen int, weights
 	case F32, F16, BF16, Q8_0:
 		return QuantizeRows(t, dst, src, rowLen, workers)
 	case Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
-	case IQ2_XXS, IQ2_XS, IQ3_XXS, IQ4_NL, IQ3_S, IQ4_XS:
+	case IQ2_XXS, IQ2_XS, IQ3_XXS, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS:
 	default:
 		return fmt.Errorf("quant: %s: no importance-weighted quantiser for this type", t)
 	}
