@@ -16,8 +16,7 @@ import "sync"
 type iqGrid struct {
 	n    int     // levels per point: 8 (IQ2) or 4 (IQ3)
 	bits uint    // bits per level in a packed vector: 2 or 3
-	pos  []int8  // point j's levels l as 2l+1, at pos[n*j : n*j+n]
-	lv   []uint8 // point j's levels l, at lv[n*j : n*j+n]
+	lv   []uint8 // point j's levels, at lv[n*j : n*j+n]
 	// levels is the number of distinct levels in the grid's points.
 	levels int
 	// kmap maps a packed vector of levels (level i at bits*i) to its point
@@ -37,13 +36,15 @@ const offGrid = int32(-1 << 31)
 // maxLevel is the largest level a quantiser puts in a vector (2 for IQ2,
 // 7 for IQ3); nwant is how many distinct distances a neighbour list spans.
 func newIQGrid(points []uint16, n int, bits uint, maxLevel, nwant int) *iqGrid {
-	g := &iqGrid{n: n, bits: bits, pos: make([]int8, n*len(points)), lv: make([]uint8, n*len(points))}
+	g := &iqGrid{n: n, bits: bits, lv: make([]uint8, n*len(points))}
+	// ggml measures distances between the points' coordinates 2l+1.
+	pos := make([]int8, n*len(points))
 	mask := uint16(1)<<bits - 1
 	for j, p := range points {
 		for i := range n {
 			l := (p >> (bits * uint(i))) & mask
 			g.lv[n*j+i] = uint8(l)
-			g.pos[n*j+i] = int8(2*l + 1)
+			pos[n*j+i] = int8(2*l + 1)
 			g.levels = max(g.levels, int(l)+1)
 		}
 	}
@@ -66,30 +67,30 @@ func newIQGrid(points []uint16, n int, bits uint, maxLevel, nwant int) *iqGrid {
 		for j := range points {
 			var d int32
 			for i, v := range vec {
-				diff := int32(g.pos[n*j+i] - v)
+				diff := int32(pos[n*j+i] - v)
 				d += diff * diff
 			}
 			d2[j] = d
 		}
 		// The nwant smallest distinct distances, ascending.
-		var lv [3]int32
-		nlv := 0
+		var nearest [3]int32
+		nn := 0
 		for _, d := range d2 {
 			k := 0
-			for k < nlv && lv[k] < d {
+			for k < nn && nearest[k] < d {
 				k++
 			}
-			if k < nlv && lv[k] == d || k >= nwant {
+			if k < nn && nearest[k] == d || k >= nwant {
 				continue
 			}
-			copy(lv[k+1:min(nlv+1, nwant)], lv[k:])
-			lv[k] = d
-			nlv = min(nlv+1, nwant)
+			copy(nearest[k+1:min(nn+1, nwant)], nearest[k:])
+			nearest[k] = d
+			nn = min(nn+1, nwant)
 		}
 		start := len(g.neighbours)
 		g.kmap[u] = -int32(start + 1)
 		g.neighbours = append(g.neighbours, 0)
-		for _, want := range lv[:nlv] {
+		for _, want := range nearest[:nn] {
 			for j, d := range d2 {
 				if d == want {
 					g.neighbours = append(g.neighbours, uint16(j))
@@ -185,11 +186,6 @@ func (g *iqGrid) bestNeighbour(code int32, xval, weight []float32, scale float32
 		L[i] = int8(l)
 	}
 	return best, true
-}
-
-// point returns grid point j's levels (as 2l+1).
-func (g *iqGrid) point(j int) []int8 {
-	return g.pos[g.n*j : g.n*j+g.n]
 }
 
 // The grids, built on first use. The neighbour lists span one distinct
