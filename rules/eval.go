@@ -16,6 +16,7 @@ import (
 	"github.com/cogumi/cogumi/engine/target"
 	"github.com/cogumi/cogumi/executor/llamarun"
 	"github.com/cogumi/cogumi/executor/toolchain"
+	"github.com/cogumi/cogumi/model/gguf"
 )
 
 // Eval measures a model on a dataset:
@@ -298,9 +299,9 @@ func referenceGGUF(a *Action, p *evalParams, model string) (string, error) {
 	return ref, nil
 }
 
-// findGGUF returns the GGUF file the model input is or holds; "" when it
-// holds none (a checkpoint). Several GGUF files are an error: which one
-// was meant?
+// findGGUF returns the GGUF file the model input is or holds (the first
+// shard of a split file); "" when it holds none (a checkpoint). Several
+// GGUF files are an error: which one was meant?
 func findGGUF(dir string) (string, error) {
 	if strings.HasSuffix(dir, ".gguf") {
 		return dir, nil
@@ -323,6 +324,9 @@ func findGGUF(dir string) (string, error) {
 		return "", nil
 	case 1:
 		return found[0], nil
+	}
+	if first, ok := gguf.SplitFirst(found); ok {
+		return first, nil // a split file: llama.cpp loads it from its first shard
 	}
 	return "", fmt.Errorf("the artifact holds %d .gguf files; name one (//pkg:target/file.gguf)", len(found))
 }

@@ -1,7 +1,9 @@
-// Package llamarun scores texts with llama.cpp through node-llama-cpp: the
+// Package llamarun runs llama.cpp through node-llama-cpp. It scores texts: the
 // negative log-likelihood of each text under a GGUF model, optionally with
-// a LoRA adapter applied. It drives runner.mjs, embedded here, with the
-// node and node-llama-cpp of a toolchain.FindNodeLlama toolchain.
+// a LoRA adapter applied; and it checks chat templates with the Jinja
+// implementation node-llama-cpp renders them with. It drives runner.mjs
+// and chattemplate.mjs, embedded here, with the node and node-llama-cpp of
+// a toolchain.FindNodeLlama toolchain.
 package llamarun
 
 import (

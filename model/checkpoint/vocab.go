@@ -26,7 +26,11 @@ type Vocab struct {
 	BOS, EOS, UNK, PAD int
 	// AddBOS and AddEOS are nil when the checkpoint does not say.
 	AddBOS, AddEOS *bool
-	ChatTemplate   string
+	// ChatTemplate is tokenizer.chat_template: the checkpoint's template,
+	// or the "default" one of a list; the list's others are
+	// NamedChatTemplates (tokenizer.chat_template.<name>).
+	ChatTemplate       string
+	NamedChatTemplates []ChatTemplate
 }
 
 // looksSpecial mirrors the converter's does_token_look_special: added tokens
@@ -285,13 +289,9 @@ func (m *Model) specialTokens(v *Vocab, tc *tokenizerConfig, raw map[string]json
 			set(s.dst, id)
 		}
 	}
-	var tmpl string
-	if json.Unmarshal(tc.ChatTemplate, &tmpl) == nil && tmpl != "" {
-		v.ChatTemplate = tmpl
-	} else if b, err := os.ReadFile(filepath.Join(m.dir, "chat_template.jinja")); err == nil {
-		v.ChatTemplate = string(b)
-	}
-	return nil
+	var err error
+	v.ChatTemplate, v.NamedChatTemplates, err = m.chatTemplates(tc)
+	return err
 }
 
 // templateAddsSpecials reads a TemplateProcessing post-processor the crude

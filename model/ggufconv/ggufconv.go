@@ -34,9 +34,11 @@ package ggufconv
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/cogumi/cogumi/model/checkpoint"
@@ -65,9 +67,27 @@ type Options struct {
 	// Threads is the number of quantising goroutines; 0 or less means
 	// GOMAXPROCS. The output does not depend on it.
 	Threads int
-	// Name is general.name and the first part of the file name; empty means
-	// the checkpoint directory's name, as llama.cpp's converter does.
+	// Name is general.name, as llama.cpp's converter's --model-name: it
+	// replaces what the model card or config.json say. Empty means derived
+	// (see Metadata).
 	Name string
+	// FallbackName stands for the checkpoint directory's name, which
+	// llama.cpp's converter reads last: the basename, finetune, version and
+	// size label in it (gguf-py's get_model_id_components), and
+	// general.name itself, kept as it is written, when nothing else names
+	// the model. Empty means the directory's name.
+	FallbackName string
+	// Metadata overrides the general.* keys derived as gguf-py's
+	// Metadata.load does (from README.md's front matter, then config.json's
+	// _name_or_path, then FallbackName), as the converter's --metadata
+	// file does: every field set replaces the derived value (BaseModels,
+	// Datasets, Tags and Languages when not nil). Name is ignored (see
+	// Name). An empty size label is computed from the weights.
+	Metadata Authorship
+	// Split, when set, writes the file as llama-gguf-split --split would
+	// split it: shards <stem>-00001-of-0000N.gguf, the model's metadata in
+	// the first, split.* keys in each.
+	Split *gguf.SplitLimit
 	// TokenizerPre names a byte-level BPE tokenizer's pre-tokenizer
 	// (tokenizer.ggml.pre) instead of identifying it by the converter's
 	// digest; see checkpoint.VocabOptions.
@@ -78,10 +98,23 @@ type Options struct {
 	// checkpoint, which records the same digest (lora.BaseDigestKey), can
 	// be matched to the file. llama.cpp ignores the key.
 	SourceDigest string
+	// CheckChatTemplates, when set, is given the chat templates the file
+	// will hold before anything is written; an error stops the conversion
+	// (cogumi's gguf rule renders each with node-llama-cpp's Jinja).
+	CheckChatTemplates func(context.Context, ChatTemplates) error
 }
 
 // SourceDigestKey is the metadata key of Options.SourceDigest.
 const SourceDigestKey = "cogumi.source.digest"
+
+// ChatTemplates are the chat templates of a file: tokenizer.chat_template
+// (Default) and tokenizer.chat_template.<name>, with the text of the
+// vocabulary's BOS and EOS tokens, which templates print.
+type ChatTemplates struct {
+	Default  string
+	Named    []checkpoint.ChatTemplate
+	BOS, EOS string
+}
 
 // TensorReport describes one tensor of the file written.
 type TensorReport struct {
@@ -94,14 +127,17 @@ type TensorReport struct {
 
 // Report describes the file Convert wrote.
 type Report struct {
-	File      string // file name inside the destination directory (see FileName)
-	Type      string // canonical file type ("Q4_K_M")
-	FileType  uint32 // general.file_type (llama_ftype)
-	Name      string // general.name
-	SizeLabel string // general.size_label ("3.2M")
-	Params    int64  // weights in the file
-	Size      int64  // bytes of the file
-	Tensors   []TensorReport
+	File      string   // file name inside the destination directory: the first shard of a split file
+	Files     []string // every file written, File first
+	Type      string   // canonical file type ("Q4_K_M")
+	FileType  uint32   // general.file_type (llama_ftype)
+	Name      string   // general.name
+	SizeLabel string   // general.size_label ("3.2M")
+	// Metadata holds every general.* key of the model's origin written.
+	Metadata Authorship
+	Params   int64 // weights in the file
+	Size     int64 // bytes of the file
+	Tensors  []TensorReport
 	// Tokenizer says what the vocabulary became: "llama, 32000 tokens" or
 	// "gpt2, pre-tokenizer llama-bpe, 128256 tokens".
 	Tokenizer string
@@ -182,6 +218,26 @@ func FileName(name, sizeLabel, typ string) string {
 	return cleanName(name) + "-" + sizeLabel + "-" + strings.ToUpper(typ) + ".gguf"
 }
 
+// Stem is gguf-py's naming_convention without ".gguf":
+// <Basename or Name>-<SizeLabel>-<Finetune>-<Version>-<Type>, each part
+// present only when set ("TinyLlama-1.1B-Chat-v1.0-Q4_K_M").
+func Stem(a *Authorship, typ string) string {
+	name := a.Name
+	if a.Basename != "" {
+		name = a.Basename
+	}
+	out := cleanName(name)
+	// Slashes too, unlike gguf-py: a README's finetune must not name a
+	// directory.
+	clean := strings.NewReplacer(" ", "-", "/", "-", "\\", "-", "\x00", "-")
+	for _, part := range []string{a.SizeLabel, a.Finetune, a.Version} {
+		if part = clean.Replace(strings.TrimSpace(part)); part != "" {
+			out += "-" + part
+		}
+	}
+	return out + "-" + strings.ToUpper(typ)
+}
+
 func cleanName(name string) string {
 	name = strings.TrimSpace(name)
 	name = strings.NewReplacer(" ", "-", "/", "-", "\\", "-", "\x00", "-").Replace(name)
@@ -232,14 +288,22 @@ func Convert(ctx context.Context, m *checkpoint.Model, dst string, opts Options)
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	name := strings.TrimSpace(opts.Name)
-	if name == "" {
-		name = filepath.Base(m.Dir())
-	}
 	cfg := m.Config()
 	vocab, err := m.Vocab(checkpoint.VocabOptions{Pre: opts.TokenizerPre})
 	if err != nil {
 		return Report{}, fmt.Errorf("ggufconv: reading the tokenizer: %w", err)
+	}
+	if opts.CheckChatTemplates != nil && (vocab.ChatTemplate != "" || len(vocab.NamedChatTemplates) > 0) {
+		ct := ChatTemplates{Default: vocab.ChatTemplate, Named: vocab.NamedChatTemplates}
+		if vocab.BOS >= 0 && vocab.BOS < len(vocab.Tokens) {
+			ct.BOS = vocab.Tokens[vocab.BOS]
+		}
+		if vocab.EOS >= 0 && vocab.EOS < len(vocab.Tokens) {
+			ct.EOS = vocab.Tokens[vocab.EOS]
+		}
+		if err := opts.CheckChatTemplates(ctx, ct); err != nil {
+			return Report{}, fmt.Errorf("ggufconv: %w", err)
+		}
 	}
 	plans, warnings, err := planTensors(m)
 	if err != nil {
@@ -247,46 +311,128 @@ func Convert(ctx context.Context, m *checkpoint.Model, dst string, opts Options)
 	}
 	assignTypes(plans, ft, opts.Pure, &cfg)
 
-	rep := Report{Type: ft.name, FileType: ft.ftype, Name: name, Warnings: warnings, Tokenizer: describeVocab(vocab)}
+	rep := Report{Type: ft.name, FileType: ft.ftype, Warnings: warnings, Tokenizer: describeVocab(vocab)}
 	for _, p := range plans {
 		rep.Params += p.elements()
 	}
-	rep.SizeLabel = SizeLabel(rep.Params)
-	rep.File = FileName(name, rep.SizeLabel, ft.name)
-
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return Report{}, fmt.Errorf("ggufconv: %w", err)
+	fallback := strings.TrimSpace(opts.FallbackName)
+	if fallback == "" {
+		fallback = filepath.Base(m.Dir())
 	}
-	path := filepath.Join(dst, rep.File)
-	w, err := gguf.NewWriter(path, Alignment)
+	a, err := deriveAuthorship(authorshipSources{dir: m.Dir(), fallbackID: fallback, totalParams: rep.Params})
 	if err != nil {
 		return Report{}, fmt.Errorf("ggufconv: %w", err)
 	}
+	a.merge(&opts.Metadata)
+	if n := strings.TrimSpace(opts.Name); n != "" {
+		a.Name = n
+	}
+	if a.SizeLabel == "" {
+		a.SizeLabel = SizeLabel(rep.Params)
+	}
+	rep.Name, rep.SizeLabel, rep.Metadata = a.Name, a.SizeLabel, a
+	stem := Stem(&a, ft.name)
+	meta := metadata{cfg: &cfg, vocab: vocab, ft: ft, authorship: &a, sampling: samplingKeys(m.Dir()), source: opts.SourceDigest}
+	entries, err := meta.entries()
+	if err != nil {
+		return Report{}, fmt.Errorf("ggufconv: %s: %w", stem, err)
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return Report{}, fmt.Errorf("ggufconv: %w", err)
+	}
+	shards, err := splitPlans(plans, opts.Split)
+	if err != nil {
+		return Report{}, fmt.Errorf("ggufconv: %w", err)
+	}
+	s := newStreamer(m, threads)
+	for i, sh := range shards {
+		file := stem + ".gguf"
+		if opts.Split != nil {
+			file = gguf.SplitPath(stem, i, len(shards))
+		}
+		kvs := entries
+		if opts.Split != nil {
+			if i > 0 {
+				kvs = nil // the model's keys are in the first shard only
+			}
+			// In llama-gguf-split's order: it sets split.count last,
+			// once the count is known, and ggml moves a key set again
+			// to the end.
+			kvs = append(slices.Clip(kvs),
+				kv{gguf.KeySplitNo, uint16(i)},
+				kv{gguf.KeySplitTensorsCount, int32(len(plans))},
+				kv{gguf.KeySplitCount, uint16(len(shards))})
+		}
+		size, err := writeFile(ctx, s, filepath.Join(dst, file), kvs, sh, &rep)
+		if err != nil {
+			return Report{}, fmt.Errorf("ggufconv: %s: %w", file, err)
+		}
+		rep.Files = append(rep.Files, file)
+		rep.Size += size
+	}
+	rep.File = rep.Files[0]
+	return rep, nil
+}
+
+// splitPlans cuts the tensors into the shards of lim (one shard when nil).
+func splitPlans(plans []*tensorPlan, lim *gguf.SplitLimit) ([][]*tensorPlan, error) {
+	if lim == nil {
+		return [][]*tensorPlan{plans}, nil
+	}
+	sizes := make([]uint64, len(plans))
+	for i, p := range plans {
+		sizes[i] = uint64(p.rows) * uint64(quant.RowSize(p.typ, p.rowLen))
+	}
+	starts, err := gguf.Split(sizes, *lim)
+	if err != nil {
+		return nil, err
+	}
+	if len(plans) > math.MaxInt32 {
+		return nil, fmt.Errorf("%d tensors: split.tensors.count is an int32", len(plans))
+	}
+	var out [][]*tensorPlan
+	for i, st := range starts {
+		end := len(plans)
+		if i+1 < len(starts) {
+			end = starts[i+1]
+		}
+		out = append(out, plans[st:end])
+	}
+	return out, nil
+}
+
+// writeFile writes one GGUF file of the metadata kvs and the tensors
+// plans, streamed through s, adds the tensors to rep and returns the
+// file's size.
+func writeFile(ctx context.Context, s *streamer, path string, kvs []kv, plans []*tensorPlan, rep *Report) (int64, error) {
+	w, err := gguf.NewWriter(path, Alignment)
+	if err != nil {
+		return 0, err
+	}
 	defer w.Abort()
-	meta := metadata{cfg: &cfg, vocab: vocab, ft: ft, name: rep.Name, sizeLabel: rep.SizeLabel, source: opts.SourceDigest}
-	if err := meta.write(w); err != nil {
-		return Report{}, fmt.Errorf("ggufconv: %s: %w", rep.File, err)
+	for _, e := range kvs {
+		if err := w.SetKV(e.key, e.value); err != nil {
+			return 0, err
+		}
 	}
 	for _, p := range plans {
 		if err := w.AddTensor(p.name, p.typ, p.shape); err != nil {
-			return Report{}, fmt.Errorf("ggufconv: %s: %w", rep.File, err)
+			return 0, err
 		}
 	}
-	s := newStreamer(m, threads)
 	for _, p := range plans {
 		n, err := s.writeTensor(ctx, w, p)
 		if err != nil {
-			return Report{}, fmt.Errorf("ggufconv: %s: tensor %s: %w", rep.File, p.name, err)
+			return 0, fmt.Errorf("tensor %s: %w", p.name, err)
 		}
 		rep.Tensors = append(rep.Tensors, TensorReport{Name: p.name, Source: p.src, Type: p.typ, Shape: p.shape, Bytes: n})
 	}
 	if err := w.Close(); err != nil {
-		return Report{}, fmt.Errorf("ggufconv: %w", err)
+		return 0, err
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return Report{}, fmt.Errorf("ggufconv: %w", err)
+		return 0, err
 	}
-	rep.Size = fi.Size()
-	return rep, nil
+	return fi.Size(), nil
 }

@@ -5,17 +5,18 @@ import (
 	"strings"
 
 	"github.com/cogumi/cogumi/model/checkpoint"
-	"github.com/cogumi/cogumi/model/gguf"
 )
 
 // metadata is what the key-value section of the file is made from.
 type metadata struct {
-	cfg       *checkpoint.Config
-	vocab     *checkpoint.Vocab
-	ft        fileType
-	name      string
-	sizeLabel string
-	source    string // Options.SourceDigest
+	cfg   *checkpoint.Config
+	vocab *checkpoint.Vocab
+	ft    fileType
+	// authorship holds general.name, general.size_label and the other
+	// general.* keys of the model's origin.
+	authorship *Authorship
+	sampling   []kv   // general.sampling.*, from generation_config.json
+	source     string // Options.SourceDigest
 }
 
 // kv is one metadata entry; values carry the exact GGUF type llama.cpp's
@@ -53,9 +54,9 @@ func (md *metadata) entries() ([]kv, error) {
 	out := []kv{
 		{"general.architecture", arch},
 		{"general.type", "model"},
-		{"general.name", md.name},
-		{"general.size_label", md.sizeLabel},
 	}
+	out = append(out, md.sampling...)
+	out = append(out, md.authorship.entries()...)
 	if md.source != "" {
 		out = append(out, kv{SourceDigestKey, md.source})
 	}
@@ -155,22 +156,18 @@ func (md *metadata) tokenizer() []kv {
 	if v.AddEOS != nil {
 		out = append(out, kv{"tokenizer.ggml.add_eos_token", *v.AddEOS})
 	}
+	// gguf-py's add_chat_template: the named templates, their names, then
+	// the default.
+	var names []string
+	for _, t := range v.NamedChatTemplates {
+		out = append(out, kv{"tokenizer.chat_template." + t.Name, t.Template})
+		names = append(names, t.Name)
+	}
+	if names != nil {
+		out = append(out, kv{"tokenizer.chat_templates", names})
+	}
 	if v.ChatTemplate != "" {
 		out = append(out, kv{"tokenizer.chat_template", v.ChatTemplate})
 	}
 	return out
-}
-
-// write sets every entry on w.
-func (md *metadata) write(w *gguf.Writer) error {
-	entries, err := md.entries()
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if err := w.SetKV(e.key, e.value); err != nil {
-			return err
-		}
-	}
-	return nil
 }
