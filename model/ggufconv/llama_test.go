@@ -187,11 +187,13 @@ func TestLlamaQuantizeAgrees(t *testing.T) {
 		{typ: "Q5_K_M", ftype: 17, pure: true, overrides: [][2]string{{"ffn_down", "Q8_0"}}, tokenEmbd: "Q6_K"},
 		{typ: "F16", ftype: 1, overrides: [][2]string{{"attn", "Q8_0"}}, tokenEmbd: "Q4_K", output: "Q8_0"},
 	}
-	// The i-quant mixes: each file type once without an importance
-	// matrix where llama-quantize allows it and once with one, spread over
-	// the checkpoints (the GQA-4 attn_v and output rules, the IQ2 branch's
-	// n/8 ffn_down layers, the IQ4_NL fallback of 320-wide rows, tied
-	// embeddings in Q5_K, each architecture).
+	// The i-quant mixes (iq): each file type with an importance matrix
+	// and without one where llama-quantize allows it, spread over the
+	// checkpoints so that each rule meets a tensor it changes (attn_v with
+	// 4 query heads, the n/8 ffn_down layers, IQ3_XS's middle ffn_gate and
+	// ffn_up, the IQ4_NL fallback of 320-wide rows, tied embeddings in
+	// Q5_K, each architecture) while the slow 2- and 3-bit quantisers run
+	// on 2- and 8-layer models only.
 	for _, tc := range []struct {
 		name  string
 		o     tinyllama.Options
@@ -203,28 +205,27 @@ func TestLlamaQuantizeAgrees(t *testing.T) {
 		// each, and the overrides; every mix on the small checkpoints,
 		// and each with an importance matrix on one of them.
 		{"16-layers-gqa4", tinyllama.Options{Layers: 16, Heads: 8, KVHeads: 2, Intermediate: 256, DType: safetensors.BF16},
-			slices.Concat([]quantCase{kquants[0], kquants[2], kquants[4], kquants[5], kquants[7]}, imatrixed("Q2_K_S"), overrides,
-				iq(false, "IQ4_XS", "IQ3_S"), iq(true, "IQ3_XXS", "IQ2_XXS", "IQ2_M"))},
+			slices.Concat([]quantCase{kquants[0], kquants[2], kquants[4], kquants[5], kquants[7]}, imatrixed("Q2_K_S"), overrides)},
 		// n_gqa 2: Q2_K's attn_v is Q3_K; n/8 = 1 ffn_down of Q4_1 in Q4_0
 		// with an importance matrix.
 		{"8-layers", tinyllama.Options{Layers: 8, Intermediate: 256, DType: safetensors.BF16},
 			slices.Concat(float, []quantCase{kquants[0], kquants[2], kquants[4], {typ: "Q4_K_M", ftype: 15, pure: true}},
-				imatrixed("Q4_0", "Q3_K_L", "Q4_K_S", "Q6_K"), iq(false, "IQ4_NL", "IQ3_M"), iq(true, "IQ3_XS", "IQ2_S", "IQ2_XS"))},
+				imatrixed("Q4_0", "Q3_K_L", "Q4_K_S", "Q6_K"), iq(false, "IQ4_NL", "IQ3_M"), iq(true, "IQ3_XS", "IQ2_M"))},
 		{"rows-320", tinyllama.Options{Hidden: 320, Intermediate: 640, DType: safetensors.F16},
-			slices.Concat(float, kquants, imatrixed("Q2_K", "Q3_K_S", "Q3_K_M"), iq(false, "IQ4_XS", "IQ3_S"), iq(true, "IQ3_XXS", "IQ2_XS"))},
+			slices.Concat(float, kquants, imatrixed("Q2_K", "Q3_K_S", "Q3_K_M"), iq(false, "IQ4_XS"), iq(true, "IQ3_XXS", "IQ2_XS"))},
 		{"tied-bpe", tinyllama.Options{TieEmbeddings: true, Tokenizer: tinyllama.BPE},
 			[]quantCase{{typ: "Q4_K_M", ftype: 15}, {typ: "Q2_K", ftype: 10, imatrix: true}, {typ: "Q3_K_L", ftype: 13, output: "Q5_K"}, {typ: "Q6_K", ftype: 18, tokenEmbd: "Q8_0", output: "Q4_K"},
-				iq(true, "IQ2_XXS")[0], iq(false, "IQ3_M")[0], {typ: "IQ4_XS", ftype: 30, overrides: [][2]string{{"ffn_down", "IQ3_S"}}, tokenEmbd: "IQ4_NL"}}},
-		// Mistral is written as a llama model.
-		{"mistral", tinyllama.Options{Arch: tinyllama.Mistral},
-			[]quantCase{{typ: "Q3_K_M", ftype: 12}, {typ: "Q2_K", ftype: 10, imatrix: true, overrides: [][2]string{{"attn_q", "Q4_0"}}},
-				iq(true, "IQ4_NL")[0]}},
+				iq(true, "IQ2_S")[0], iq(false, "IQ3_M")[0], {typ: "IQ4_XS", ftype: 30, overrides: [][2]string{{"ffn_down", "IQ3_S"}}, tokenEmbd: "IQ4_NL"}}},
+		// Mistral is written as a llama model; 4 query heads per attn_v.
+		{"mistral-gqa4", tinyllama.Options{Arch: tinyllama.Mistral, Heads: 8, KVHeads: 2},
+			slices.Concat([]quantCase{{typ: "Q3_K_M", ftype: 12}, {typ: "Q2_K", ftype: 10, imatrix: true, overrides: [][2]string{{"attn_q", "Q4_0"}}}},
+				iq(false, "IQ4_XS", "IQ3_S"), iq(true, "IQ3_XXS", "IQ2_XXS"))},
 		// q, k and v biases (qwen2); per-head norms and heads x head_dim
 		// twice the hidden size, tied embeddings (qwen3).
 		{"qwen2", tinyllama.Options{Arch: tinyllama.Qwen2, Tokenizer: tinyllama.BPE},
-			slices.Concat(float[2:], kquants, imatrixed("Q3_K_M"), iq(true, "IQ4_XS", "IQ3_S"), iq(false, "IQ3_S"))},
+			slices.Concat(float[2:], kquants, imatrixed("Q3_K_M"), iq(true, "IQ4_XS", "IQ3_S"))},
 		{"qwen3-tied", tinyllama.Options{Arch: tinyllama.Qwen3, HeadDim: 128, TieEmbeddings: true, Tokenizer: tinyllama.BPE},
-			slices.Concat(float[2:], kquants, imatrixed("Q5_K_M"), iq(true, "IQ3_M", "IQ2_XS"))},
+			slices.Concat(float[2:], kquants, imatrixed("Q5_K_M"), iq(true, "IQ3_M"), iq(false, "IQ4_NL"))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tiny(t, tc.o)
