@@ -52,7 +52,7 @@ func TestGGUFBench(t *testing.T) {
 	}
 	reps, _ := strconv.Atoi(setting("REPS", "2"))
 	threads := setting("THREADS", strconv.Itoa(numCPU()))
-	quantizer, lib := buildLlamaQuant(t)
+	quantizer := buildLlamaQuant(t)
 	tmp, err := os.MkdirTemp(setting("DIR", ""), "cogumi-gguf-bench-")
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func TestGGUFBench(t *testing.T) {
 						ours = append(ours, s)
 					},
 					func() {
-						s, err := measure(ctx, tmp, nil, quantizer, lib, f16, outTheirs, strconv.Itoa(ftype), "0", threads)
+						s, err := measure(ctx, tmp, nil, quantizer, f16, outTheirs, strconv.Itoa(ftype), threads)
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -186,15 +186,14 @@ func TestGGUFBenchChild(t *testing.T) {
 	}
 }
 
-// buildLlamaQuant compiles model/ggufconv/testdata/llamaquant.c and finds
-// node-llama-cpp's libllama.
-func buildLlamaQuant(t *testing.T) (bin, lib string) {
+// buildLlamaQuant compiles model/ggufconv/testdata/llamaquant.cpp.
+func buildLlamaQuant(t *testing.T) string {
 	t.Helper()
-	bin, lib, err := llamaQuant("..", t.TempDir())
+	bin, err := llamaQuant("..", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bin, lib
+	return bin
 }
 
 func dirSize(t *testing.T, dir string) int64 {

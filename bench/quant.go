@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,47 +11,52 @@ import (
 	"strings"
 
 	"github.com/cogumi/cogumi/internal/units"
+	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/gguf"
+	"github.com/cogumi/cogumi/model/ggufconv"
+	"github.com/cogumi/cogumi/model/imatrix"
 )
 
 // quantTypes are the compared GGUF types: the gguf rule's name and
-// llama.cpp's llama_ftype.
+// llama.cpp's llama_ftype. The K-quant mixes each stand for their _S, _M
+// and _L siblings, which use the same quantisers.
+// imatrix: with an importance matrix (a synthetic one of the model's
+// shape), as llama-quantize --imatrix.
 var quantTypes = []struct {
-	typ   string
-	ftype int
-}{{"Q8_0", 7}, {"Q4_0", 2}, {"Q4_K_M", 15}}
+	typ     string
+	ftype   int
+	imatrix bool
+}{{"Q8_0", 7, false}, {"Q4_0", 2, false}, {"Q6_K", 18, false}, {"Q5_K_M", 17, false}, {"Q4_K_M", 15, false},
+	{"Q3_K_M", 12, false}, {"Q2_K", 10, false}, {"Q4_K_M", 15, true}, {"Q2_K_S", 21, true}}
 
 // ftypeOf returns llama_ftype for the benchmarked types.
 func ftypeOf(typ string) (int, error) {
-	switch typ {
-	case "Q8_0":
-		return 7, nil
-	case "Q4_0":
-		return 2, nil
-	case "Q4_K_S":
-		return 14, nil
-	case "Q4_K_M":
-		return 15, nil
+	ftypes := map[string]int{"Q8_0": 7, "Q4_0": 2, "Q2_K": 10, "Q3_K_S": 11, "Q3_K_M": 12, "Q3_K_L": 13,
+		"Q4_K_S": 14, "Q4_K_M": 15, "Q5_K_S": 16, "Q5_K_M": 17, "Q6_K": 18}
+	if f, ok := ftypes[typ]; ok {
+		return f, nil
 	}
 	return 0, fmt.Errorf("no llama_ftype for %q here", typ)
 }
 
-// llamaQuant compiles model/ggufconv/testdata/llamaquant.c into dir and finds
-// node-llama-cpp's libllama under repo.
-func llamaQuant(repo, dir string) (bin, lib string, err error) {
-	libs, _ := filepath.Glob(filepath.Join(repo, "testdata", "llama", "node_modules", "@node-llama-cpp", "linux-x64", "bins", "linux-x64", "libllama.*so"))
-	if len(libs) != 1 {
-		return "", "", fmt.Errorf("libllama not found (run `npm ci` in testdata/llama): %v", libs)
-	}
-	lib, err = filepath.Abs(libs[0])
+// llamaQuant compiles model/ggufconv/testdata/llamaquant.cpp into dir
+// against node-llama-cpp's libllama under repo.
+func llamaQuant(repo, dir string) (bin string, err error) {
+	bins, err := filepath.Abs(filepath.Join(repo, "testdata", "llama", "node_modules", "@node-llama-cpp", "linux-x64", "bins", "linux-x64"))
 	if err != nil {
-		return "", "", err
+		return "", err
+	}
+	libs, _ := filepath.Glob(filepath.Join(bins, "libllama.*so"))
+	if len(libs) != 1 {
+		return "", fmt.Errorf("libllama not found (run `npm ci` in testdata/llama): %v", libs)
 	}
 	bin = filepath.Join(dir, "llamaquant")
-	out, err := exec.Command("gcc", "-O2", "-o", bin, filepath.Join(repo, "model", "ggufconv", "testdata", "llamaquant.c"), "-ldl").CombinedOutput()
+	out, err := exec.Command("g++", "-std=c++17", "-O1", "-o", bin, filepath.Join(repo, "model", "ggufconv", "testdata", "llamaquant.cpp"),
+		filepath.Join(bins, "libllama-common.so"), libs[0], filepath.Join(bins, "libggml-base.so"), "-Wl,-rpath,"+bins).CombinedOutput()
 	if err != nil {
-		return "", "", fmt.Errorf("building llamaquant.c: %v\n%s", err, out)
+		return "", fmt.Errorf("building llamaquant.cpp: %v\n%s", err, out)
 	}
-	return bin, lib, nil
+	return bin, nil
 }
 
 // ggufRows quantises an F16 checkpoint with the gguf rule (a rebuild of the
@@ -59,7 +65,7 @@ func llamaQuant(repo, dir string) (bin, lib string, err error) {
 // as convert_hf_to_gguf.py would, -> type), both on every core, and
 // compares the files byte for byte.
 func (e *env) ggufRows(ctx context.Context) ([]row, error) {
-	quantizer, lib, err := llamaQuant(e.repo, filepath.Join(e.tmp, "bin"))
+	quantizer, err := llamaQuant(e.repo, filepath.Join(e.tmp, "bin"))
 	if err != nil {
 		return nil, err
 	}
@@ -74,9 +80,16 @@ func (e *env) ggufRows(ctx context.Context) ([]row, error) {
 	if err := copyTree(src, filepath.Join(ws, "m", "ckpt"), true); err != nil {
 		return nil, err
 	}
-	build := "model \"base\" {\n  path = \"ckpt\"\n}\n\ngguf \"f16\" {\n  model = \":base\"\n  type  = \"F16\"\n  name  = \"bench\"\n}\n"
+	if err := writeBenchImatrix(filepath.Join(ws, "m", "ckpt"), filepath.Join(ws, "m", "imatrix.gguf")); err != nil {
+		return nil, err
+	}
+	build := "model \"base\" {\n  path = \"ckpt\"\n}\n\nfiles \"im\" {\n  srcs = [\"imatrix.gguf\"]\n}\n\ngguf \"f16\" {\n  model = \":base\"\n  type  = \"F16\"\n  name  = \"bench\"\n}\n"
 	for _, q := range quantTypes {
-		build += fmt.Sprintf("\ngguf %q {\n  model = \":base\"\n  type  = %q\n  name  = \"bench\"\n}\n", strings.ToLower(q.typ), q.typ)
+		im := ""
+		if q.imatrix {
+			im = "  imatrix = \":im\"\n"
+		}
+		build += fmt.Sprintf("\ngguf %q {\n  model = \":base\"\n  type  = %q\n  name  = \"bench\"\n%s}\n", targetName(q.typ, q.imatrix), q.typ, im)
 	}
 	if err := writeFiles(ws, map[string]string{
 		"cogumi.hcl":  "workspace {\n  name = \"gguf\"\n}\n",
@@ -102,25 +115,36 @@ func (e *env) ggufRows(ctx context.Context) ([]row, error) {
 	if err := warm(filepath.Join(ws, "m", "ckpt", "model.safetensors"), f16); err != nil {
 		return nil, err
 	}
+	// llama.cpp is given the imatrix by the path cogumi records (its path
+	// in its input), from the directory that makes it the file.
+	imRel, imDir, err := imatrixPath(ws, "q4_k_m_imatrix", filepath.Join(ws, "m", "imatrix.gguf"))
+	if err != nil {
+		return nil, err
+	}
 	var rows []row
 	threads := strconv.Itoa(numCPU())
-	bench := func(typ string) string {
-		return fmt.Sprintf("gguf %s of a %s F16 checkpoint", typ, units.FormatBytes(size))
-	}
 	for _, q := range quantTypes {
-		target := "//m:" + strings.ToLower(q.typ)
-		outTheirs := filepath.Join(e.tmp, "llama-"+q.typ+".gguf")
+		name := targetName(q.typ, q.imatrix)
+		target := "//m:" + name
+		outTheirs := filepath.Join(e.tmp, "llama-"+name+".gguf")
+		argv := []string{quantizer, f16, outTheirs, strconv.Itoa(q.ftype), threads}
+		label := q.typ
+		if q.imatrix {
+			argv = append([]string{quantizer, "--imatrix", imRel}, argv[1:]...)
+			label += " with an imatrix"
+		}
+		bench := fmt.Sprintf("gguf %s of a %s F16 checkpoint", label, units.FormatBytes(size))
 		var ours, theirs string
 		ss, err := compare(ctx, e.reps, []tool{
 			{name: "cogumi gguf", dir: ws, env: cacheEnv, argv: []string{e.bin, "build", "--rebuild", target, target},
 				check: func(int) error {
-					f, err := oneFile(filepath.Join(ws, "cogumi-out", "m", strings.ToLower(q.typ), "*.gguf"))
+					f, err := oneFile(filepath.Join(ws, "cogumi-out", "m", name, "*.gguf"))
 					if err == nil {
 						ours, err = sha256File(f)
 					}
 					return err
 				}},
-			{name: "llama.cpp", dir: e.tmp, argv: []string{quantizer, lib, f16, outTheirs, strconv.Itoa(q.ftype), "0", threads},
+			{name: "llama.cpp", dir: imDir, argv: argv,
 				check: func(int) (err error) {
 					theirs, err = sha256File(outTheirs)
 					return err
@@ -128,7 +152,7 @@ func (e *env) ggufRows(ctx context.Context) ([]row, error) {
 		})
 		os.Remove(outTheirs)
 		if err != nil {
-			rows = append(rows, row{Benchmark: bench(q.typ), Tool: "-", Note: "not measured: " + oneLine(err.Error())})
+			rows = append(rows, row{Benchmark: bench, Tool: "-", Note: "not measured: " + oneLine(err.Error())})
 			continue
 		}
 		same := fmt.Sprintf("identical bytes: yes (sha256 %s)", ours[:12])
@@ -136,10 +160,70 @@ func (e *env) ggufRows(ctx context.Context) ([]row, error) {
 			same = fmt.Sprintf("identical bytes: NO (cogumi %s, llama.cpp %s)", ours[:12], theirs[:12])
 		}
 		rows = append(rows,
-			summarize(bench(q.typ), "cogumi gguf (safetensors -> "+q.typ+")", ss[0],
+			summarize(bench, "cogumi gguf (safetensors -> "+label+")", ss[0],
 				fmt.Sprintf("%.0f MB/s of F16 at best, a rebuild of the target; %s", mbps(size, best(ss[0])), same)),
-			summarize(bench(q.typ), "llama.cpp llama_model_quantize (F16 GGUF -> "+q.typ+")", ss[1],
+			summarize(bench, "llama.cpp llama_model_quantize (F16 GGUF -> "+label+")", ss[1],
 				fmt.Sprintf("%.0f MB/s of F16 at best, %s threads, node-llama-cpp's libllama; %s", mbps(size, best(ss[1])), threads, same)))
 	}
 	return rows, nil
+}
+
+// targetName is the gguf target of a benchmarked type ("q4_k_m_imatrix").
+func targetName(typ string, imatrix bool) string {
+	if imatrix {
+		return strings.ToLower(typ) + "_imatrix"
+	}
+	return strings.ToLower(typ)
+}
+
+// writeBenchImatrix writes an importance matrix for the checkpoint in dir:
+// an entry per linear weight of every layer, seeded random sums of squares
+// over 5120 tokens, as llama-imatrix's files look.
+func writeBenchImatrix(dir, path string) error {
+	m, err := checkpoint.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	cfg := m.Config()
+	r := rand.New(rand.NewPCG(1, 2))
+	mat := imatrix.Matrix{Datasets: []string{"bench"}, ChunkCount: 10, ChunkSize: 512}
+	for l := range cfg.NumHiddenLayers {
+		for _, w := range []struct {
+			name string
+			cols int
+		}{{"attn_q", cfg.HiddenSize}, {"attn_k", cfg.HiddenSize}, {"attn_v", cfg.HiddenSize},
+			{"attn_output", cfg.NumAttentionHeads * cfg.HeadDimension()}, {"ffn_gate", cfg.HiddenSize},
+			{"ffn_up", cfg.HiddenSize}, {"ffn_down", cfg.IntermediateSize}} {
+			sums := make([]float32, w.cols)
+			for i := range sums {
+				sums[i] = float32(r.ExpFloat64()*r.ExpFloat64()) * 5120
+			}
+			mat.Entries = append(mat.Entries, imatrix.Entry{Name: fmt.Sprintf("blk.%d.%s.weight", l, w.name), Sums: sums, Counts: []float32{5120}})
+		}
+	}
+	return imatrix.Write(path, mat)
+}
+
+// imatrixPath returns the quantize.imatrix.file that the gguf target name of
+// workspace ws recorded, and the directory from which that path names file.
+func imatrixPath(ws, name, file string) (rel, dir string, err error) {
+	out, err := oneFile(filepath.Join(ws, "cogumi-out", "m", name, "*.gguf"))
+	if err != nil {
+		return "", "", err
+	}
+	f, err := gguf.Open(out)
+	if err != nil {
+		return "", "", err
+	}
+	defer f.Close()
+	rel, err = f.String(ggufconv.KeyImatrixFile)
+	if err != nil {
+		return "", "", err
+	}
+	dir, ok := strings.CutSuffix(file, string(filepath.Separator)+filepath.FromSlash(rel))
+	if !ok {
+		return "", "", fmt.Errorf("%s records the imatrix as %q, which is not the end of %s", out, rel, file)
+	}
+	return rel, dir, nil
 }

@@ -87,6 +87,14 @@ gguf "g_min" {
   model = ":m"
   type  = "F16"
 }
+gguf "g_quant" {
+  model                = ":m"
+  type                 = "Q3_K_M"
+  imatrix              = ":im"
+  tensor_types         = [["ffn_down", "Q5_K"], ["attn_v", "Q8_0"]]
+  token_embedding_type = "Q8_0"
+  output_tensor_type   = "Q6_K"
+}
 gate "gt" {
   metrics          = ":r"
   baseline         = ":r_min"

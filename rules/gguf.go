@@ -15,14 +15,19 @@ import (
 	"github.com/cogumi/cogumi/model/checkpoint"
 	"github.com/cogumi/cogumi/model/gguf"
 	"github.com/cogumi/cogumi/model/ggufconv"
+	"github.com/cogumi/cogumi/model/imatrix"
 )
 
 // GGUF converts a checkpoint to one GGUF file for llama.cpp:
 //
 //	gguf "final" {
 //	  model = ":sparse"
-//	  type  = "Q4_K_M"   # F32, F16, BF16, Q8_0, Q4_0, Q4_K_S, Q4_K_M
+//	  type  = "Q4_K_M"   # F32, F16, BF16, Q8_0, Q4_0, Q6_K ... Q2_K_S (ggufconv.Types)
 //	  pure  = false      # true: one type for every 2-D tensor
+//	  imatrix = ":im"    # an imatrix target: quantise with its importance weights
+//	  tensor_types = [["attn_v", "Q8_0"], ["ffn_down", "Q6_K"]]  # first match wins
+//	  token_embedding_type = "Q8_0"
+//	  output_tensor_type   = "Q8_0"
 //	  name  = "tiny"     # general.name; default: README.md, config.json, else the model target's name
 //	  tokenizer_pre = "llama-bpe"  # only for a BPE pre-tokenizer llama.cpp's table lacks
 //	  metadata = { license = "apache-2.0", quantized_by = "me" }  # general.* overrides
@@ -47,8 +52,10 @@ func (GGUF) Kind() string { return "gguf" }
 
 // Version includes the chat template check's digest.
 // 2: pre-tokenizers by digest, SentencePiece-style tokenizer.json; 3: the
-// source's digest; 4: general.* metadata, list-form chat templates, splits.
-func (GGUF) Version() string { return "4-" + llamarun.ChatTemplateCheck().Digest()[:12] }
+// source's digest; 4: general.* metadata, list-form chat templates, splits;
+// 5: the K-quant mixes, importance matrices and overrides join the golden
+// (the earlier cases' bytes unchanged).
+func (GGUF) Version() string { return "5-" + llamarun.ChatTemplateCheck().Digest()[:12] }
 
 // ggufParams are the attributes of a gguf target. Pointers are unset
 // when nil: what they set is then derived (see their docs).
@@ -62,6 +69,12 @@ type ggufParams struct {
 	BaseModels      *[]string         `cogumi:"base_models,key" doc:"the models this one derives from, as README.md's base_model names them (Hugging Face ids or URLs): general.base_model.count and general.base_model.N.name, .organization, .version, .repo_url; replaces README.md's; [] writes a count of 0"`
 	SplitMaxSize    *string           `cogumi:"split_max_size,key" doc:"write shards of at most this much tensor data, \"500M\" or \"2G\" (10^6 and 10^9 bytes), as llama-gguf-split --split-max-size: <stem>-00001-of-0000N.gguf, which llama.cpp loads from the first"`
 	SplitMaxTensors *int              `cogumi:"split_max_tensors,key" doc:"write shards of at most this many tensors, as llama-gguf-split --split-max-tensors"`
+	// Quantisation options, llama-quantize's --imatrix, --tensor-type,
+	// --token-embedding-type and --output-tensor-type.
+	Imatrix          string     `cogumi:"imatrix,key,input=label" doc:"an imatrix target, or a calibrate target with an imatrix (its artifact's imatrix.gguf): every tensor is quantised with its importance weights, as llama-quantize --imatrix does, and the file records quantize.imatrix.file (the file's path in that artifact), .dataset, .entries_count and .chunks_count; Q2_K_S needs one"`
+	TensorTypes      [][]string `cogumi:"tensor_types,key" doc:"per-tensor types, llama-quantize's --tensor-type, as an ordered list of [pattern, type] pairs ([[\"attn_v\", \"Q8_0\"], [\"blk\\\\.[0-9]+\\\\.ffn_down\", \"Q6_K\"]]): the first pattern (a regular expression, lower-cased as llama-quantize does) found in a tensor's llama.cpp name gives its type instead of the mix; quantised file types only"`
+	TokenEmbedding   string     `cogumi:"token_embedding_type,key" doc:"the type of token_embd.weight whatever the mix (llama-quantize --token-embedding-type; Q8_0 for the community's _L files)"`
+	OutputTensorType string     `cogumi:"output_tensor_type,key" doc:"the type of output.weight, and of the embeddings when they double as it (llama-quantize --output-tensor-type)"`
 }
 
 func (GGUF) Schema() Schema {
@@ -107,7 +120,69 @@ func (GGUF) Check(t *target.Target) []AttrError {
 	if p.SplitMaxTensors != nil && *p.SplitMaxTensors < 1 {
 		errs = append(errs, AttrError{Attr: "split_max_tensors", Msg: fmt.Sprintf("%d: want at least 1 tensor per shard", *p.SplitMaxTensors)})
 	}
+	errs = append(errs, checkQuantOptions(p)...)
+	if ft, err := ggufconv.ParseType(p.Type); err == nil && len(p.TensorTypes) > 0 && (ft == "F32" || ft == "F16" || ft == "BF16") {
+		// llama-quantize ignores them there; a user would not expect that.
+		errs = append(errs, AttrError{Attr: "tensor_types", Msg: fmt.Sprintf("tensor_types apply to quantised file types only (llama-quantize ignores --tensor-type for %s); use token_embedding_type and output_tensor_type, or a quantised type", ft)})
+	}
 	return errs
+}
+
+// checkQuantOptions checks the overrides and the embedding and output
+// types, each problem with its attribute.
+func checkQuantOptions(p *ggufParams) []AttrError {
+	var errs []AttrError
+	for i, pair := range p.TensorTypes {
+		if len(pair) != 2 {
+			errs = append(errs, AttrError{Attr: "tensor_types", Msg: fmt.Sprintf("entry %d has %d values; each entry is a [pattern, type] pair such as [\"attn_v\", \"Q8_0\"]", i+1, len(pair))})
+			continue
+		}
+		if _, err := ggufconv.CompilePattern(pair[0]); err != nil {
+			errs = append(errs, AttrError{Attr: "tensor_types", Msg: fmt.Sprintf("entry %d: %v", i+1, err)})
+		}
+		if _, err := ggufconv.ParseTensorType(pair[1]); err != nil {
+			errs = append(errs, AttrError{Attr: "tensor_types", Msg: fmt.Sprintf("entry %d (%q): %v", i+1, pair[0], err)})
+		}
+	}
+	for _, x := range []struct{ attr, val string }{{"token_embedding_type", p.TokenEmbedding}, {"output_tensor_type", p.OutputTensorType}} {
+		if x.val == "" {
+			continue
+		}
+		if _, err := ggufconv.ParseTensorType(x.val); err != nil {
+			errs = append(errs, AttrError{Attr: x.attr, Msg: err.Error()})
+		}
+	}
+	return errs
+}
+
+// quantOptions sets the quantisation options of opts from p, reading the
+// importance matrix of the imatrix input.
+func quantOptions(a *Action, p *ggufParams, opts *ggufconv.Options) error {
+	for _, pair := range p.TensorTypes {
+		opts.TensorTypes = append(opts.TensorTypes, ggufconv.TensorType{Pattern: pair[0], Type: pair[1]})
+	}
+	opts.TokenEmbeddingType, opts.OutputTensorType = p.TokenEmbedding, p.OutputTensorType
+	if p.Imatrix == "" {
+		return nil
+	}
+	dir, ok := a.InputDirs["imatrix"]
+	if !ok {
+		return fmt.Errorf("imatrix: no input staged")
+	}
+	path, rel, err := imatrix.Find(dir)
+	if err != nil {
+		return fmt.Errorf("%s: %w", inputLabel(a.Target, "imatrix", ""), err)
+	}
+	m, err := imatrix.Read(path)
+	if err != nil {
+		return fmt.Errorf("imatrix %s: %w", inputLabel(a.Target, "imatrix", ""), err)
+	}
+	// quantize.imatrix.file is the file's path inside its artifact, as if
+	// llama-quantize ran there: the bytes must not depend on the scratch
+	// directory it was staged in, and should not change when the imatrix
+	// target is renamed (its dataset label is already in the matrix).
+	opts.Imatrix, opts.ImatrixFile = &m, rel
+	return nil
 }
 
 // Outs are not declared: the file's name holds the model's size
@@ -142,6 +217,9 @@ func (GGUF) Execute(ctx context.Context, a *Action) error {
 	defer m.Close()
 	opts, err := ggufOptions(a, p)
 	if err != nil {
+		return err
+	}
+	if err := quantOptions(a, p, &opts); err != nil {
 		return err
 	}
 	rep, err := ggufconv.Convert(ctx, m, a.Out, opts)

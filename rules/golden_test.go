@@ -26,6 +26,7 @@ import (
 	"github.com/cogumi/cogumi/internal/tinyllama"
 	"github.com/cogumi/cogumi/model/awq"
 	"github.com/cogumi/cogumi/model/checkpoint"
+	"github.com/cogumi/cogumi/model/imatrix"
 	"github.com/cogumi/cogumi/model/lora"
 	"github.com/cogumi/cogumi/model/safetensors"
 )
@@ -281,6 +282,7 @@ type goldenFixtures struct {
 	loraMath   string
 	compressed string // a compress artifact of model
 	gate       string // a met gate's artifact: gate.json
+	imatrix    string // an imatrix artifact for model: imatrix.gguf
 	serving    servingFixtures
 }
 
@@ -293,7 +295,7 @@ func newGoldenFixtures(t *testing.T) *goldenFixtures {
 		evalBase: filepath.Join(root, "eval_base"), evalFinal: filepath.Join(root, "eval_final"),
 		ggufModel: filepath.Join(root, "gguf"), loraCoding: filepath.Join(root, "lora_coding"),
 		loraMath: filepath.Join(root, "lora_math"), compressed: filepath.Join(root, "compressed"),
-		gate: filepath.Join(root, "gate"),
+		gate: filepath.Join(root, "gate"), imatrix: filepath.Join(root, "imatrix"),
 	}
 	must := func(err error) {
 		t.Helper()
@@ -308,6 +310,7 @@ func newGoldenFixtures(t *testing.T) *goldenFixtures {
 	defer m.Close()
 	must(writeGoldenCalibration(fx.calib, m.Config()))
 	must(writeGoldenAdapter(fx.adapter, m))
+	must(writeGoldenImatrix(fx.imatrix, m))
 	writeFile := func(path, content string) {
 		t.Helper()
 		must(os.MkdirAll(filepath.Dir(path), 0o755))
@@ -401,6 +404,33 @@ func writeGoldenCalibration(dir string, cfg checkpoint.Config) error {
 	}
 	meta := fmt.Sprintf(`{"version":1,"layers":%d,"rows":%d}`, cfg.NumHiddenLayers, rows)
 	return os.WriteFile(filepath.Join(dir, awq.CalibrationInfo), []byte(meta), 0o644)
+}
+
+// writeGoldenImatrix writes an imatrix artifact for m, as the imatrix rule
+// lays it out: an entry per linear weight of every layer, seeded random
+// sums of squares over 640 tokens.
+func writeGoldenImatrix(dir string, m *checkpoint.Model) error {
+	cfg := m.Config()
+	r := rand.New(rand.NewPCG(17, 5))
+	mat := imatrix.Matrix{Datasets: []string{"//golden:calib"}, ChunkCount: 10, ChunkSize: 64}
+	for l := range cfg.NumHiddenLayers {
+		for _, w := range []struct {
+			name string
+			cols int
+		}{{"attn_q", cfg.HiddenSize}, {"attn_k", cfg.HiddenSize}, {"attn_v", cfg.HiddenSize},
+			{"attn_output", cfg.NumAttentionHeads * cfg.HeadDimension()}, {"ffn_gate", cfg.HiddenSize},
+			{"ffn_up", cfg.HiddenSize}, {"ffn_down", cfg.IntermediateSize}} {
+			sums := make([]float32, w.cols)
+			for i := range sums {
+				sums[i] = float32(r.ExpFloat64()*r.ExpFloat64()) * 640
+			}
+			mat.Entries = append(mat.Entries, imatrix.Entry{Name: fmt.Sprintf("blk.%d.%s.weight", l, w.name), Sums: sums, Counts: []float32{640}})
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return imatrix.Write(filepath.Join(dir, "imatrix.gguf"), mat)
 }
 
 // writeGoldenAdapter writes a PEFT LoRA adapter of rank 4 on m's attention
@@ -513,6 +543,11 @@ func goldenRules(fx *goldenFixtures) []goldenRule {
 			{name: "q8_0", attrs: map[string]cty.Value{"model": str(":model"), "type": str("Q8_0"), "name": str("golden")}, dirs: model},
 			{name: "q4_k_m", attrs: map[string]cty.Value{"model": str(":model"), "type": str("Q4_K_M")}, dirs: model},
 			{name: "q4_0_pure_bpe", attrs: map[string]cty.Value{"model": str(":bpe"), "type": str("Q4_0"), "pure": cty.True}, dirs: map[string]string{"model": fx.bpeModel}},
+			{name: "q3_k_m_overrides", attrs: map[string]cty.Value{"model": str(":model"), "type": str("Q3_K_M"),
+				"tensor_types":         cty.ListVal([]cty.Value{cty.ListVal([]cty.Value{str(`blk\\.1\\.`), str("Q2_K")}), cty.ListVal([]cty.Value{str("ffn_up"), str("Q6_K")})}),
+				"token_embedding_type": str("Q8_0"), "output_tensor_type": str("Q5_K")}, dirs: model},
+			{name: "q5_k_m_imatrix", attrs: map[string]cty.Value{"model": str(":model"), "type": str("Q5_K_M"), "imatrix": str(":im")},
+				dirs: map[string]string{"model": fx.model, "imatrix": fx.imatrix}},
 		}},
 		{rule: AWQ{}, cases: []goldenCase{
 			{name: "q4_k", attrs: map[string]cty.Value{"model": str(":model"), "calibration": str(":calib"), "target": str("Q4_K"), "grid": num(5)},

@@ -10,11 +10,17 @@
 //     NEOX RoPE) and the llama3 rope_freqs tensor: convert_hf_to_gguf.py
 //     (conversion/base.py and conversion/llama.py);
 //   - the per-tensor types of each file type (1-D tensors and norms in F32,
-//     the output tensor in Q6_K, the Q4_K_M and Q4_K_S mixes, the fallbacks
-//     for rows that are not a multiple of the block size): llama-quantize
+//     the output tensor in Q6_K, every K-quant mix from Q6_K to Q2_K_S, the
+//     fallbacks for rows that are not a multiple of the block size) and of
+//     llama-quantize's options (--tensor-type overrides, first match wins;
+//     --token-embedding-type, --output-tensor-type, --pure): llama-quantize
 //     (src/llama-quant.cpp, llama_tensor_get_type) run on an F32 GGUF;
-//   - the quantised blocks, byte for byte: ggml's reference quantisers, as
-//     ported by package quant;
+//   - an importance matrix as llama-quantize --imatrix reads and applies it
+//     (tools/quantize/quantize.cpp's load_imatrix: weights in_sum2 / count
+//     per column, looked up by tensor name), and the quantize.imatrix.*
+//     keys it adds;
+//   - the quantised blocks, byte for byte: ggml's quantisers, as ported by
+//     package quant (with importance weights, ggml_quantize_chunk's);
 //   - the tensor order of llama-quantize's output (tensors outside the
 //     blocks first, then block by block, each group sorted by name), so a
 //     cogumi Q4_K_M file lists its tensors as llama-quantize's does.
@@ -26,7 +32,7 @@
 // goroutines take blocks of 16 rows of a chunk in turn: each reads its rows
 // from the memory-mapped checkpoint (through the Q/K permutation, a row
 // index mapping), converts them to float32 and quantises them with
-// quant.QuantizeRows; the chunk is then written, and the checkpoint pages it
+// quant.QuantizeRowsWeighted; the chunk is then written, and the checkpoint pages it
 // came from are handed back to the kernel so that they do not accumulate
 // in the process's resident set.
 package ggufconv
@@ -43,6 +49,7 @@ import (
 
 	"github.com/cogumi/cogumi/model/checkpoint"
 	"github.com/cogumi/cogumi/model/gguf"
+	"github.com/cogumi/cogumi/model/imatrix"
 	"github.com/cogumi/cogumi/model/quant"
 )
 
@@ -57,8 +64,9 @@ const QuantizationVersion = 2
 
 // Options choose the output.
 type Options struct {
-	// Type is the file type: F32, F16, BF16, Q8_0, Q4_0, Q4_K_S or Q4_K_M
-	// (case-insensitive; see Types).
+	// Type is the file type: F32, F16, BF16, Q8_0, Q4_0 or one of
+	// llama-quantize's K-quant mixes, Q6_K to Q2_K_S (case-insensitive;
+	// see Types). Q2_K_S needs Imatrix.
 	Type string
 	// Pure stores every 2-D tensor in the file type's base type (Q4_K for
 	// Q4_K_M), as llama-quantize --pure does; 1-D tensors stay F32, and a
@@ -102,6 +110,27 @@ type Options struct {
 	// will hold before anything is written; an error stops the conversion
 	// (cogumi's gguf rule renders each with node-llama-cpp's Jinja).
 	CheckChatTemplates func(context.Context, ChatTemplates) error
+	// Imatrix, when set, is the importance matrix each tensor is quantised
+	// with, as llama-quantize --imatrix uses it: an entry's weights are its
+	// sums of squared inputs divided by its token count, per column; the
+	// entry named as the tensor is used, and a tensor without one is
+	// quantised without (Report.Warnings names the linear weights). Its
+	// presence also changes the Q4_0 mix, as in llama.cpp.
+	Imatrix *imatrix.Matrix
+	// ImatrixFile is written as quantize.imatrix.file, where llama-quantize
+	// writes the path given to --imatrix. It should not depend on where
+	// the file happens to be (cogumi's gguf rule writes its path inside
+	// the imatrix artifact, "imatrix.gguf").
+	ImatrixFile string
+	// TensorTypes are per-tensor overrides, llama-quantize's --tensor-type,
+	// tried in order. They apply to quantised file types only, as there.
+	TensorTypes []TensorType
+	// TokenEmbeddingType and OutputTensorType, ggml type names, store
+	// token_embd.weight and output.weight in that type whatever the file
+	// type (llama-quantize's --token-embedding-type and
+	// --output-tensor-type); "" leaves them to the mix.
+	TokenEmbeddingType string
+	OutputTensorType   string
 }
 
 // SourceDigestKey is the metadata key of Options.SourceDigest.
@@ -166,10 +195,6 @@ type fileType struct {
 	name  string
 	ftype uint32     // llama_ftype, general.file_type
 	base  quant.Type // llama_ftype_get_default_type
-	// mixed file types are made by llama-quantize, whose
-	// llama_tensor_get_type_impl picks some tensors' types; the others are
-	// written by the converter itself, one type for every 2-D tensor.
-	mixed bool
 }
 
 // fileTypes lists the supported file types with llama.cpp's numbers
@@ -180,9 +205,17 @@ func fileTypes() []fileType {
 		{name: "F16", ftype: 1, base: quant.F16},
 		{name: "BF16", ftype: 32, base: quant.BF16},
 		{name: "Q8_0", ftype: 7, base: quant.Q8_0},
-		{name: "Q4_0", ftype: 2, base: quant.Q4_0, mixed: true},
-		{name: "Q4_K_S", ftype: 14, base: quant.Q4_K, mixed: true},
-		{name: "Q4_K_M", ftype: 15, base: quant.Q4_K, mixed: true},
+		{name: "Q4_0", ftype: 2, base: quant.Q4_0},
+		{name: "Q6_K", ftype: 18, base: quant.Q6_K},
+		{name: "Q5_K_M", ftype: 17, base: quant.Q5_K},
+		{name: "Q5_K_S", ftype: 16, base: quant.Q5_K},
+		{name: "Q4_K_M", ftype: 15, base: quant.Q4_K},
+		{name: "Q4_K_S", ftype: 14, base: quant.Q4_K},
+		{name: "Q3_K_L", ftype: 13, base: quant.Q3_K},
+		{name: "Q3_K_M", ftype: 12, base: quant.Q3_K},
+		{name: "Q3_K_S", ftype: 11, base: quant.Q3_K},
+		{name: "Q2_K", ftype: 10, base: quant.Q2_K},
+		{name: "Q2_K_S", ftype: 21, base: quant.Q2_K},
 	}
 }
 
@@ -206,6 +239,11 @@ func lookupFileType(s string) (fileType, error) {
 	for _, f := range fileTypes() {
 		if strings.EqualFold(f.name, s) {
 			return f, nil
+		}
+	}
+	for _, alias := range []string{"Q3_K", "Q4_K", "Q5_K"} {
+		if strings.EqualFold(s, alias) {
+			return fileType{}, fmt.Errorf("gguf type %q is llama-quantize's alias of %s_M; write %s_M", s, alias, alias)
 		}
 	}
 	return fileType{}, fmt.Errorf("gguf type %q is not supported; use one of %s", s, strings.Join(Types(), ", "))
@@ -309,7 +347,32 @@ func Convert(ctx context.Context, m *checkpoint.Model, dst string, opts Options)
 	if err != nil {
 		return Report{}, fmt.Errorf("ggufconv: %w", err)
 	}
-	assignTypes(plans, ft, opts.Pure, &cfg)
+	choice, err := opts.typeChoice()
+	if err != nil {
+		return Report{}, fmt.Errorf("ggufconv: %w", err)
+	}
+	assignTypes(plans, ft, choice, &cfg)
+	for i, used := range choice.used {
+		if !used {
+			warnings = append(warnings, fmt.Sprintf("tensor type override %d (%q) gave no tensor its type", i+1, opts.TensorTypes[i].Pattern))
+		}
+	}
+	var imeta []kv
+	if opts.Imatrix != nil {
+		im, err := newImportance(opts.Imatrix)
+		if err != nil {
+			return Report{}, fmt.Errorf("ggufconv: importance matrix: %w", err)
+		}
+		missing, err := im.assign(plans)
+		if err != nil {
+			return Report{}, fmt.Errorf("ggufconv: importance matrix: %w", err)
+		}
+		warnings = append(warnings, missing...)
+		imeta = im.metadata(opts.ImatrixFile)
+	}
+	if err := checkImatrix(plans, ft, opts.Imatrix != nil); err != nil {
+		return Report{}, fmt.Errorf("ggufconv: %w", err)
+	}
 
 	rep := Report{Type: ft.name, FileType: ft.ftype, Warnings: warnings, Tokenizer: describeVocab(vocab)}
 	for _, p := range plans {
@@ -332,7 +395,7 @@ func Convert(ctx context.Context, m *checkpoint.Model, dst string, opts Options)
 	}
 	rep.Name, rep.SizeLabel, rep.Metadata = a.Name, a.SizeLabel, a
 	stem := Stem(&a, ft.name)
-	meta := metadata{cfg: &cfg, vocab: vocab, ft: ft, authorship: &a, sampling: samplingKeys(m.Dir()), source: opts.SourceDigest}
+	meta := metadata{cfg: &cfg, vocab: vocab, ft: ft, authorship: &a, sampling: samplingKeys(m.Dir()), source: opts.SourceDigest, quantize: imeta}
 	entries, err := meta.entries()
 	if err != nil {
 		return Report{}, fmt.Errorf("ggufconv: %s: %w", stem, err)

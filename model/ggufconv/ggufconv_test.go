@@ -362,9 +362,37 @@ func TestSizeLabel(t *testing.T) {
 func TestErrors(t *testing.T) {
 	m := tiny(t, tinyllama.Options{})
 	dst := t.TempDir()
-	_, err := ggufconv.Convert(context.Background(), m, dst, ggufconv.Options{Type: "Q3_K_M"})
-	if err == nil || !strings.Contains(err.Error(), `gguf type "Q3_K_M" is not supported; use one of F32, F16, BF16, Q8_0, Q4_0, Q4_K_S, Q4_K_M`) {
+	_, err := ggufconv.Convert(context.Background(), m, dst, ggufconv.Options{Type: "IQ9_K"})
+	if err == nil || !strings.Contains(err.Error(), `gguf type "IQ9_K" is not supported; use one of F32, F16, BF16, Q8_0, Q4_0, Q6_K, Q5_K_M, `) {
 		t.Errorf("unsupported type: %v", err)
+	}
+	for _, tc := range []struct {
+		o    ggufconv.Options
+		want string
+	}{
+		{ggufconv.Options{Type: "q4_k"}, `gguf type "q4_k" is llama-quantize's alias of Q4_K_M; write Q4_K_M`},
+		{ggufconv.Options{Type: "Q4_K_M", TensorTypes: []ggufconv.TensorType{{Pattern: "attn_v", Type: "Q8_0"}, {Pattern: `blk\.\d+\.(?=ffn)`, Type: "Q6_K"}}},
+			`tensor type override 2: pattern "blk\\.\\d+\\.(?=ffn)": (? groups`},
+		{ggufconv.Options{Type: "Q4_K_M", TensorTypes: []ggufconv.TensorType{{Pattern: "attn_v", Type: "IQ2_XXS"}}},
+			`tensor type override 1 ("attn_v"): "IQ2_XXS" is not a ggml type cogumi writes`},
+		{ggufconv.Options{Type: "Q4_K_M", OutputTensorType: "Q4"}, `output tensor type: "Q4" is not a ggml type cogumi writes`},
+		{ggufconv.Options{Type: "Q4_K_M", TokenEmbeddingType: "Q4_K", OutputTensorType: "Q5_K", TensorTypes: []ggufconv.TensorType{{Pattern: "ffn_down", Type: "Q4_K"}}}, ""},
+	} {
+		_, err := ggufconv.Convert(context.Background(), m, t.TempDir(), tc.o)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%+v: %v, want %q", tc.o, err, tc.want)
+		}
+	}
+	// An override that gives no tensor its type (a typo, or one shadowed
+	// by an earlier pattern) is worth a warning; llama-quantize says nothing.
+	rep, err := ggufconv.Convert(context.Background(), m, t.TempDir(), ggufconv.Options{Type: "Q4_K_M",
+		TensorTypes: []ggufconv.TensorType{{Pattern: "attn", Type: "Q8_0"}, {Pattern: "attn_v", Type: "Q6_K"}, {Pattern: "atn_q", Type: "Q6_K"}, {Pattern: "ffn", Type: "Q5_K"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`tensor type override 2 ("attn_v") gave no tensor its type`, `tensor type override 3 ("atn_q") gave no tensor its type`}
+	if !slices.Equal(rep.Warnings, want) {
+		t.Errorf("warnings %q, want %q", rep.Warnings, want)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -17,6 +17,7 @@ type metadata struct {
 	authorship *Authorship
 	sampling   []kv   // general.sampling.*, from generation_config.json
 	source     string // Options.SourceDigest
+	quantize   []kv   // the quantize.imatrix.* keys, last
 }
 
 // kv is one metadata entry; values carry the exact GGUF type llama.cpp's
@@ -91,6 +92,7 @@ func (md *metadata) entries() ([]kv, error) {
 	out = append(out,
 		kv{"general.quantization_version", uint32(QuantizationVersion)},
 		kv{"general.file_type", md.ft.ftype})
+	out = append(out, md.quantize...)
 	return out, firstErr
 }
 

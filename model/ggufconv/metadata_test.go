@@ -157,14 +157,14 @@ func TestMetadataInFile(t *testing.T) {
 // general.*, sampling and chat template keys are what llama-quantize
 // carries over, where it puts them.
 func TestMetadataSurvivesLlamaQuantize(t *testing.T) {
-	bin, lib := llamaQuantizer(t)
+	bin := llamaQuantizer(t)
 	m := cardCheckpoint(t)
 	o := ggufconv.Options{Type: "F32", Metadata: ggufconv.Authorship{QuantizedBy: "me"}}
 	_, _, f32 := convert(t, m, o)
 	o.Type = "Q8_0"
 	_, _, ours := convert(t, m, o)
 	ref := filepath.Join(t.TempDir(), "llama.gguf")
-	if out, err := exec.Command(bin, lib, f32, ref, "7", "0", "2").CombinedOutput(); err != nil {
+	if out, err := exec.Command(bin, f32, ref, "7", "2").CombinedOutput(); err != nil {
 		t.Fatalf("llama_model_quantize: %v\n%s", err, out)
 	}
 	a, err := os.ReadFile(ours)

@@ -64,13 +64,27 @@ func keepsFloat(p *tensorPlan) bool {
 	return p.dims() < 2 || strings.HasSuffix(p.name, "_norm.weight") || !strings.HasSuffix(p.name, ".weight")
 }
 
-// assignTypes sets every plan's storage type the way llama.cpp would for
-// the file type: the converter's rules for F32, F16, BF16 and Q8_0 (which
-// it writes itself), llama-quantize's llama_tensor_get_type run on an F32
-// GGUF for the other types. plans must be in llama-quantize's order, as
-// planTensors leaves them: the attn_v counter runs in that order.
-func assignTypes(plans []*tensorPlan, ft fileType, pure bool, cfg *checkpoint.Config) {
-	mix := mixState{ft: ft, nLayer: cfg.NumHiddenLayers, tied: true, is70B: is70B(cfg)}
+// typeChoice is what decides the storage types besides the file type: the
+// options that llama_model_quantize_params carries.
+type typeChoice struct {
+	pure       bool
+	hasImatrix bool
+	overrides  []override  // tt_overrides, first match wins
+	used       []bool      // per override: it gave some tensor its type
+	tokenEmbd  *quant.Type // token_embedding_type
+	output     *quant.Type // output_tensor_type
+}
+
+// assignTypes sets every plan's storage type the way llama-quantize's
+// llama_tensor_get_type does on an F32 GGUF of the checkpoint (for F32,
+// F16, BF16 and Q8_0 without overrides, that is also what the converter
+// writes itself). plans must be in llama-quantize's order, as planTensors
+// leaves them: the attn_v and ffn_down counters run in that order.
+func assignTypes(plans []*tensorPlan, ft fileType, c typeChoice, cfg *checkpoint.Config) {
+	mix := mixState{ft: ft, nLayer: cfg.NumHiddenLayers, tied: true, is70B: is70B(cfg), hasImatrix: c.hasImatrix}
+	if cfg.NumKeyValueHeads > 0 {
+		mix.nGQA = cfg.NumAttentionHeads / cfg.NumKeyValueHeads
+	}
 	for _, p := range plans {
 		switch categorize(p.name) {
 		case catAttnV:
@@ -84,12 +98,40 @@ func assignTypes(plans []*tensorPlan, ft fileType, pure bool, cfg *checkpoint.Co
 			p.typ = quant.F32
 			continue
 		}
-		t := ft.base
-		if ft.mixed && !pure {
-			t = mix.choose(t, p)
-		}
-		p.typ = fallback(t, p.rowLen)
+		p.typ = mix.tensorType(p, c)
 	}
+}
+
+// tensorType is llama_tensor_get_type for a tensor llama-quantize may
+// quantise: token_embedding_type and output_tensor_type first, then the
+// file type's default, a --tensor-type override or the mix, and the
+// fallback for rows that do not fit the blocks.
+func (s *mixState) tensorType(p *tensorPlan, c typeChoice) quant.Type {
+	cat := categorize(p.name)
+	if c.tokenEmbd != nil && cat == catTokenEmbd {
+		return *c.tokenEmbd
+	}
+	if c.output != nil && cat == catOutput {
+		return *c.output
+	}
+	t := s.ft.base
+	if !t.Quantized() {
+		return t
+	}
+	manual := false
+	for i, o := range c.overrides {
+		if o.re.MatchString(p.name) {
+			t, manual = o.typ, true
+			if i < len(c.used) {
+				c.used[i] = true
+			}
+			break
+		}
+	}
+	if !manual && !c.pure {
+		t = s.choose(t, p, c.output)
+	}
+	return fallback(t, p.rowLen)
 }
 
 // is70B reports llama.cpp's LLM_TYPE_70B, which gives attn_v more bits: an
@@ -109,52 +151,115 @@ func is70B(cfg *checkpoint.Config) bool {
 type mixState struct {
 	ft            fileType
 	nLayer        int  // hparams.n_layer: n_ffn_down
+	nGQA          int  // hparams.n_gqa(): query heads per key-value head
 	nAttnV        int  // n_attention_wv
 	iAttnV, iDown int  // i_attention_wv, i_ffn_down: counters in file order
 	tied          bool // no output.weight: token_embd doubles as the output
-	is70B         bool // LLM_TYPE_70B for the llama architecture
+	is70B         bool // LLM_TYPE_70B
+	hasImatrix    bool
 }
 
-// choose is llama_tensor_get_type_impl for the ftypes cogumi writes
-// (Q4_0, Q4_K_S, Q4_K_M) and the Llama architecture (no experts, no fused
-// QKV, not Falcon), without an importance matrix.
-func (s *mixState) choose(t quant.Type, p *tensorPlan) quant.Type {
-	cat := categorize(p.name)
-	switch {
-	case cat == catOutput || (s.tied && cat == catTokenEmbd):
-		// The output (or the embedding that doubles as it) gets Q6_K,
-		// or Q8_0 when its rows do not fit the default type's blocks.
-		switch {
-		case p.rowLen%t.BlockSize() != 0:
-			return quant.Q8_0
-		case t != quant.Q8_0:
-			return quant.Q6_K
+// choose is llama_tensor_get_type_impl for the file types cogumi writes
+// and the Llama architectures (no experts, no fused QKV, not Falcon). Like
+// llama.cpp's, its attn_v and ffn_down counters advance only for the
+// tensors it is asked about: an override or pure skips it.
+func (s *mixState) choose(t quant.Type, p *tensorPlan, output *quant.Type) quant.Type {
+	ft := s.ft.name
+	switch categorize(p.name) {
+	case catOutput:
+		return s.outputType(t, p, output)
+	case catTokenEmbd:
+		if s.tied {
+			return s.outputType(t, p, output)
 		}
 		return t
-	case cat == catAttnV:
+	case catAttnV:
 		i := s.iAttnV
 		s.iAttnV++
 		switch {
-		case s.ft.name == "Q4_K_M" && useMoreBits(i, s.nAttnV):
+		case ft == "Q2_K":
+			t = quant.Q3_K
+			if s.nGQA >= 4 {
+				t = quant.Q4_K
+			}
+		case ft == "Q2_K_S" && s.nGQA >= 4:
+			t = quant.Q4_K
+		case ft == "Q3_K_M":
+			t = quant.Q4_K
+			if i < 2 {
+				t = quant.Q5_K
+			}
+		case ft == "Q3_K_L":
+			t = quant.Q5_K
+		case (ft == "Q4_K_M" || ft == "Q5_K_M") && useMoreBits(i, s.nAttnV):
 			t = quant.Q6_K
-		case s.ft.name == "Q4_K_S" && i < 4:
+		case ft == "Q4_K_S" && i < 4:
 			t = quant.Q5_K
 		}
-		if s.is70B && t == quant.Q4_K {
+		if s.is70B && (t == quant.Q3_K || t == quant.Q4_K) {
 			// 8 heads share each attn_v: more bits cost little.
 			t = quant.Q5_K
 		}
 		return t
-	case cat == catFFNDown:
-		i := s.iDown
+	case catFFNDown:
+		i, n := s.iDown, s.nLayer
 		s.iDown++
 		switch {
-		case s.ft.name == "Q4_K_M" && useMoreBits(i, s.nLayer):
+		case ft == "Q2_K":
+			t = quant.Q3_K
+		case ft == "Q2_K_S":
+			if i < n/8 {
+				t = quant.Q4_K
+			}
+		case ft == "Q3_K_M":
+			// Falcon's Q3_K for the layers use_more_bits skips does
+			// not apply to the Llama architectures.
+			t = quant.Q4_K
+			if i < n/16 {
+				t = quant.Q5_K
+			}
+		case ft == "Q3_K_L":
+			t = quant.Q5_K
+		case ft == "Q4_K_M":
+			if useMoreBits(i, n) {
+				t = quant.Q6_K
+			}
+		case ft == "Q5_K_M" && useMoreBits(i, n):
 			t = quant.Q6_K
-		case s.ft.name == "Q4_K_S" && i < s.nLayer/8:
+		case ft == "Q4_K_S" && i < n/8:
+			t = quant.Q5_K
+		case ft == "Q4_0" && s.hasImatrix && i < n/8:
+			// With an imatrix, the first ffn_down layers of Q4_0 go to
+			// Q4_1 against "craziness" (llama.cpp's word).
+			t = quant.Q4_1
+		}
+		return t
+	case catAttnOutput:
+		switch ft {
+		case "Q2_K":
+			t = quant.Q3_K
+		case "Q3_K_M":
+			t = quant.Q4_K
+		case "Q3_K_L":
 			t = quant.Q5_K
 		}
 		return t
+	}
+	return t
+}
+
+// outputType is the rule for output.weight, and for token_embd.weight
+// when it doubles as the output: output_tensor_type when set; else Q6_K,
+// or Q8_0 when its rows do not fit the default type's blocks, and Q8_0
+// stays Q8_0.
+func (s *mixState) outputType(t quant.Type, p *tensorPlan, output *quant.Type) quant.Type {
+	switch {
+	case output != nil:
+		return *output
+	case p.rowLen%t.BlockSize() != 0:
+		return quant.Q8_0
+	case t != quant.Q8_0:
+		return quant.Q6_K
 	}
 	return t
 }
@@ -167,6 +272,8 @@ func fallback(t quant.Type, rowLen int) quant.Type {
 		return t
 	}
 	switch t {
+	case quant.Q2_K, quant.Q3_K:
+		t = quant.Q4_0
 	case quant.Q4_K:
 		t = quant.Q5_0
 	case quant.Q5_K:
@@ -178,4 +285,15 @@ func fallback(t quant.Type, rowLen int) quant.Type {
 		return quant.F16
 	}
 	return t
+}
+
+// requiresImatrix is tensor_requires_imatrix for the types cogumi writes:
+// only the Q2_K tensors of a Q2_K_S file, other than the embeddings and
+// the output.
+func requiresImatrix(p *tensorPlan, ft fileType) bool {
+	switch categorize(p.name) {
+	case catTokenEmbd, catOutput:
+		return false
+	}
+	return p.typ == quant.Q2_K && ft.name == "Q2_K_S"
 }

@@ -26,6 +26,9 @@ type tensorPlan struct {
 	heads  int
 	values []float32 // generated tensors (rope_freqs.weight)
 	typ    quant.Type
+	// weights are the importance of each column (rowLen values) that
+	// the quantiser weighs its errors by; nil quantises without.
+	weights []float32
 }
 
 func (p *tensorPlan) elements() int64 { return int64(p.rows) * int64(p.rowLen) }

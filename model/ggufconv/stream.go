@@ -194,7 +194,7 @@ func (s *streamer) block(p *tensorPlan, r, k int, buf []float32, dst []byte) err
 	} else if err := s.read(p, r, k, vals); err != nil {
 		return err
 	}
-	return quant.QuantizeRows(p.typ, dst, vals, p.rowLen, 1)
+	return quant.QuantizeRowsWeighted(p.typ, dst, vals, p.rowLen, p.weights, 1)
 }
 
 // read converts source rows [r, r+k) to float32 in dst.
