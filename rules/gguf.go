@@ -54,8 +54,9 @@ func (GGUF) Kind() string { return "gguf" }
 // 2: pre-tokenizers by digest, SentencePiece-style tokenizer.json; 3: the
 // source's digest; 4: general.* metadata, list-form chat templates, splits;
 // 5: the K-quant mixes, importance matrices and overrides join the golden
-// (the earlier cases' bytes unchanged).
-func (GGUF) Version() string { return "5-" + llamarun.ChatTemplateCheck().Digest()[:12] }
+// (the earlier cases' bytes unchanged); 6: the i-quant mixes join it
+// (likewise).
+func (GGUF) Version() string { return "6-" + llamarun.ChatTemplateCheck().Digest()[:12] }
 
 // ggufParams are the attributes of a gguf target. Pointers are unset
 // when nil: what they set is then derived (see their docs).
