@@ -117,13 +117,27 @@ gguf "q3_im" {
   name    = "tiny-recovered"
 }
 
-# Room for the i-quants (IQ4_XS, IQ3_S, IQ2_XS), once gguf writes them:
-#
-#   gguf "iq4_xs" { model = ":recovered", type = "IQ4_XS", imatrix = ":imatrix", name = "tiny-recovered" }
-#   gguf "iq3_s"  { model = ":recovered", type = "IQ3_S",  imatrix = ":imatrix", name = "tiny-recovered" }
-#   gguf "iq2_xs" { model = ":recovered", type = "IQ2_XS", imatrix = ":imatrix", name = "tiny-recovered" }
-#
-# each with an eval like q3_im_val below.
+# The i-quants, with the importance matrix (IQ2_XS needs one).
+gguf "iq4_xs" {
+  model   = ":recovered"
+  type    = "IQ4_XS"
+  imatrix = ":imatrix"
+  name    = "tiny-recovered"
+}
+
+gguf "iq3_s" {
+  model   = ":recovered"
+  type    = "IQ3_S"
+  imatrix = ":imatrix"
+  name    = "tiny-recovered"
+}
+
+gguf "iq2_xs" {
+  model   = ":recovered"
+  type    = "IQ2_XS"
+  imatrix = ":imatrix"
+  name    = "tiny-recovered"
+}
 
 # Stage 8: scored by llama.cpp, the runtime that will serve the file, and
 # compared with the F16 file token by token (KL divergence). Each eval
@@ -183,11 +197,29 @@ eval "q3_im_val" {
   reference = ":model_f16"
 }
 
+eval "iq4_xs_val" {
+  model     = ":iq4_xs"
+  dataset   = "//data:splits/val.jsonl"
+  reference = ":model_f16"
+}
+
+eval "iq3_s_val" {
+  model     = ":iq3_s"
+  dataset   = "//data:splits/val.jsonl"
+  reference = ":model_f16"
+}
+
+eval "iq2_xs_val" {
+  model     = ":iq2_xs"
+  dataset   = "//data:splits/val.jsonl"
+  reference = ":model_f16"
+}
+
 # The release gate: absolute quality, no more than 2% worse than the plain
 # 4-bit file, a KLD budget for the shipped type, and the shipped sizes.
 # The budget: the shipped file (AWQ, Q4_K_M) measured kld_mean 0.0145 from
 # the F16 file on the 10 validation examples (2026-12-06; plain Q4_K_M 0.0104,
-# Q5_K_M 0.0066, Q3_K_M 0.040 and 0.035 with the imatrix). 0.03 is twice
+# Q5_K_M 0.0066, IQ4_XS 0.016, Q3_K_M 0.040 and 0.035 with the imatrix). 0.03 is twice
 # that, headroom for torch's last bits on another machine and a retrained
 # model, and below both Q3_K_M files: a shipped file drifting as far as a
 # 3-bit one fails the build.
@@ -202,7 +234,7 @@ gate "release" {
 # The size-quality table (README): `cogumi build //models:final
 # //models:table`, then `cogumi metrics --wide`. Not shipped.
 files "table" {
-  srcs = [":f16_val", ":q8_val", ":q6_val", ":q5_val", ":model_val", ":rtn_val", ":q4_im_val", ":q3_val", ":q3_im_val"]
+  srcs = [":f16_val", ":q8_val", ":q6_val", ":q5_val", ":model_val", ":rtn_val", ":q4_im_val", ":q3_val", ":q3_im_val", ":iq4_xs_val", ":iq3_s_val", ":iq2_xs_val"]
 }
 
 # Stage 5: modifiers trained only on the base's failures. The adapters are
