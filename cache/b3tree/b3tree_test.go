@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"golang.org/x/sys/unix"
 	"lukechampine.com/blake3"
 )
 
@@ -86,5 +87,38 @@ func TestSegments(t *testing.T) {
 	}
 	if _, err := NewSegments(10*seg, seg).Sum(bytes.NewReader(make([]byte, 5*seg))); err == nil {
 		t.Error("Sum of a short input succeeded")
+	}
+}
+
+// TestGuardPage: the kernels prefetch ahead of the rows they hash (up to
+// the next 16 chunks) and must read nothing past their input: inputs that
+// end where a PROT_NONE page begins, with no capacity beyond, as the last
+// window of a mapped file does (unix.Mmap's slice), hash without a fault
+// and to the reference digest.
+func TestGuardPage(t *testing.T) {
+	const room = 1 << 20
+	page := unix.Getpagesize()
+	mem, err := unix.Mmap(-1, 0, room+page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
+	if err != nil {
+		t.Skip("no anonymous mapping:", err)
+	}
+	defer unix.Munmap(mem)
+	if err := unix.Mprotect(mem[room:], unix.PROT_NONE); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range mem[:room] {
+		mem[i] = byte(rng.Uint32())
+	}
+	for _, chunks := range []int{16, 32, 512} {
+		piece := mem[room-chunks*ChunkSize : room : room]
+		if got, want := SubtreeCV(piece, 5*uint64(chunks)), subtreeCVGeneric(piece, 5*uint64(chunks)); got != want {
+			t.Errorf("subtree of %d chunks before the guard page: got %x, want %x", chunks, got, want)
+		}
+	}
+	for _, n := range []int{1, 1023, 1024, 1025, 16<<10 - 1, 16 << 10, 16<<10 + 1, 512 << 10, 512<<10 + 17, room} {
+		if got, want := Sum256(mem[room-n:room:room]), blake3.Sum256(mem[room-n:room:room]); got != want {
+			t.Errorf("%d bytes before the guard page: got %x, want %x", n, got, want)
+		}
 	}
 }
