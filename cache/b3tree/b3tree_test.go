@@ -34,18 +34,30 @@ func TestSubtreeCVKernels(t *testing.T) {
 }
 
 // TestSum256: Sum256 (and so Finish, with its subtrees on the AVX-512
-// kernels) against lukechampine.com/blake3 at sizes around the chunk,
-// 16-chunk and power-of-two boundaries.
+// kernels and the chunks after them, fewer than 16, in one kernel call)
+// against lukechampine.com/blake3 at sizes around the chunk, 16-chunk and
+// power-of-two boundaries, with every count of chunks after the last
+// 16-chunk boundary; then the same on lukechampine.com/blake3's kernels
+// alone, the path of CPUs without AVX-512.
 func TestSum256(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	buf := make([]byte, 3<<20)
 	for i := range buf {
 		buf[i] = byte(rng.Uint32())
 	}
-	for _, n := range []int{0, 1, 1023, 1024, 1025, 16 << 10, 16<<10 + 1, 64<<10 - 1, 64 << 10, 64<<10 + 1000, 1 << 20, 2<<20 + 12345, 3 << 20} {
-		if got, want := Sum256(buf[:n]), blake3.Sum256(buf[:n]); got != want {
-			t.Errorf("%d bytes: got %x, want %x", n, got, want)
+	sizes := []int{0, 1, 1023, 1024, 1025, 16 << 10, 16<<10 + 1, 64<<10 - 1, 64 << 10, 64<<10 + 1000, 1 << 20, 2<<20 + 12345, 3 << 20}
+	for k := 0; k <= 16; k++ {
+		sizes = append(sizes, k*ChunkSize+1, (k+1)*ChunkSize, 2<<20+k*ChunkSize+700, 512<<10+k*ChunkSize-1)
+	}
+	for _, simd := range []bool{haveAVX512, false} {
+		old := haveAVX512
+		haveAVX512 = simd
+		for _, n := range sizes {
+			if got, want := Sum256(buf[:n]), blake3.Sum256(buf[:n]); got != want {
+				t.Errorf("%d bytes (AVX-512 kernels: %v): got %x, want %x", n, simd, got, want)
+			}
 		}
+		haveAVX512 = old
 	}
 }
 
