@@ -95,7 +95,7 @@ func (t *Stack) Finish(tail []byte) [32]byte {
 			haveSmall = true
 			fallthrough
 		case haveSmall:
-			cvs := small[(t.counter%guts.MaxSIMD):][:1<<height]
+			cvs := small[(t.counter % guts.MaxSIMD):][:1<<height]
 			for len(cvs) > 1 {
 				for i := range len(cvs) / 2 {
 					cvs[i] = guts.ChainingValue(guts.ParentNode(cvs[2*i], cvs[2*i+1], &key, 0))
