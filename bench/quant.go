@@ -19,7 +19,8 @@ import (
 
 // quantTypes are the compared GGUF types: the gguf rule's name and
 // llama.cpp's llama_ftype. The K-quant mixes each stand for their _S, _M
-// and _L siblings, which use the same quantisers.
+// and _L siblings, which use the same quantisers; IQ3_S stands for IQ3_M
+// and IQ3_XS, the IQ2 types for IQ2_S and IQ2_M.
 // imatrix: with an importance matrix (a synthetic one of the model's
 // shape), as llama-quantize --imatrix.
 var quantTypes = []struct {
@@ -27,12 +28,15 @@ var quantTypes = []struct {
 	ftype   int
 	imatrix bool
 }{{"Q8_0", 7, false}, {"Q4_0", 2, false}, {"Q6_K", 18, false}, {"Q5_K_M", 17, false}, {"Q4_K_M", 15, false},
-	{"Q3_K_M", 12, false}, {"Q2_K", 10, false}, {"Q4_K_M", 15, true}, {"Q2_K_S", 21, true}}
+	{"Q3_K_M", 12, false}, {"Q2_K", 10, false}, {"Q4_K_M", 15, true}, {"Q2_K_S", 21, true},
+	{"IQ4_NL", 25, false}, {"IQ4_XS", 30, false}, {"IQ4_XS", 30, true}, {"IQ3_S", 26, false}, {"IQ3_XXS", 23, true},
+	{"IQ2_XS", 20, true}, {"IQ2_XXS", 19, true}}
 
 // ftypeOf returns llama_ftype for the benchmarked types.
 func ftypeOf(typ string) (int, error) {
 	ftypes := map[string]int{"Q8_0": 7, "Q4_0": 2, "Q2_K": 10, "Q3_K_S": 11, "Q3_K_M": 12, "Q3_K_L": 13,
-		"Q4_K_S": 14, "Q4_K_M": 15, "Q5_K_S": 16, "Q5_K_M": 17, "Q6_K": 18}
+		"Q4_K_S": 14, "Q4_K_M": 15, "Q5_K_S": 16, "Q5_K_M": 17, "Q6_K": 18,
+		"IQ4_NL": 25, "IQ4_XS": 30, "IQ3_M": 27, "IQ3_S": 26}
 	if f, ok := ftypes[typ]; ok {
 		return f, nil
 	}

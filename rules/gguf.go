@@ -22,7 +22,7 @@ import (
 //
 //	gguf "final" {
 //	  model = ":sparse"
-//	  type  = "Q4_K_M"   # F32, F16, BF16, Q8_0, Q4_0, Q6_K ... Q2_K_S (ggufconv.Types)
+//	  type  = "Q4_K_M"   # F32, F16, BF16, Q8_0, Q4_0, Q6_K ... Q2_K_S, IQ4_XS ... IQ2_XXS (ggufconv.Types)
 //	  pure  = false      # true: one type for every 2-D tensor
 //	  imatrix = ":im"    # an imatrix target: quantise with its importance weights
 //	  tensor_types = [["attn_v", "Q8_0"], ["ffn_down", "Q6_K"]]  # first match wins
@@ -54,8 +54,9 @@ func (GGUF) Kind() string { return "gguf" }
 // 2: pre-tokenizers by digest, SentencePiece-style tokenizer.json; 3: the
 // source's digest; 4: general.* metadata, list-form chat templates, splits;
 // 5: the K-quant mixes, importance matrices and overrides join the golden
-// (the earlier cases' bytes unchanged).
-func (GGUF) Version() string { return "5-" + llamarun.ChatTemplateCheck().Digest()[:12] }
+// (the earlier cases' bytes unchanged); 6: the i-quant mixes join it
+// (likewise).
+func (GGUF) Version() string { return "6-" + llamarun.ChatTemplateCheck().Digest()[:12] }
 
 // ggufParams are the attributes of a gguf target. Pointers are unset
 // when nil: what they set is then derived (see their docs).
@@ -71,7 +72,7 @@ type ggufParams struct {
 	SplitMaxTensors *int              `cogumi:"split_max_tensors,key" doc:"write shards of at most this many tensors, as llama-gguf-split --split-max-tensors"`
 	// Quantisation options, llama-quantize's --imatrix, --tensor-type,
 	// --token-embedding-type and --output-tensor-type.
-	Imatrix          string     `cogumi:"imatrix,key,input=label" doc:"an imatrix target, or a calibrate target with an imatrix (its artifact's imatrix.gguf): every tensor is quantised with its importance weights, as llama-quantize --imatrix does, and the file records quantize.imatrix.file (the file's path in that artifact), .dataset, .entries_count and .chunks_count; Q2_K_S needs one"`
+	Imatrix          string     `cogumi:"imatrix,key,input=label" doc:"an imatrix target, or a calibrate target with an imatrix (its artifact's imatrix.gguf): every tensor is quantised with its importance weights, as llama-quantize --imatrix does, and the file records quantize.imatrix.file (the file's path in that artifact), .dataset, .entries_count and .chunks_count; Q2_K_S, IQ3_XS, IQ3_XXS and the IQ2 types need one"`
 	TensorTypes      [][]string `cogumi:"tensor_types,key" doc:"per-tensor types, llama-quantize's --tensor-type, as an ordered list of [pattern, type] pairs ([[\"attn_v\", \"Q8_0\"], [\"blk\\\\.[0-9]+\\\\.ffn_down\", \"Q6_K\"]]): the first pattern (a regular expression, lower-cased as llama-quantize does) found in a tensor's llama.cpp name gives its type instead of the mix; quantised file types only"`
 	TokenEmbedding   string     `cogumi:"token_embedding_type,key" doc:"the type of token_embd.weight whatever the mix (llama-quantize --token-embedding-type; Q8_0 for the community's _L files)"`
 	OutputTensorType string     `cogumi:"output_tensor_type,key" doc:"the type of output.weight, and of the embeddings when they double as it (llama-quantize --output-tensor-type)"`
@@ -80,7 +81,7 @@ type ggufParams struct {
 func (GGUF) Schema() Schema {
 	// The list of types comes from ggufconv, so that doc is not a tag.
 	attrs := withDoc(attrsOf[ggufParams](), "type",
-		"the GGUF file type: "+strings.Join(ggufconv.Types(), ", ")+" (llama-quantize's mixes for the K types)")
+		"the GGUF file type: "+strings.Join(ggufconv.Types(), ", ")+" (llama-quantize's mixes for the K and IQ types)")
 	return Schema{Summary: "one GGUF file (or its split shards) for llama.cpp from a checkpoint", Attrs: attrs, Traits: Traits{AllCPUs: true, Toolchains: []string{"llama"}}}
 }
 

@@ -10,7 +10,8 @@
 //     NEOX RoPE) and the llama3 rope_freqs tensor: convert_hf_to_gguf.py
 //     (conversion/base.py and conversion/llama.py);
 //   - the per-tensor types of each file type (1-D tensors and norms in F32,
-//     the output tensor in Q6_K, every K-quant mix from Q6_K to Q2_K_S, the
+//     the output tensor in Q6_K, every K-quant mix from Q6_K to Q2_K_S and
+//     every i-quant mix from IQ4_XS to IQ2_XXS, the
 //     fallbacks for rows that are not a multiple of the block size) and of
 //     llama-quantize's options (--tensor-type overrides, first match wins;
 //     --token-embedding-type, --output-tensor-type, --pure): llama-quantize
@@ -65,8 +66,9 @@ const QuantizationVersion = 2
 // Options choose the output.
 type Options struct {
 	// Type is the file type: F32, F16, BF16, Q8_0, Q4_0 or one of
-	// llama-quantize's K-quant mixes, Q6_K to Q2_K_S (case-insensitive;
-	// see Types). Q2_K_S needs Imatrix.
+	// llama-quantize's K-quant mixes, Q6_K to Q2_K_S, or its i-quant
+	// mixes, IQ4_XS to IQ2_XXS (case-insensitive; see Types). Q2_K_S,
+	// IQ3_XXS, IQ2_M, IQ2_S, IQ2_XS and IQ2_XXS need Imatrix.
 	Type string
 	// Pure stores every 2-D tensor in the file type's base type (Q4_K for
 	// Q4_K_M), as llama-quantize --pure does; 1-D tensors stay F32, and a
@@ -216,6 +218,16 @@ func fileTypes() []fileType {
 		{name: "Q3_K_S", ftype: 11, base: quant.Q3_K},
 		{name: "Q2_K", ftype: 10, base: quant.Q2_K},
 		{name: "Q2_K_S", ftype: 21, base: quant.Q2_K},
+		{name: "IQ4_XS", ftype: 30, base: quant.IQ4_XS},
+		{name: "IQ4_NL", ftype: 25, base: quant.IQ4_NL},
+		{name: "IQ3_M", ftype: 27, base: quant.IQ3_S},
+		{name: "IQ3_S", ftype: 26, base: quant.IQ3_S},
+		{name: "IQ3_XS", ftype: 22, base: quant.IQ3_S},
+		{name: "IQ3_XXS", ftype: 23, base: quant.IQ3_XXS},
+		{name: "IQ2_M", ftype: 29, base: quant.IQ2_S},
+		{name: "IQ2_S", ftype: 28, base: quant.IQ2_XS},
+		{name: "IQ2_XS", ftype: 20, base: quant.IQ2_XS},
+		{name: "IQ2_XXS", ftype: 19, base: quant.IQ2_XXS},
 	}
 }
 

@@ -373,8 +373,8 @@ func TestErrors(t *testing.T) {
 		{ggufconv.Options{Type: "q4_k"}, `gguf type "q4_k" is llama-quantize's alias of Q4_K_M; write Q4_K_M`},
 		{ggufconv.Options{Type: "Q4_K_M", TensorTypes: []ggufconv.TensorType{{Pattern: "attn_v", Type: "Q8_0"}, {Pattern: `blk\.\d+\.(?=ffn)`, Type: "Q6_K"}}},
 			`tensor type override 2: pattern "blk\\.\\d+\\.(?=ffn)": (? groups`},
-		{ggufconv.Options{Type: "Q4_K_M", TensorTypes: []ggufconv.TensorType{{Pattern: "attn_v", Type: "IQ2_XXS"}}},
-			`tensor type override 1 ("attn_v"): "IQ2_XXS" is not a ggml type cogumi writes`},
+		{ggufconv.Options{Type: "Q4_K_M", TensorTypes: []ggufconv.TensorType{{Pattern: "attn_v", Type: "IQ1_S"}}},
+			`tensor type override 1 ("attn_v"): "IQ1_S" is not a ggml type cogumi writes`},
 		{ggufconv.Options{Type: "Q4_K_M", OutputTensorType: "Q4"}, `output tensor type: "Q4" is not a ggml type cogumi writes`},
 		{ggufconv.Options{Type: "Q4_K_M", TokenEmbeddingType: "Q4_K", OutputTensorType: "Q5_K", TensorTypes: []ggufconv.TensorType{{Pattern: "ffn_down", Type: "Q4_K"}}}, ""},
 	} {

@@ -137,14 +137,14 @@ func (im *importance) metadata(file string) []kv {
 }
 
 // checkImatrix refuses, as llama-quantize does, a file type whose tensors
-// need an importance matrix (the Q2_K tensors of Q2_K_S) when a tensor
-// that needs one has none.
+// need an importance matrix (the Q2_K tensors of Q2_K_S, the IQ3_XXS and
+// 2-bit i-quant tensors) when a tensor that needs one has none.
 func checkImatrix(plans []*tensorPlan, ft fileType, given bool) error {
 	for _, p := range plans {
 		switch {
 		case p.weights != nil || !requiresImatrix(p, ft):
 		case given:
-			return fmt.Errorf("%s needs an importance matrix for every Q2_K tensor, and the one given has no entry for %s (llama-quantize refuses this too): compute the imatrix on this model", ft.name, p.name)
+			return fmt.Errorf("%s needs an importance matrix for every %s tensor, and the one given has no entry for %s (llama-quantize refuses this too): compute the imatrix on this model", ft.name, p.typ, p.name)
 		default:
 			return fmt.Errorf("%s needs an importance matrix: %s would be %s, which llama-quantize refuses to write without one; give the gguf target imatrix = \":im\", an imatrix target of this model", ft.name, p.name, p.typ)
 		}

@@ -63,6 +63,7 @@ type quantCase struct {
 	ftype     int
 	pure      bool
 	imatrix   bool
+	full      bool        // the imatrix has an entry for every tensor (imatrix-full.gguf)
 	overrides [][2]string // --tensor-type PATTERN=TYPE, in order
 	tokenEmbd string      // --token-embedding-type
 	output    string      // --output-tensor-type
@@ -75,6 +76,9 @@ func (q quantCase) String() string {
 	}
 	if q.imatrix {
 		s += "-imatrix"
+	}
+	if q.full {
+		s += "-full"
 	}
 	if len(q.overrides) > 0 {
 		s += "-overrides"
@@ -95,7 +99,7 @@ func (q quantCase) args() []string {
 		a = append(a, "--pure")
 	}
 	if q.imatrix {
-		a = append(a, "--imatrix", "imatrix.gguf")
+		a = append(a, "--imatrix", q.imatrixFile())
 	}
 	for _, o := range q.overrides {
 		a = append(a, "--tensor-type", o[0]+"="+o[1])
@@ -109,11 +113,24 @@ func (q quantCase) args() []string {
 	return a
 }
 
-// options are ggufconv's options for q, im the importance matrix in dir.
-func (q quantCase) options(im *imatrix.Matrix) ggufconv.Options {
+// imatrixFile is the importance matrix q quantises with: imatrix.gguf,
+// which lacks blk.0.ffn_down.weight, or imatrix-full.gguf.
+func (q quantCase) imatrixFile() string {
+	if q.full {
+		return "imatrix-full.gguf"
+	}
+	return "imatrix.gguf"
+}
+
+// options are ggufconv's options for q, with im or full, the importance
+// matrices of imatrix.gguf and imatrix-full.gguf.
+func (q quantCase) options(im, full *imatrix.Matrix) ggufconv.Options {
 	o := ggufconv.Options{Type: q.typ, Pure: q.pure, Name: "tiny", TokenEmbeddingType: q.tokenEmbd, OutputTensorType: q.output}
 	if q.imatrix {
-		o.Imatrix, o.ImatrixFile = im, "imatrix.gguf"
+		o.Imatrix, o.ImatrixFile = im, q.imatrixFile()
+		if q.full {
+			o.Imatrix = full
+		}
 	}
 	for _, ov := range q.overrides {
 		o.TensorTypes = append(o.TensorTypes, ggufconv.TensorType{Pattern: ov[0], Type: ov[1]})
@@ -127,6 +144,21 @@ var kquants = []quantCase{
 	{typ: "Q2_K", ftype: 10}, {typ: "Q3_K_S", ftype: 11}, {typ: "Q3_K_M", ftype: 12}, {typ: "Q3_K_L", ftype: 13},
 	{typ: "Q4_K_S", ftype: 14}, {typ: "Q4_K_M", ftype: 15}, {typ: "Q5_K_S", ftype: 16}, {typ: "Q5_K_M", ftype: 17},
 	{typ: "Q6_K", ftype: 18},
+}
+
+// iq picks i-quant mixes with their llama_ftype. IQ4_XS, IQ4_NL, IQ3_M and
+// IQ3_S are written without an importance matrix too; the others have
+// tensors that need one (IQ3_XS and IQ3_XXS on attn_q and attn_k). With
+// an imatrix each takes the complete one: IQ3_XXS and, below 8 layers,
+// the IQ2 mixes put blk.0.ffn_down in a type that needs its entry.
+func iq(imatrix bool, typs ...string) []quantCase {
+	ftypes := map[string]int{"IQ4_XS": 30, "IQ4_NL": 25, "IQ3_M": 27, "IQ3_S": 26, "IQ3_XS": 22,
+		"IQ3_XXS": 23, "IQ2_M": 29, "IQ2_S": 28, "IQ2_XS": 20, "IQ2_XXS": 19}
+	var out []quantCase
+	for _, typ := range typs {
+		out = append(out, quantCase{typ: typ, ftype: ftypes[typ], imatrix: imatrix, full: imatrix})
+	}
+	return out
 }
 
 // TestLlamaQuantizeAgrees has llama.cpp quantise cogumi's F32 file of a
@@ -155,6 +187,13 @@ func TestLlamaQuantizeAgrees(t *testing.T) {
 		{typ: "Q5_K_M", ftype: 17, pure: true, overrides: [][2]string{{"ffn_down", "Q8_0"}}, tokenEmbd: "Q6_K"},
 		{typ: "F16", ftype: 1, overrides: [][2]string{{"attn", "Q8_0"}}, tokenEmbd: "Q4_K", output: "Q8_0"},
 	}
+	// The i-quant mixes (iq): each file type with an importance matrix
+	// and without one where llama-quantize allows it, spread over the
+	// checkpoints so that each rule meets a tensor it changes (attn_v with
+	// 4 query heads, the n/8 ffn_down layers, IQ3_XS's middle ffn_gate and
+	// ffn_up, the IQ4_NL fallback of 320-wide rows, tied embeddings in
+	// Q5_K, each architecture) while the slow 2- and 3-bit quantisers run
+	// on 2- and 8-layer models only.
 	for _, tc := range []struct {
 		name  string
 		o     tinyllama.Options
@@ -171,26 +210,29 @@ func TestLlamaQuantizeAgrees(t *testing.T) {
 		// with an importance matrix.
 		{"8-layers", tinyllama.Options{Layers: 8, Intermediate: 256, DType: safetensors.BF16},
 			slices.Concat(float, []quantCase{kquants[0], kquants[2], kquants[4], {typ: "Q4_K_M", ftype: 15, pure: true}},
-				imatrixed("Q4_0", "Q3_K_L", "Q4_K_S", "Q6_K"))},
+				imatrixed("Q4_0", "Q3_K_L", "Q4_K_S", "Q6_K"), iq(false, "IQ4_NL", "IQ3_M"), iq(true, "IQ3_XS", "IQ2_M"))},
 		{"rows-320", tinyllama.Options{Hidden: 320, Intermediate: 640, DType: safetensors.F16},
-			slices.Concat(float, kquants, imatrixed("Q2_K", "Q3_K_S", "Q3_K_M"))},
+			slices.Concat(float, kquants, imatrixed("Q2_K", "Q3_K_S", "Q3_K_M"), iq(false, "IQ4_XS"), iq(true, "IQ3_XXS", "IQ2_XS"))},
 		{"tied-bpe", tinyllama.Options{TieEmbeddings: true, Tokenizer: tinyllama.BPE},
-			[]quantCase{{typ: "Q4_K_M", ftype: 15}, {typ: "Q2_K", ftype: 10, imatrix: true}, {typ: "Q3_K_L", ftype: 13, output: "Q5_K"}, {typ: "Q6_K", ftype: 18, tokenEmbd: "Q8_0", output: "Q4_K"}}},
-		// Mistral is written as a llama model.
-		{"mistral", tinyllama.Options{Arch: tinyllama.Mistral},
-			[]quantCase{{typ: "Q3_K_M", ftype: 12}, {typ: "Q2_K", ftype: 10, imatrix: true, overrides: [][2]string{{"attn_q", "Q4_0"}}}}},
+			[]quantCase{{typ: "Q4_K_M", ftype: 15}, {typ: "Q2_K", ftype: 10, imatrix: true}, {typ: "Q3_K_L", ftype: 13, output: "Q5_K"}, {typ: "Q6_K", ftype: 18, tokenEmbd: "Q8_0", output: "Q4_K"},
+				iq(true, "IQ2_S")[0], iq(false, "IQ3_M")[0], {typ: "IQ4_XS", ftype: 30, overrides: [][2]string{{"ffn_down", "IQ3_S"}}, tokenEmbd: "IQ4_NL"}}},
+		// Mistral is written as a llama model; 4 query heads per attn_v.
+		{"mistral-gqa4", tinyllama.Options{Arch: tinyllama.Mistral, Heads: 8, KVHeads: 2},
+			slices.Concat([]quantCase{{typ: "Q3_K_M", ftype: 12}, {typ: "Q2_K", ftype: 10, imatrix: true, overrides: [][2]string{{"attn_q", "Q4_0"}}}},
+				iq(false, "IQ4_XS", "IQ3_S"), iq(true, "IQ3_XXS", "IQ2_XXS"))},
 		// q, k and v biases (qwen2); per-head norms and heads x head_dim
 		// twice the hidden size, tied embeddings (qwen3).
 		{"qwen2", tinyllama.Options{Arch: tinyllama.Qwen2, Tokenizer: tinyllama.BPE},
-			slices.Concat(float[2:], kquants, imatrixed("Q3_K_M"))},
+			slices.Concat(float[2:], kquants, imatrixed("Q3_K_M"), iq(true, "IQ4_XS", "IQ3_S"))},
 		{"qwen3-tied", tinyllama.Options{Arch: tinyllama.Qwen3, HeadDim: 128, TieEmbeddings: true, Tokenizer: tinyllama.BPE},
-			slices.Concat(float[2:], kquants, imatrixed("Q5_K_M"))},
+			slices.Concat(float[2:], kquants, imatrixed("Q5_K_M"), iq(true, "IQ3_M"), iq(false, "IQ4_NL"))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tiny(t, tc.o)
 			_, f32file, f32 := convert(t, m, ggufconv.Options{Type: "F32", Name: "tiny"})
 			dir := t.TempDir()
-			im := writeImatrix(t, f32file, filepath.Join(dir, "imatrix.gguf"))
+			im := writeImatrix(t, f32file, filepath.Join(dir, "imatrix.gguf"), false)
+			full := writeImatrix(t, f32file, filepath.Join(dir, "imatrix-full.gguf"), true)
 			for _, q := range tc.cases {
 				t.Run(q.String(), func(t *testing.T) {
 					ref := filepath.Join(t.TempDir(), "llama.gguf")
@@ -199,7 +241,7 @@ func TestLlamaQuantizeAgrees(t *testing.T) {
 					if out, err := cmd.CombinedOutput(); err != nil {
 						t.Fatalf("llama_model_quantize: %v\n%s", err, out)
 					}
-					_, ours, path := convert(t, m, q.options(im))
+					_, ours, path := convert(t, m, q.options(im, full))
 					compareFiles(t, ref, path, ours)
 				})
 			}
@@ -244,14 +286,14 @@ func compareFiles(t *testing.T, ref, path string, ours *gguf.File) {
 // loaders must handle: no entry for token_embd.weight (llama-imatrix never
 // has one) and for blk.0.ffn_down.weight, an entry of a zero count
 // (blk.0.attn_k.weight: weights of 1) and one for a tensor the model
-// lacks. It returns the matrix as
-// model/imatrix reads it back.
-func writeImatrix(t *testing.T, f *gguf.File, path string) *imatrix.Matrix {
+// lacks. full gives blk.0.ffn_down.weight an entry too. It returns the
+// matrix as model/imatrix reads it back.
+func writeImatrix(t *testing.T, f *gguf.File, path string, full bool) *imatrix.Matrix {
 	t.Helper()
 	r := rand.New(rand.NewPCG(7, uint64(len(f.Tensors))))
 	m := imatrix.Matrix{Datasets: []string{"//data:calib"}, ChunkCount: 10, ChunkSize: 64}
 	for _, ti := range f.Tensors {
-		if len(ti.Shape) != 2 || ti.Name == "token_embd.weight" || ti.Name == "blk.0.ffn_down.weight" {
+		if len(ti.Shape) != 2 || ti.Name == "token_embd.weight" || (ti.Name == "blk.0.ffn_down.weight" && !full) {
 			continue
 		}
 		count := float32(640)
@@ -277,19 +319,29 @@ func writeImatrix(t *testing.T, f *gguf.File, path string) *imatrix.Matrix {
 }
 
 // TestQ2KSNeedsImatrix: without an importance matrix, llama-quantize
-// refuses Q2_K_S, and so does cogumi, naming the first tensor.
+// refuses Q2_K_S and the i-quant mixes with tensors in IQ3_XXS or a 2-bit
+// i-quant, and so does cogumi, naming the first such tensor.
 func TestQ2KSNeedsImatrix(t *testing.T) {
 	bin := llamaQuantizer(t)
 	m := tiny(t, tinyllama.Options{})
 	_, _, f32 := convert(t, m, ggufconv.Options{Type: "F32", Name: "tiny"})
-	out, err := exec.Command(bin, f32, filepath.Join(t.TempDir(), "llama.gguf"), "21", "1").CombinedOutput()
-	if err == nil || !bytes.Contains(out, []byte("this quantization requires an importance matrix")) {
-		t.Errorf("llama_model_quantize Q2_K_S without an imatrix: %v\n%s", err, out)
-	}
-	_, err = ggufconv.Convert(context.Background(), m, t.TempDir(), ggufconv.Options{Type: "Q2_K_S"})
-	want := `Q2_K_S needs an importance matrix: blk.0.attn_k.weight would be Q2_K, which llama-quantize refuses to write without one`
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("Convert Q2_K_S without an imatrix: %v, want %q", err, want)
+	for _, tc := range []struct {
+		typ, ftype, tensor, as string
+	}{
+		{"Q2_K_S", "21", "blk.0.attn_k.weight", "Q2_K"},
+		{"IQ2_XS", "20", "blk.0.attn_k.weight", "IQ2_XS"},
+		{"IQ3_XS", "22", "blk.0.attn_k.weight", "IQ3_XXS"},
+		{"IQ3_XXS", "23", "blk.0.attn_k.weight", "IQ2_S"},
+	} {
+		out, err := exec.Command(bin, f32, filepath.Join(t.TempDir(), "llama.gguf"), tc.ftype, "1").CombinedOutput()
+		if err == nil || !bytes.Contains(out, []byte("this quantization requires an importance matrix")) {
+			t.Errorf("llama_model_quantize %s without an imatrix: %v\n%s", tc.typ, err, out)
+		}
+		_, err = ggufconv.Convert(context.Background(), m, t.TempDir(), ggufconv.Options{Type: tc.typ})
+		want := tc.typ + ` needs an importance matrix: ` + tc.tensor + ` would be ` + tc.as + `, which llama-quantize refuses to write without one`
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Convert %s without an imatrix: %v, want %q", tc.typ, err, want)
+		}
 	}
 }
 
@@ -301,7 +353,7 @@ func TestImatrixRefusals(t *testing.T) {
 	m := tiny(t, tinyllama.Options{}) // 2 layers: every ffn_down of Q2_K_S is Q2_K
 	_, f32file, f32 := convert(t, m, ggufconv.Options{Type: "F32", Name: "tiny"})
 	dir := t.TempDir()
-	lacking := writeImatrix(t, f32file, filepath.Join(dir, "imatrix.gguf")) // no blk.0.ffn_down.weight
+	lacking := writeImatrix(t, f32file, filepath.Join(dir, "imatrix.gguf"), false) // no blk.0.ffn_down.weight
 	wrong := imatrix.Matrix{Datasets: []string{"x"}, ChunkCount: 1, ChunkSize: 8,
 		Entries: []imatrix.Entry{{Name: "blk.0.attn_q.weight", Sums: []float32{1, 2}, Counts: []float32{4}}}}
 	if err := imatrix.Write(filepath.Join(dir, "wrong.gguf"), wrong); err != nil {
@@ -314,6 +366,9 @@ func TestImatrixRefusals(t *testing.T) {
 	}{
 		{"imatrix.gguf", "21", "Q2_K_S", lacking, "Missing importance matrix for tensor blk.0.ffn_down.weight",
 			"Q2_K_S needs an importance matrix for every Q2_K tensor, and the one given has no entry for blk.0.ffn_down.weight"},
+		// 2 layers: IQ3_XXS keeps every ffn_down in IQ3_XXS.
+		{"imatrix.gguf", "23", "IQ3_XXS", lacking, "Missing importance matrix for tensor blk.0.ffn_down.weight",
+			"IQ3_XXS needs an importance matrix for every IQ3_XXS tensor, and the one given has no entry for blk.0.ffn_down.weight"},
 		{"wrong.gguf", "15", "Q4_K_M", &wrong, "imatrix size 2 is different from tensor size 256 for blk.0.attn_q.weight",
 			"its entry for blk.0.attn_q.weight has 2 values, but the tensor's rows have 256"},
 	} {

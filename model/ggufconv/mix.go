@@ -154,6 +154,7 @@ type mixState struct {
 	nGQA          int  // hparams.n_gqa(): query heads per key-value head
 	nAttnV        int  // n_attention_wv
 	iAttnV, iDown int  // i_attention_wv, i_ffn_down: counters in file order
+	iGate, iUp    int  // i_ffn_gate, i_ffn_up
 	tied          bool // no output.weight: token_embd doubles as the output
 	is70B         bool // LLM_TYPE_70B
 	hasImatrix    bool
@@ -172,7 +173,18 @@ func (s *mixState) choose(t quant.Type, p *tensorPlan, output *quant.Type) quant
 		if s.tied {
 			return s.outputType(t, p, output)
 		}
+		switch ft {
+		case "IQ2_XXS", "IQ2_XS":
+			return quant.Q2_K
+		case "IQ2_S", "IQ2_M", "IQ3_XXS":
+			return quant.IQ3_S
+		}
 		return t
+	}
+	if s.iq2Mix() {
+		return s.chooseIQ2(t, p)
+	}
+	switch categorize(p.name) {
 	case catAttnV:
 		i := s.iAttnV
 		s.iAttnV++
@@ -184,12 +196,27 @@ func (s *mixState) choose(t quant.Type, p *tensorPlan, output *quant.Type) quant
 			}
 		case ft == "Q2_K_S" && s.nGQA >= 4:
 			t = quant.Q4_K
+		case ft == "IQ3_XXS":
+			switch {
+			case s.nGQA >= 4:
+				t = quant.Q4_K
+			case !s.hasImatrix:
+				t = quant.IQ3_S
+			default:
+				t = quant.IQ3_XXS
+			}
+		case (ft == "IQ3_XS" || ft == "IQ3_S") && s.nGQA >= 4:
+			t = quant.Q4_K
+		case ft == "IQ3_M":
+			t = quant.Q4_K
 		case ft == "Q3_K_M":
 			t = quant.Q4_K
 			if i < 2 {
 				t = quant.Q5_K
 			}
 		case ft == "Q3_K_L":
+			t = quant.Q5_K
+		case (ft == "IQ4_NL" || ft == "IQ4_XS") && s.nGQA >= 4:
 			t = quant.Q5_K
 		case (ft == "Q4_K_M" || ft == "Q5_K_M") && useMoreBits(i, s.nAttnV):
 			t = quant.Q6_K
@@ -211,6 +238,11 @@ func (s *mixState) choose(t quant.Type, p *tensorPlan, output *quant.Type) quant
 			if i < n/8 {
 				t = quant.Q4_K
 			}
+		case ft == "IQ3_XXS" && !s.hasImatrix:
+			t = quant.Q3_K
+			if i < n/8 {
+				t = quant.Q4_K
+			}
 		case ft == "Q3_K_M":
 			// Falcon's Q3_K for the layers use_more_bits skips does
 			// not apply to the Llama architectures.
@@ -218,12 +250,16 @@ func (s *mixState) choose(t quant.Type, p *tensorPlan, output *quant.Type) quant
 			if i < n/16 {
 				t = quant.Q5_K
 			}
+		case ft == "IQ3_M" && i < n/8:
+			t = quant.Q4_K
 		case ft == "Q3_K_L":
 			t = quant.Q5_K
 		case ft == "Q4_K_M":
 			if useMoreBits(i, n) {
 				t = quant.Q6_K
 			}
+		case i < n/8 && (ft == "IQ4_NL" || ft == "IQ4_XS") && !s.hasImatrix:
+			t = quant.Q5_K
 		case ft == "Q5_K_M" && useMoreBits(i, n):
 			t = quant.Q6_K
 		case ft == "Q4_K_S" && i < n/8:
@@ -238,12 +274,72 @@ func (s *mixState) choose(t quant.Type, p *tensorPlan, output *quant.Type) quant
 		switch ft {
 		case "Q2_K":
 			t = quant.Q3_K
-		case "Q3_K_M":
+		case "IQ3_XXS":
+			t = quant.IQ3_S
+		case "Q3_K_M", "IQ3_M":
 			t = quant.Q4_K
 		case "Q3_K_L":
 			t = quant.Q5_K
 		}
 		return t
+	case catAttnK, catAttnQ:
+		switch ft {
+		case "IQ3_XS":
+			t = quant.IQ3_XXS
+		case "IQ3_XXS":
+			t = quant.IQ2_S
+		}
+		return t
+	case catFFNGate, catFFNUp:
+		// IQ3_XS keeps IQ3_S for the first and last eighth of the layers.
+		i := &s.iGate
+		if categorize(p.name) == catFFNUp {
+			i = &s.iUp
+		}
+		if ft == "IQ3_XS" && *i >= s.nLayer/8 && *i < 7*s.nLayer/8 {
+			t = quant.IQ3_XXS
+		}
+		*i++
+		return t
+	}
+	return t
+}
+
+// iq2Mix reports the file types that llama_tensor_get_type_impl gives
+// their own branch for the layers' tensors: the 2-bit i-quants.
+func (s *mixState) iq2Mix() bool {
+	switch s.ft.name {
+	case "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M":
+		return true
+	}
+	return false
+}
+
+// chooseIQ2 is that branch: attn_v in Q4_K with grouped-query attention
+// (no 70B bump here), and in Q2_K (IQ3_S for IQ2_S and IQ2_M) without;
+// the first eighth of ffn_down in Q2_K (IQ3_S); attn_output in IQ3_S for
+// IQ2_S and IQ2_M. Everything else keeps the file's default type.
+func (s *mixState) chooseIQ2(t quant.Type, p *tensorPlan) quant.Type {
+	low := quant.Q2_K
+	if s.ft.name == "IQ2_S" || s.ft.name == "IQ2_M" {
+		low = quant.IQ3_S
+	}
+	switch categorize(p.name) {
+	case catAttnV:
+		t = low
+		if s.nGQA >= 4 {
+			t = quant.Q4_K
+		}
+		s.iAttnV++
+	case catFFNDown:
+		if s.iDown < s.nLayer/8 {
+			t = low
+		}
+		s.iDown++
+	case catAttnOutput:
+		if low == quant.IQ3_S {
+			t = low
+		}
 	}
 	return t
 }
@@ -258,6 +354,8 @@ func (s *mixState) outputType(t quant.Type, p *tensorPlan, output *quant.Type) q
 		return *output
 	case p.rowLen%t.BlockSize() != 0:
 		return quant.Q8_0
+	case s.iq2Mix() || s.ft.name == "IQ3_XXS":
+		return quant.Q5_K
 	case t != quant.Q8_0:
 		return quant.Q6_K
 	}
@@ -272,6 +370,8 @@ func fallback(t quant.Type, rowLen int) quant.Type {
 		return t
 	}
 	switch t {
+	case quant.IQ2_XXS, quant.IQ2_XS, quant.IQ2_S, quant.IQ3_XXS, quant.IQ3_S, quant.IQ4_XS:
+		t = quant.IQ4_NL
 	case quant.Q2_K, quant.Q3_K:
 		t = quant.Q4_0
 	case quant.Q4_K:
@@ -288,12 +388,16 @@ func fallback(t quant.Type, rowLen int) quant.Type {
 }
 
 // requiresImatrix is tensor_requires_imatrix for the types cogumi writes:
-// only the Q2_K tensors of a Q2_K_S file, other than the embeddings and
-// the output.
+// the IQ3_XXS and 2-bit i-quant tensors, and the Q2_K tensors of a Q2_K_S
+// file, other than the embeddings and the output.
 func requiresImatrix(p *tensorPlan, ft fileType) bool {
 	switch categorize(p.name) {
 	case catTokenEmbd, catOutput:
 		return false
+	}
+	switch p.typ {
+	case quant.IQ3_XXS, quant.IQ2_XXS, quant.IQ2_XS, quant.IQ2_S:
+		return true
 	}
 	return p.typ == quant.Q2_K && ft.name == "Q2_K_S"
 }

@@ -104,6 +104,34 @@ func TestOtherMixes(t *testing.T) {
 				}
 				return quant.Q8_0
 			}},
+		// The i-quant mixes without an imatrix: Q5_K for IQ4_XS's first
+		// eighth of ffn_down; IQ3_M's Q4_K attn_v, attn_output and first
+		// eighth of ffn_down.
+		{"IQ4_XS", func() ggufconv.Report { r, _, _ := convert(t, m, ggufconv.Options{Type: "IQ4_XS"}); return r },
+			func(name string, layer int) quant.Type {
+				switch {
+				case isNorm(name):
+					return quant.F32
+				case name == "output.weight":
+					return quant.Q6_K
+				case strings.HasSuffix(name, "ffn_down.weight") && layer < 8/8:
+					return quant.Q5_K
+				}
+				return quant.IQ4_XS
+			}},
+		{"IQ3_M", func() ggufconv.Report { r, _, _ := convert(t, m, ggufconv.Options{Type: "IQ3_M"}); return r },
+			func(name string, layer int) quant.Type {
+				switch {
+				case isNorm(name):
+					return quant.F32
+				case name == "output.weight":
+					return quant.Q6_K
+				case strings.HasSuffix(name, "attn_v.weight"), strings.HasSuffix(name, "attn_output.weight"),
+					strings.HasSuffix(name, "ffn_down.weight") && layer < 8/8:
+					return quant.Q4_K
+				}
+				return quant.IQ3_S
+			}},
 		{"Q4_K_M-pure", func() ggufconv.Report {
 			r, _, _ := convert(t, m, ggufconv.Options{Type: "Q4_K_M", Pure: true})
 			return r

@@ -65,6 +65,11 @@ func benchGo(b *testing.B, types []quant.Type, weighted bool) {
 	for _, typ := range types {
 		b.Run(typ.String(), func(b *testing.B) {
 			dst := make([]byte, quant.RowSize(typ, len(src)))
+			// One row first: the i-quants build their grid tables on first
+			// use (libggml's bench builds its own before its clock starts).
+			if err := quant.QuantizeRowsWeighted(typ, dst[:quant.RowSize(typ, benchRowLen)], src[:benchRowLen], benchRowLen, weights, 1); err != nil {
+				b.Fatal(err)
+			}
 			b.SetBytes(int64(4 * len(src)))
 			cpu0 := cpuTime(b)
 			for b.Loop() {
@@ -121,4 +126,22 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// iqBenchTypes are the i-quants, measured with an importance matrix (as
+// they are used; IQ2_XXS and IQ2_XS need one). They are one to two orders
+// of magnitude slower than the k-quants, in libggml too: -quant.rows=64
+// gives a quicker run. Both build their grid tables before the clock
+// starts.
+var iqBenchTypes = []quant.Type{quant.IQ4_NL, quant.IQ4_XS, quant.IQ3_S, quant.IQ3_XXS, quant.IQ2_S, quant.IQ2_XS, quant.IQ2_XXS}
+
+// BenchmarkQuantizeRowsIQ measures QuantizeRowsWeighted on the i-quants.
+func BenchmarkQuantizeRowsIQ(b *testing.B) {
+	benchGo(b, iqBenchTypes, true)
+}
+
+// BenchmarkLibggmlIQ measures ggml_quantize_chunk on the same i-quant
+// input and importance matrix.
+func BenchmarkLibggmlIQ(b *testing.B) {
+	benchLibggml(b, iqBenchTypes, true)
 }

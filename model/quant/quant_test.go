@@ -33,6 +33,13 @@ func TestTypeTable(t *testing.T) {
 		{quant.Q5_K, 13, "Q5_K", 256, 176},
 		{quant.Q6_K, 14, "Q6_K", 256, 210},
 		{quant.BF16, 30, "BF16", 1, 2},
+		{quant.IQ2_XXS, 16, "IQ2_XXS", 256, 66},
+		{quant.IQ2_XS, 17, "IQ2_XS", 256, 74},
+		{quant.IQ3_XXS, 18, "IQ3_XXS", 256, 98},
+		{quant.IQ4_NL, 20, "IQ4_NL", 32, 18},
+		{quant.IQ3_S, 21, "IQ3_S", 256, 110},
+		{quant.IQ2_S, 22, "IQ2_S", 256, 82},
+		{quant.IQ4_XS, 23, "IQ4_XS", 256, 136},
 	}
 	for _, tt := range tests {
 		if uint32(tt.typ) != tt.id || tt.typ.String() != tt.name || tt.typ.BlockSize() != tt.block || tt.typ.TypeSize() != tt.siz {
@@ -162,11 +169,15 @@ func TestRoundTripError(t *testing.T) {
 		quant.Q8_0: 1.0 / 127, quant.Q6_K: 1.0 / 20, quant.Q5_0: 1.0 / 15, quant.Q5_1: 1.0 / 15,
 		quant.Q5_K: 1.0 / 12, quant.Q4_0: 1.0 / 7, quant.Q4_1: 1.0 / 7, quant.Q4_K: 1.0 / 6,
 		quant.Q3_K: 1.0 / 4, quant.Q2_K: 1.0 / 2,
+		quant.IQ4_NL: 1.0 / 9, quant.IQ4_XS: 1.0 / 9,
+		// The lattice types trade single weights for the block's weighted
+		// error (x^2 weighting lets small weights go far off).
+		quant.IQ3_S: 0.4, quant.IQ3_XXS: 0.45, quant.IQ2_XS: 0.55, quant.IQ2_XXS: 0.6, quant.IQ2_S: 0.55,
 	}
 	src := irwinHall(1, 256*64, 0.05)
 	for _, typ := range quant.Types() {
 		q := make([]byte, quant.RowSize(typ, len(src)))
-		if err := quant.Quantize(typ, q, src); err != nil {
+		if err := quantizeAny(typ, q, src, 256, 1); err != nil {
 			t.Fatalf("%v: %v", typ, err)
 		}
 		back := make([]float32, len(src))
@@ -226,12 +237,12 @@ func TestQuantizeRowsWorkers(t *testing.T) {
 	src := irwinHall(3, rowLen*100, 1)
 	for _, typ := range quant.Types() {
 		want := make([]byte, quant.RowSize(typ, len(src)))
-		if err := quant.Quantize(typ, want, src); err != nil {
+		if err := quantizeAny(typ, want, src, rowLen, 1); err != nil {
 			t.Fatal(err)
 		}
 		for _, w := range []int{0, 1, 2, 3, 7, 64} {
 			got := make([]byte, len(want))
-			if err := quant.QuantizeRows(typ, got, src, rowLen, w); err != nil {
+			if err := quantizeAny(typ, got, src, rowLen, w); err != nil {
 				t.Fatal(err)
 			}
 			if string(got) != string(want) {
@@ -240,7 +251,11 @@ func TestQuantizeRowsWorkers(t *testing.T) {
 		}
 		row := src[:rowLen]
 		dst := make([]byte, quant.RowSize(typ, rowLen))
-		if n := testing.AllocsPerRun(10, func() { _ = quant.Quantize(typ, dst, row) }); n != 0 {
+		var w []float32
+		if quant.RequiresImatrix(typ) {
+			w = unitWeights(rowLen)
+		}
+		if n := testing.AllocsPerRun(10, func() { _ = quant.QuantizeRowsWeighted(typ, dst, row, rowLen, w, 1) }); n != 0 {
 			t.Errorf("%v: %v allocations per row", typ, n)
 		}
 	}
@@ -249,7 +264,8 @@ func TestQuantizeRowsWorkers(t *testing.T) {
 var update = flag.Bool("update", false, "print new golden digests for TestGolden")
 
 // golden pins the output for a platform-independent input, checked against
-// libggml when it was recorded, so that a change shows up even where the
+// libggml when it was recorded (and by TestMatchesLibggml and
+// TestIQuantsMatchLibggml), so that a change shows up even where the
 // library is not installed.
 var golden = map[quant.Type]string{
 	quant.F32:  "0ac8373231cf6414865472349969019a9413078a54deed4cfdac5777d4bbabf5",
@@ -265,6 +281,12 @@ var golden = map[quant.Type]string{
 	quant.Q3_K: "2234364a2b21c233a6143ffc9233219b5dc61cac1af27630878faf1db20c785b",
 	quant.Q6_K: "2b1e3d23a465a005a349117f87352060aabfdc4810f2ed321bb789d14f8217c0",
 	quant.BF16: "426150811cf4d09e26eea062e2ab7a981e5bc51515ab98085fe7778ef7b7394e",
+
+	quant.IQ3_XXS: "80ed0ca5f450b752851ea7a1168894fe4cfb7edeaf489a99097e3198f6891841",
+	quant.IQ3_S:   "9f08dce96b8799651b9ff9b9d40959717303a29051f138b891131aa791784126",
+	quant.IQ2_S:   "3b45a4ef16b83fc79b2787273c4797759afbf4bb1dfbd17020a1a97dd371fe67",
+	quant.IQ4_NL:  "5b41460042f1e31d038c67aaef7879d76067b457406633f401b9fcc77e81aa37",
+	quant.IQ4_XS:  "d0bfb0dc1cd52c46f9583023bda947288fe1277bb0899a6d7d9be32407aa8a13",
 }
 
 // goldenInput is TestGolden's input; TestMatchesLibggml checks it too.
@@ -282,6 +304,9 @@ func goldenInput() []float32 {
 func TestGolden(t *testing.T) {
 	src := goldenInput()
 	for _, typ := range quant.Types() {
+		if quant.RequiresImatrix(typ) {
+			continue // TestGoldenWeighted's
+		}
 		q := make([]byte, quant.RowSize(typ, len(src)))
 		if err := quant.QuantizeRows(typ, q, src, 1024, 2); err != nil {
 			t.Fatal(err)
@@ -296,6 +321,25 @@ func TestGolden(t *testing.T) {
 			t.Errorf("%v: sha256 %s, want %s", typ, got, want)
 		}
 	}
+}
+
+// quantizeAny quantises rows of rowLen with QuantizeRows, or, for the
+// types ggml only quantises with an imatrix, with the weights of
+// unitWeights.
+func quantizeAny(typ quant.Type, dst []byte, src []float32, rowLen, workers int) error {
+	if quant.RequiresImatrix(typ) {
+		return quant.QuantizeRowsWeighted(typ, dst, src, rowLen, unitWeights(rowLen), workers)
+	}
+	return quant.QuantizeRows(typ, dst, src, rowLen, workers)
+}
+
+// unitWeights returns deterministic importance weights around 1.
+func unitWeights(n int) []float32 {
+	w := irwinHall(99, n, 0.5)
+	for i := range w {
+		w[i] = 1 + w[i]
+	}
+	return w
 }
 
 // irwinHall returns n roughly Gaussian values (the sum of four uniforms)
@@ -349,6 +393,14 @@ var goldenWeighted = map[quant.Type]string{
 	quant.Q5_K: "c35aecbf3c397c4f4dd194ce3024ad59d0a4ae4687ebf420f658903b7c84d027",
 	quant.Q6_K: "fc5fbea78e0191e340ff0cc562c5371c5b3d5ce6f4ec85dc138c2ff7a89ca517",
 	quant.BF16: "426150811cf4d09e26eea062e2ab7a981e5bc51515ab98085fe7778ef7b7394e",
+
+	quant.IQ2_XXS: "71c2e5b3d1bb3f93a974d677de7a4f352e3f56d92fa6fc8e3f015360d03bcfda",
+	quant.IQ2_XS:  "c5f6688e79f7928d159f30ec8a9875bc1a11c61bcba0c6295a0081d39a8b9fd1",
+	quant.IQ3_XXS: "e59cbad95eff978c78cc06aabe79d017f4085e4d562f455519be72e1fd199c87",
+	quant.IQ4_NL:  "bba7e6fa16b1f3b6a775c894455d843cd4953c6164bf42f89e99dbefcb7abebf",
+	quant.IQ3_S:   "68a276b20348118e29b919f03b9e16cb9f3cfecb07107098641b9ef58ab4f440",
+	quant.IQ2_S:   "d0b38f1619750a8150ed3dc05fd8c7c90cef9a880b890f46e6f9f084cbe67a4c",
+	quant.IQ4_XS:  "047e1ae6bd45f27da967bb891f7111016b1199865eed496c5df15c738a42ec65",
 }
 
 // goldenWeights is a deterministic importance matrix for rows of 1024,
@@ -396,20 +448,24 @@ func TestQuantizeRowsWeighted(t *testing.T) {
 	}
 	for _, typ := range quant.Types() {
 		plain := make([]byte, quant.RowSize(typ, len(src)))
-		if err := quant.QuantizeRows(typ, plain, src, rowLen, 1); err != nil {
-			t.Fatal(err)
-		}
 		got := make([]byte, len(plain))
-		if err := quant.QuantizeRowsWeighted(typ, got, src, rowLen, nil, 2); err != nil || string(got) != string(plain) {
-			t.Errorf("%v: nil weights differ from QuantizeRows (%v)", typ, err)
-		}
 		want := make([]byte, len(plain))
 		if err := quant.QuantizeRowsWeighted(typ, want, src, rowLen, w, 1); err != nil {
 			t.Fatal(err)
 		}
-		ignores := typ == quant.F32 || typ == quant.F16 || typ == quant.BF16 || typ == quant.Q8_0
-		if ignores != (string(want) == string(plain)) {
-			t.Errorf("%v: weighted output equal to the unweighted one: %v, want %v", typ, !ignores, ignores)
+		if quant.RequiresImatrix(typ) {
+			// No unweighted output to compare with (TestIQuantsNeedImatrix).
+		} else {
+			if err := quant.QuantizeRows(typ, plain, src, rowLen, 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := quant.QuantizeRowsWeighted(typ, got, src, rowLen, nil, 2); err != nil || string(got) != string(plain) {
+				t.Errorf("%v: nil weights differ from QuantizeRows (%v)", typ, err)
+			}
+			ignores := typ == quant.F32 || typ == quant.F16 || typ == quant.BF16 || typ == quant.Q8_0
+			if ignores != (string(want) == string(plain)) {
+				t.Errorf("%v: weighted output equal to the unweighted one: %v, want %v", typ, !ignores, ignores)
+			}
 		}
 		for _, workers := range []int{0, 2, 3, 64} {
 			if err := quant.QuantizeRowsWeighted(typ, got, src, rowLen, w, workers); err != nil || string(got) != string(want) {

@@ -67,10 +67,17 @@ func ggmlRef(tb testing.TB) *refTool {
 
 type refTool struct{ bin, lib string }
 
+// noBacktrace is the environment for ggmlref: without GGML_NO_BACKTRACE a
+// libggml abort attaches gdb, which takes seconds and writes to stdout.
+func noBacktrace() []string {
+	return append(os.Environ(), "GGML_NO_BACKTRACE=1")
+}
+
 // run runs the tool in mode with the type and shape arguments and stdin.
 func (r *refTool) run(mode string, t quant.Type, nrows, rowLen int, stdin []byte, extra ...string) ([]byte, error) {
 	args := append([]string{r.lib, mode, strconv.Itoa(int(t)), strconv.Itoa(nrows), strconv.Itoa(rowLen)}, extra...)
 	cmd := exec.Command(r.bin, args...)
+	cmd.Env = noBacktrace()
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -103,6 +110,79 @@ func (r *refTool) dequantize(t quant.Type, q []byte, rowLen int) ([]float32, err
 		f[i] = math.Float32frombits(binary.LittleEndian.Uint32(out[4*i:]))
 	}
 	return f, nil
+}
+
+// refJob is one quantisation in a batch: rows of rowLen values, nil or
+// rowLen importance weights, and whether to expand the result again with
+// libggml's to_float.
+type refJob struct {
+	src        []float32
+	rowLen     int
+	weights    []float32
+	dequantize bool
+}
+
+// refResult is a refJob's output.
+type refResult struct {
+	q []byte
+	f []float32 // nil unless the job asked for it
+}
+
+// batch runs jobs in one process (ggmlref's batch mode), which pays for
+// libggml's grid tables once. When the process fails (libggml aborts on
+// some job), it returns the results of the jobs before that one with the
+// error.
+func (r *refTool) batch(t quant.Type, jobs []refJob) ([]refResult, error) {
+	var in bytes.Buffer
+	for _, j := range jobs {
+		flags := int64(0)
+		if j.weights != nil {
+			flags |= 1
+		}
+		if j.dequantize {
+			flags |= 2
+		}
+		for _, v := range []int64{int64(len(j.src) / j.rowLen), int64(j.rowLen), flags} {
+			_ = binary.Write(&in, binary.LittleEndian, v)
+		}
+		in.Write(f32Bytes(j.src))
+		if j.weights != nil {
+			in.Write(f32Bytes(j.weights))
+		}
+	}
+	cmd := exec.Command(r.bin, r.lib, "batch", strconv.Itoa(int(t)), "0", "0")
+	cmd.Env = noBacktrace()
+	cmd.Stdin = &in
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, runErr := cmd.Output()
+	var res []refResult
+	for _, j := range jobs {
+		n := quant.RowSize(t, len(j.src))
+		if j.dequantize {
+			n += 4 * len(j.src)
+		}
+		if len(out) < 8+n || binary.LittleEndian.Uint64(out) != uint64(n) {
+			break
+		}
+		out = out[8:]
+		r := refResult{q: out[:quant.RowSize(t, len(j.src))]}
+		if j.dequantize {
+			f := out[len(r.q):n]
+			r.f = make([]float32, len(j.src))
+			for k := range r.f {
+				r.f[k] = math.Float32frombits(binary.LittleEndian.Uint32(f[4*k:]))
+			}
+		}
+		res, out = append(res, r), out[n:]
+	}
+	switch {
+	case runErr != nil:
+		return res, fmt.Errorf("ggmlref batch %s: job %d of %d: %v: %s", t, len(res), len(jobs), runErr, stderr.String())
+	case len(res) < len(jobs) || len(out) != 0:
+		return res, fmt.Errorf("ggmlref batch %s: output does not match the %d jobs", t, len(jobs))
+	}
+	return res, nil
 }
 
 // bench returns the wall-clock and CPU nanoseconds libggml takes for iters

@@ -40,6 +40,9 @@ func Quantize(t Type, dst []byte, src []float32) error {
 	case Q6_K:
 		return QuantizeQ6_K(dst, src)
 	}
+	if k, ok := iqKernelFor(t); ok {
+		return quantizeIQ(t, k, dst, src, nil)
+	}
 	return fmt.Errorf("quant: cannot quantise to unknown ggml type %d", uint32(t))
 }
 
@@ -92,6 +95,9 @@ func Dequantize(t Type, dst []float32, src []byte) error {
 	case Q6_K:
 		return DequantizeQ6_K(dst, src)
 	}
+	if k, ok := iqKernelFor(t); ok {
+		return dequantizeIQ(t, k, dst, src)
+	}
 	return fmt.Errorf("quant: cannot dequantise unknown ggml type %d", uint32(t))
 }
 
@@ -122,6 +128,9 @@ func quantizeRows(t Type, dst []byte, src []float32, rowLen int, weights []float
 	nrows := len(src) / rowLen
 	if len(dst) != nrows*rowBytes {
 		return fmt.Errorf("quant: %s: %d rows need %d bytes, got a buffer of %d", t, nrows, nrows*rowBytes, len(dst))
+	}
+	if weights == nil && RequiresImatrix(t) {
+		return errNeedsImatrix(t)
 	}
 	workers = max(1, min(workers, (nrows+rowsPerTask-1)/rowsPerTask))
 	if workers == 1 {
@@ -161,6 +170,9 @@ func quantizeRows(t Type, dst []byte, src []float32, rowLen int, weights []float
 func quantizeChunk(t Type, dst []byte, src, weights []float32) error {
 	if weights == nil {
 		return Quantize(t, dst, src)
+	}
+	if k, ok := iqKernelFor(t); ok {
+		return quantizeRowsIQ(t, k, dst, src, weights)
 	}
 	quantizeWeighted(t, dst, src, weights)
 	return nil

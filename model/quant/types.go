@@ -1,7 +1,8 @@
-// Package quant holds byte-identical Go ports of ggml's reference quantisers
-// (ggml-quants.c, the *_ref functions that llama-quantize reaches through
-// ggml_quantize_chunk when no importance matrix is given), the matching
-// dequantisers, and ggml's F32 -> F16 / BF16 conversions.
+// Package quant holds byte-identical Go ports of ggml's quantisers
+// (ggml-quants.c: what llama-quantize reaches through ggml_quantize_chunk,
+// the *_ref functions when no importance matrix is given, the *_impl ones
+// and the i-quants' quantize_iq* with one), the matching dequantisers, and
+// ggml's F32 -> F16 / BF16 conversions.
 //
 // Byte identity matters because a cogumi GGUF artifact is content-addressed:
 // the same F32 input must give the same bytes as llama.cpp's own quantiser,
@@ -36,6 +37,14 @@ const (
 	Q5_K Type = 13
 	Q6_K Type = 14
 	BF16 Type = 30
+
+	IQ2_XXS Type = 16
+	IQ2_XS  Type = 17
+	IQ3_XXS Type = 18
+	IQ4_NL  Type = 20
+	IQ3_S   Type = 21
+	IQ2_S   Type = 22
+	IQ4_XS  Type = 23
 )
 
 // QK_K is the number of weights in a k-quant super-block.
@@ -78,13 +87,28 @@ func lookup(t Type) (traits, bool) {
 		return traits{"Q5_K", QK_K, 176}, true
 	case Q6_K:
 		return traits{"Q6_K", QK_K, 210}, true
+	case IQ2_XXS:
+		return traits{"IQ2_XXS", QK_K, 66}, true
+	case IQ2_XS:
+		return traits{"IQ2_XS", QK_K, 74}, true
+	case IQ3_XXS:
+		return traits{"IQ3_XXS", QK_K, 98}, true
+	case IQ4_NL:
+		return traits{"IQ4_NL", 32, 18}, true
+	case IQ3_S:
+		return traits{"IQ3_S", QK_K, 110}, true
+	case IQ2_S:
+		return traits{"IQ2_S", QK_K, 82}, true
+	case IQ4_XS:
+		return traits{"IQ4_XS", QK_K, 136}, true
 	}
 	return traits{}, false
 }
 
 // Types lists every supported type in ggml id order.
 func Types() []Type {
-	return []Type{F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, BF16}
+	return []Type{F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+		IQ2_XXS, IQ2_XS, IQ3_XXS, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS, BF16}
 }
 
 // Valid reports whether t is a type this package knows.

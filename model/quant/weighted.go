@@ -18,9 +18,9 @@ import (
 // dst (each RowSize(t, rowLen) bytes) as ggml_quantize_chunk(t, src, dst, 0,
 // nrows, rowLen, weights) does, with up to workers goroutines. weights holds
 // one importance weight per column (len(weights) == rowLen); nil weights
-// mean no importance matrix, exactly QuantizeRows. F32, F16, BF16 and Q8_0
-// ignore the weights, as ggml does; a type with no weighted quantiser here
-// is an error.
+// mean no importance matrix, exactly QuantizeRows (which refuses the types
+// RequiresImatrix names). F32, F16, BF16 and Q8_0 ignore the weights, as
+// ggml does; a type with no weighted quantiser here is an error.
 func QuantizeRowsWeighted(t Type, dst []byte, src []float32, rowLen int, weights []float32, workers int) error {
 	if weights == nil {
 		return QuantizeRows(t, dst, src, rowLen, workers)
@@ -32,6 +32,7 @@ func QuantizeRowsWeighted(t Type, dst []byte, src []float32, rowLen int, weights
 	case F32, F16, BF16, Q8_0:
 		return QuantizeRows(t, dst, src, rowLen, workers)
 	case Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
+	case IQ2_XXS, IQ2_XS, IQ3_XXS, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS:
 	default:
 		return fmt.Errorf("quant: %s: no importance-weighted quantiser for this type", t)
 	}

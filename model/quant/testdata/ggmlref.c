@@ -12,9 +12,18 @@
 //   ggmlref LIB dequantize TYPE NROWS NPERROW
 //       reads NROWS quantised rows on stdin and writes them back as float32
 //       through the type's to_float (dequantize_row_*).
+//   ggmlref LIB batch TYPE 0 0
+//       runs many quantisations in one process (the lattice i-quants'
+//       tables take libggml up to seconds to build in each): reads jobs
+//       until EOF, each three little-endian int64 (NROWS, NPERROW, FLAGS),
+//       the floats, and with FLAGS&1 NPERROW importance weights; writes an
+//       int64 byte count, the quantised rows, then with FLAGS&2 their
+//       to_float expansion. Each job's output is flushed before the next
+//       starts, so when libggml aborts the jobs before it still come back.
 //   ggmlref LIB bench|benchw TYPE NROWS NPERROW THREADS ITERS
-//       reads the floats (and for benchw the weights) once, quantises them
-//       ITERS times split over THREADS threads (contiguous row ranges, as
+//       reads the floats (and for benchw the weights) once, builds the
+//       type's tables (ggml_quantize_init), quantises the floats ITERS
+//       times split over THREADS threads (contiguous row ranges, as
 //       llama-quantize splits a tensor), prints the elapsed and the CPU
 //       nanoseconds of the quantisation alone.
 #include <dlfcn.h>
@@ -69,9 +78,48 @@ static int read_full(void *buf, size_t n) {
     return 0;
 }
 
+static int batch(int type, row_size_fn row_size, get_type_traits_fn get_type_traits) {
+    int64_t hdr[3];
+    while (fread(hdr, sizeof(int64_t), 3, stdin) == 3) {
+        int64_t nrows = hdr[0], n_per_row = hdr[1], flags = hdr[2];
+        size_t nvals = (size_t)(nrows * n_per_row), rsize = row_size(type, n_per_row) * (size_t)nrows;
+        float *src = malloc(nvals * sizeof(float) + 1), *w = NULL;
+        char *dst = malloc(rsize + 1);
+        if (!src || !dst || read_full(src, nvals * sizeof(float)) != 0) {
+            fprintf(stderr, "ggmlref: short batch input\n");
+            return 1;
+        }
+        if (flags & 1) {
+            w = malloc((size_t)n_per_row * sizeof(float));
+            if (!w || read_full(w, (size_t)n_per_row * sizeof(float)) != 0) {
+                fprintf(stderr, "ggmlref: short batch weights\n");
+                return 1;
+            }
+        }
+        quantize_chunk(type, src, dst, 0, nrows, n_per_row, w);
+        int64_t nout = (int64_t)rsize + ((flags & 2) ? (int64_t)(nvals * sizeof(float)) : 0);
+        fwrite(&nout, sizeof nout, 1, stdout);
+        fwrite(dst, 1, rsize, stdout);
+        if (flags & 2) {
+            const struct type_traits *tr = get_type_traits(type);
+            if (!tr->to_float) {
+                fprintf(stderr, "ggmlref: type %d has no to_float\n", type);
+                return 1;
+            }
+            tr->to_float(dst, src, (int64_t)nvals);
+            fwrite(src, sizeof(float), nvals, stdout);
+        }
+        fflush(stdout); // a later job may abort
+        free(src);
+        free(dst);
+        free(w);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 6) {
-        fprintf(stderr, "usage: ggmlref LIB quantize|quantizew|dequantize|bench|benchw TYPE NROWS NPERROW [THREADS ITERS]\n");
+        fprintf(stderr, "usage: ggmlref LIB quantize|quantizew|dequantize|batch|bench|benchw TYPE NROWS NPERROW [THREADS ITERS]\n");
         return 2;
     }
     void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
@@ -87,6 +135,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     const char *mode = argv[2];
+    if (strcmp(mode, "batch") == 0) {
+        return batch(atoi(argv[3]), row_size, get_type_traits);
+    }
     int weighted = strcmp(mode, "quantizew") == 0 || strcmp(mode, "benchw") == 0;
     int type = atoi(argv[3]);
     int64_t nrows = atoll(argv[4]), n_per_row = atoll(argv[5]);
@@ -139,6 +190,10 @@ int main(int argc, char **argv) {
     pthread_t tid[64];
     struct job jobs[64];
     struct timespec t0, t1, c0, c1;
+    // Build the i-quants' grid tables before the clock starts (the first
+    // ggml_quantize_chunk would otherwise).
+    void (*quantize_init)(int) = (void (*)(int))dlsym(lib, "ggml_quantize_init");
+    if (quantize_init) quantize_init(type);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
     for (int it = 0; it < iters; it++) {
