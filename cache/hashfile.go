@@ -27,20 +27,24 @@ const hashBufSize = 4 << 20
 // shrinks is an error).
 //
 // Issue 21 measured 1 GiB in the page cache on the 2-core development VM
-// (Intel Xeon, AVX-512), 9 runs interleaved with b3sum 1.2, medians (wall;
-// user CPU):
+// (Intel Xeon, Sapphire Rapids class, AVX-512), 15 runs interleaved with
+// b3sum 1.2, median CPU time (user+sys, which the other engineers' load on
+// this VM disturbs much less than wall time; load average 9.6-11.8):
 //
-//	lukechampine.com/blake3 v1.4.1 kernels, segments on a mapping  0.21 s; 0.32 u
-//	cache/b3tree's kernels, segments on a mapping                  0.18 s; 0.26 u
-//	b3sum (maps, 2 threads)                                        0.17 s; 0.23 u
+//	                                                   2 threads  1 thread
+//	b3tree's first kernels, a barrier per map window      0.335 s   0.337 s
+//	b3tree's kernels now, no barrier                      0.279 s   0.276 s
+//	b3sum (maps the whole file)                           0.294 s   0.294 s
 //
-// lukechampine's AVX-512 kernel loads each message word of the 16 chunks
-// with a gather (16 per block), and merges parents 8 at a time with AVX2 or
-// one at a time; b3tree's loads the 16 rows and transposes them in
-// registers, prefetches, and merges parents 16 at a time (BenchmarkSubtreeCV
-// vs BenchmarkSubtreeCVGeneric). Reading with pread instead of a mapping
-// costs a copy of every byte (0.16-0.27 s of system time per GiB, against
-// 0.04-0.08 s mapped).
+// The first kernels transposed the 16 chunks' rows with 64 shuffles per
+// block, all on the port the rounds also need (16% slower than the BLAKE3
+// team's C and assembly in L2); the kernels now load them as that code
+// does, and prefetch the next 16 chunks too (see b3tree/asm). The pages
+// are mapped rather than read: pread costs a copy of every byte (0.36-0.45
+// s of CPU time per GiB on one core, against 0.26 s mapped); MAP_POPULATE,
+// MADV_POPULATE_READ, MADV_WILLNEED or MADV_HUGEPAGE instead of
+// MADV_SEQUENTIAL, and windows of 16 to 128 MiB, all measured within the
+// noise (+-15 ms) of each other.
 func DigestFile(path string) (Digest, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -53,5 +54,58 @@ func TestGuardedFault(t *testing.T) {
 	guarded(&got, func() { sink = data[2*4096] })
 	if got != errShrank {
 		t.Fatalf("guarded read of a truncated mapping = %v (%d), want errShrank", got, sink)
+	}
+}
+
+// TestHashWindows: with small windows, the workers cross many windows with
+// no barrier between them, however many workers share how few mapped
+// windows; the tail may share the last window with segments or be alone in
+// it, and the file may end anywhere in a page.
+func TestHashWindows(t *testing.T) {
+	const win = 2 * segmentSize
+	path := filepath.Join(t.TempDir(), "f")
+	data := make([]byte, 7*win+3*segmentSize/2)
+	for i := range data {
+		data[i] = byte(i*11 + i>>12)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sizes := []int{2*segmentSize + 1, win - 1, win, win + 1, win + segmentSize, 3*win + 999, 7*win + segmentSize - 4095, len(data)}
+	for _, size := range sizes {
+		want := Digest(blake3.Sum256(data[:size]))
+		for _, c := range []struct{ workers, maxWins int }{{1, 1}, {2, 1}, {2, 2}, {3, 2}, {8, 3}} {
+			d, ok, err := hashWindows(f, int64(size), c.workers, win, c.maxWins)
+			if !ok || err != nil || d != want {
+				t.Errorf("%d bytes, %d workers, %d windows mapped: %s, %v, %v; want %s", size, c.workers, c.maxWins, d.Short(), ok, err, want.Short())
+			}
+		}
+	}
+}
+
+// TestHashWindowsShrunk: a file shorter than the size being hashed faults
+// past its end in some window; every worker stops (none waits forever for
+// a window) and the error says the file shrank.
+func TestHashWindowsShrunk(t *testing.T) {
+	const win = 2 * segmentSize
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, make([]byte, 3*win), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, workers := range []int{1, 2, 4} {
+		_, ok, err := hashWindows(f, 9*win+1000, workers, win, 2)
+		if !ok || !errors.Is(err, errShrank) {
+			t.Errorf("%d workers: ok %v, err %v; want errShrank", workers, ok, err)
+		}
 	}
 }

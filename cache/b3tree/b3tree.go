@@ -81,11 +81,29 @@ func (t *Stack) Finish(tail []byte) [32]byte {
 		full = (len(tail) - 1) / guts.ChunkSize
 	}
 	off := 0
+	var small [guts.MaxSIMD][8]uint32 // the CVs of the chunks left after the Splittable subtrees
+	haveSmall := false
 	for _, height := range guts.Eigentrees(nil, t.counter, uint64(full)) {
 		n := guts.ChunkSize << height
-		if Splittable(int64(n)) {
+		switch {
+		case Splittable(int64(n)):
 			t.Push(SubtreeCV(tail[off:off+n], t.counter), height)
-		} else {
+		case t.counter%guts.MaxSIMD == 0 && !haveSmall && chunkCVsSIMD(&small, tail[off:full*guts.ChunkSize], t.counter):
+			// The subtrees of fewer than 16 chunks come last (the counter
+			// is a multiple of 16 before them): one kernel call hashes all
+			// their chunks, then their parents merge (at most 14).
+			haveSmall = true
+			fallthrough
+		case haveSmall:
+			cvs := small[(t.counter % guts.MaxSIMD):][:1<<height]
+			for len(cvs) > 1 {
+				for i := range len(cvs) / 2 {
+					cvs[i] = guts.ChainingValue(guts.ParentNode(cvs[2*i], cvs[2*i+1], &key, 0))
+				}
+				cvs = cvs[:len(cvs)/2]
+			}
+			t.Push(cvs[0], height)
+		default:
 			t.Push(guts.ChainingValue(guts.CompressEigentree(tail[off:off+n], &key, t.counter, 0)), height)
 		}
 		off += n

@@ -53,3 +53,18 @@ func subtreeCVSIMD(buf []byte, counter uint64) (cv [8]uint32, ok bool) {
 	}
 	return cvs[0], true
 }
+
+// chunkCVsSIMD sets cvs to the chaining values of the whole chunks of buf
+// (fewer than 16), the first numbered counter, with one call of the chunk
+// kernel on a zero-padded copy (the values past buf's chunks are garbage).
+// ok is false on a CPU without AVX-512.
+func chunkCVsSIMD(cvs *[16][8]uint32, buf []byte, counter uint64) bool {
+	if !haveAVX512 {
+		return false
+	}
+	var padded [16 * ChunkSize]byte
+	copy(padded[:], buf)
+	key := guts.IV
+	compressChunksAVX512(cvs, &padded, &key, counter, 0)
+	return true
+}

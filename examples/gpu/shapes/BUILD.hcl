@@ -57,6 +57,17 @@ eval "tinyllama_eval" {
   }
 }
 
+# The pruned checkpoint scored by each backend (it does not depend on the
+# calibration, which differs by backend).
+eval "tinyllama_eval_pruned" {
+  model        = ":tinyllama_pruned"
+  dataset      = "//data:tiny"
+  max_examples = 64
+  resources {
+    gpus = 1
+  }
+}
+
 lora "tinyllama_lora" {
   base    = ":tinyllama"
   dataset = "//data:tiny"
