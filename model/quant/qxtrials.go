@@ -3,9 +3,9 @@ package quant
 // The trials of make_qx_quants (18 inverse scales, each summing over the
 // same values) do not depend on one another, so they are computed four at
 // a time: on amd64 in the four lanes of an SSE register (qxtrials_amd64.s),
-// elsewhere by qxTrialsGo. Each lane performs the C code's IEEE operations
-// for its trial, on the same operands, in the same order; no sum is
-// reassociated and no product fused.
+// elsewhere (and with the purego build tag) by qxTrialsGo. Each lane
+// performs the C code's IEEE operations for its trial, on the same
+// operands, in the same order; no sum is reassociated and no product fused.
 
 // qxTrials sets out[k] and out[4+k] to make_qx_quants's sums sumlx =
 // sum(wx[i]*l) and suml2 = sum((w[i]*l)*l) for the inverse scale is[k], the

@@ -1,3 +1,5 @@
+//go:build !purego
+
 package quant
 
 // haveQxTrialsAsm: amd64 has SSE2, all that qxTrialsAsm uses.

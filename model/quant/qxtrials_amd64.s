@@ -1,3 +1,5 @@
+//go:build !purego
+
 #include "textflag.h"
 
 // func qxTrialsAsm(x, w, wx []float32, is *[4]float32, lo, hi float32, out *[8]float32)
