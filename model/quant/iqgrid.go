@@ -1,6 +1,9 @@
 package quant
 
-import "sync"
+import (
+	"encoding/binary"
+	"sync"
+)
 
 // The lattice i-quants (IQ2_XXS, IQ2_XS, IQ3_XXS, IQ3_S) code groups of
 // eight or four weights as one point of a fixed grid, chosen from all the
@@ -27,6 +30,10 @@ type iqGrid struct {
 	// largest it uses), for which ggml's lists are never read.
 	kmap       []int32
 	neighbours []uint16
+	// nbLevels holds, for the grids of four levels, the levels of
+	// neighbours[k] packed one a byte at nbLevels[k], so
+	// that a neighbour search reads them without a second lookup.
+	nbLevels []uint32
 }
 
 // offGrid is the kmap entry of a vector with no neighbour list.
@@ -98,6 +105,14 @@ func newIQGrid(points []uint16, n int, bits uint, maxLevel, nwant int) *iqGrid {
 			}
 		}
 		g.neighbours[start] = uint16(len(g.neighbours) - start - 1)
+	}
+	if n == 4 {
+		g.nbLevels = make([]uint32, len(g.neighbours))
+		for k, p := range g.neighbours {
+			// A count is read as a point too (never used): counts are
+			// smaller than the number of points.
+			g.nbLevels[k] = binary.LittleEndian.Uint32(g.lv[4*int(p):])
+		}
 	}
 	return g
 }
@@ -185,6 +200,48 @@ func (g *iqGrid) bestNeighbour(code int32, xval, weight []float32, scale float32
 	for i, l := range g.lv[n*best : n*best+n] {
 		L[i] = int8(l)
 	}
+	return best, true
+}
+
+// bestNeighbour4 is bestNeighbour for the grids of four 3-bit levels,
+// written out: each neighbour's distance adds the same four terms, each
+// computed as there, in position order.
+func (g *iqGrid) bestNeighbour4(code int32, x, w *[4]float32, scale float32, L *[4]int8) (int, bool) {
+	if code == offGrid {
+		return 0, false
+	}
+	start := int(-code - 1)
+	count := int(g.neighbours[start])
+	nb := g.neighbours[start+1 : start+1+count]
+	nbLv := g.nbLevels[start+1 : start+1+count]
+	var sq [8]float32 // scale*q for each level
+	for l := range sq {
+		sq[l] = float32(scale * float32(2*l+1))
+	}
+	x0, x1, x2, x3 := x[0], x[1], x[2], x[3]
+	w0, w1, w2, w3 := w[0], w[1], w[2], w[3]
+	bestD2 := float32(3.4028234663852886e38) // FLT_MAX
+	best := -1
+	for k, q := range nbLv {
+		var d2 float32
+		d := sq[q&7] - x0
+		d2 += float32(float32(w0*d) * d)
+		d = sq[q>>8&7] - x1
+		d2 += float32(float32(w1*d) * d)
+		d = sq[q>>16&7] - x2
+		d2 += float32(float32(w2*d) * d)
+		d = sq[q>>24&7] - x3
+		d2 += float32(float32(w3*d) * d)
+		if d2 < bestD2 {
+			bestD2, best = d2, k
+		}
+	}
+	if best < 0 {
+		return 0, false
+	}
+	q := nbLv[best]
+	best = int(nb[best])
+	L[0], L[1], L[2], L[3] = int8(q), int8(q>>8), int8(q>>16), int8(q>>24)
 	return best, true
 }
 

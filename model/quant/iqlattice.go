@@ -93,11 +93,38 @@ func (g *iqGrid) levelsCode(xval []float32, id float32, kMaxQ int32, L []int8) i
 // vector's neighbours. L receives the point's levels; onGrid reports
 // whether no neighbour search was needed.
 func (g *iqGrid) snap(xval, waux []float32, id, scale float32, kMaxQ int32, L []int8) (onGrid, ok bool) {
+	if g.n == 4 && g.bits == 3 {
+		return g.snap4(xval, waux, id, scale, kMaxQ, L)
+	}
 	code := g.kmap[g.levelsCode(xval, id, kMaxQ, L)]
 	if code >= 0 {
 		return true, true
 	}
 	_, ok = g.bestNeighbour(code, xval, waux, scale, L)
+	return false, ok
+}
+
+// snap4 is snap for the grids of four 3-bit levels (IQ3_XXS, IQ3_S), the
+// loops written out: the same operations on the same values.
+func (g *iqGrid) snap4(xval, waux []float32, id, scale float32, kMaxQ int32, L []int8) (onGrid, ok bool) {
+	x, L4 := (*[4]float32)(xval), (*[4]int8)(L)
+	hi := kMaxQ - 1
+	l0 := max(0, min(hi, nearestInt(float32(0.5*(float32(id*x[0])-1)))))
+	l1 := max(0, min(hi, nearestInt(float32(0.5*(float32(id*x[1])-1)))))
+	l2 := max(0, min(hi, nearestInt(float32(0.5*(float32(id*x[2])-1)))))
+	l3 := max(0, min(hi, nearestInt(float32(0.5*(float32(id*x[3])-1)))))
+	L4[0], L4[1], L4[2], L4[3] = int8(l0), int8(l1), int8(l2), int8(l3)
+	// The packed vector keeps only each level's low three bits, as
+	// levelsCode's does when kMaxQ is at most 8 (IQ3's is 8).
+	u := uint32(l0) | uint32(l1)<<3 | uint32(l2)<<6 | uint32(l3)<<9
+	if kMaxQ > 8 {
+		u = uint32(g.levelsCode(xval, id, kMaxQ, nil))
+	}
+	code := g.kmap[u]
+	if code >= 0 {
+		return true, true
+	}
+	_, ok = g.bestNeighbour4(code, x, (*[4]float32)(waux), scale, L4)
 	return false, ok
 }
 

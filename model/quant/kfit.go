@@ -12,7 +12,6 @@ import "math"
 // call them); it lives on the caller's stack.
 type fitScratch struct {
 	xm, fl, bestL [32]float32 // makeQkxQuants: x - min, trial levels, best levels
-	la, lb        [32]int8    // makeQxQuants: the levels of two trials
 }
 
 // sqrt32 is C's sqrtf: the float64 square root rounded once to float32 is
@@ -132,8 +131,7 @@ func makeQkxQuants(x, w []float32, L []uint8, s *fitScratch, nmax int32, rmin, r
 // NULL here): a symmetric fit with levels -nmax..nmax-1 stored as 0..2nmax-1
 // in L, refined over 18 trial scales. len(x) is at most 32.
 //
-// As makeQxQuants16, it runs the trials two at a time (each chain adds the
-// C code's terms in its order).
+// As makeQxQuants16, it runs the trials four at a time through qxBest.
 func makeQxQuants(x, w []float32, L []int8, s *fitScratch, nmax int32) float32 {
 	n := len(x)
 	w, L = w[:n], L[:n]
@@ -166,42 +164,34 @@ func makeQxQuants(x, w []float32, L []int8, s *fitScratch, nmax int32) float32 {
 		scale = sumlx / suml2
 	}
 	best := float32(scale * sumlx)
+	return qxBest(x, w, wx[:n], L, nmax, maxv, scale, best)
+}
+
+// qxBest runs make_qx_quants's 18 trials after the first (whose scale and
+// best are given) and returns the final scale; L receives the levels of
+// the winning trial, recomputed as the C code does.
+func qxBest(x, w, wx []float32, L []int8, nmax int32, maxv, scale, best float32) float32 {
+	fmax := float32(nmax)
+	// The trial offsets is = -9..9 without 0, in the C code's order; the
+	// two padding trials (is[18], is[19] = 0) are never looked at.
 	qxSteps := [18]float32{-9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9}
-	lo, hi := -nmax, nmax-1
-	for k := 0; k < len(qxSteps); k += 2 {
-		isa := -(fmax + float32(0.1*qxSteps[k])) / maxv
-		isb := -(fmax + float32(0.1*qxSteps[k+1])) / maxv
-		sxa, s2a, sxb, s2b := qxTrialPair(x, w, wx[:n], isa, isb, lo, hi)
-		// A winning trial's levels are recomputed, as the C code does.
-		if s2a > 0 && float32(sxa*sxa) > float32(best*s2a) {
-			qxLevels(x, L, isa, nmax)
-			scale = sxa / s2a
-			best = float32(scale * sxa)
-		}
-		if s2b > 0 && float32(sxb*sxb) > float32(best*s2b) {
-			qxLevels(x, L, isb, nmax)
-			scale = sxb / s2b
-			best = float32(scale * sxb)
+	var is [20]float32
+	for k := range 18 {
+		is[k] = -(fmax + float32(0.1*qxSteps[k])) / maxv
+	}
+	var sums [5][8]float32
+	for g := range sums {
+		qxTrials(x, w, wx, (*[4]float32)(is[4*g:]), -nmax, nmax-1, &sums[g])
+	}
+	for k := range 18 {
+		sx, s2 := sums[k/4][k%4], sums[k/4][4+k%4]
+		if s2 > 0 && float32(sx*sx) > float32(best*s2) {
+			qxLevels(x, L, is[k], nmax)
+			scale = sx / s2
+			best = float32(scale * sx)
 		}
 	}
 	return scale
-}
-
-// qxTrialPair returns the sums sum(w*x*l) and sum(w*l*l) of
-// make_qx_quants's trials at inverse scales isa and isb, wx holding w*x.
-// It is a function of its own so that the compiler keeps its few values
-// in registers.
-func qxTrialPair(x, w, wx []float32, isa, isb float32, lo, hi int32) (sxa, s2a, sxb, s2b float32) {
-	w, wx = w[:len(x)], wx[:len(x)]
-	for i, v := range x {
-		fa := float32(max(lo, min(hi, nearestInt(float32(isa*v)))))
-		fb := float32(max(lo, min(hi, nearestInt(float32(isb*v)))))
-		sxa += float32(wx[i] * fa)
-		s2a += float32(float32(w[i]*fa) * fa)
-		sxb += float32(wx[i] * fb)
-		s2b += float32(float32(w[i]*fb) * fb)
-	}
-	return sxa, s2a, sxb, s2b
 }
 
 // qxLevels sets L to the levels of x at inverse scale iscale, offset by

@@ -129,12 +129,8 @@ func makeQkx2Quants(nmax int32, x *[32]float32, weights *[32]float32, L *[32]uin
 // symmetric fit with levels -32..31 stored as 0..63 in L, weighted by x^2,
 // refined over 18 trial scales.
 //
-// The trials' sums do not depend on one another (only the choice of the
-// best does), so they are computed two at a time: two independent chains
-// of additions keep the CPU busy, while each chain adds exactly the C
-// code's terms in its order. The weights x^2 and x^3 are computed once,
-// and the levels of each trial are kept instead of being recomputed when it
-// wins; both give the same values as the C code's recomputation.
+// The weights x^2 and x^3 are computed once; qxBest runs the trials four
+// at a time (see qxtrials.go).
 func makeQxQuants16(x *[16]float32, L *[16]int8) float32 {
 	const nmax = 32
 	var maxv, amax float32
@@ -166,35 +162,7 @@ func makeQxQuants16(x *[16]float32, L *[16]int8) float32 {
 		scale = sumlx / suml2
 	}
 	best := float32(scale * sumlx)
-	// The trial offsets is = -9..9 without 0, in the C code's order.
-	qxSteps := [18]float32{-9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9}
-	var la, lb [16]int8
-	for k := 0; k < len(qxSteps); k += 2 {
-		isa := -(float32(nmax) + float32(0.1*qxSteps[k])) / maxv
-		isb := -(float32(nmax) + float32(0.1*qxSteps[k+1])) / maxv
-		var sxa, s2a, sxb, s2b float32
-		for i, v := range x {
-			a := max(-nmax, min(nmax-1, nearestInt(float32(isa*v))))
-			b := max(-nmax, min(nmax-1, nearestInt(float32(isb*v))))
-			la[i], lb[i] = int8(a+nmax), int8(b+nmax)
-			fa, fb := float32(a), float32(b)
-			sxa += float32(wx[i] * fa)
-			s2a += float32(float32(w[i]*fa) * fa)
-			sxb += float32(wx[i] * fb)
-			s2b += float32(float32(w[i]*fb) * fb)
-		}
-		if s2a > 0 && float32(sxa*sxa) > float32(best*s2a) {
-			*L = la
-			scale = sxa / s2a
-			best = float32(scale * sxa)
-		}
-		if s2b > 0 && float32(sxb*sxb) > float32(best*s2b) {
-			*L = lb
-			scale = sxb / s2b
-			best = float32(scale * sxb)
-		}
-	}
-	return scale
+	return qxBest(x[:], w[:], wx[:], L[:], nmax, maxv, scale, best)
 }
 
 // getScaleMinK4 unpacks the 6-bit scale and min of sub-block j from the 12
