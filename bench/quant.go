@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/cogumi/cogumi/internal/tinyllama"
 	"github.com/cogumi/cogumi/internal/units"
 	"github.com/cogumi/cogumi/model/checkpoint"
 	"github.com/cogumi/cogumi/model/gguf"
@@ -190,22 +190,7 @@ func writeBenchImatrix(dir, path string) error {
 	}
 	defer m.Close()
 	cfg := m.Config()
-	r := rand.New(rand.NewPCG(1, 2))
-	mat := imatrix.Matrix{Datasets: []string{"bench"}, ChunkCount: 10, ChunkSize: 512}
-	for l := range cfg.NumHiddenLayers {
-		for _, w := range []struct {
-			name string
-			cols int
-		}{{"attn_q", cfg.HiddenSize}, {"attn_k", cfg.HiddenSize}, {"attn_v", cfg.HiddenSize},
-			{"attn_output", cfg.NumAttentionHeads * cfg.HeadDimension()}, {"ffn_gate", cfg.HiddenSize},
-			{"ffn_up", cfg.HiddenSize}, {"ffn_down", cfg.IntermediateSize}} {
-			sums := make([]float32, w.cols)
-			for i := range sums {
-				sums[i] = float32(r.ExpFloat64()*r.ExpFloat64()) * 5120
-			}
-			mat.Entries = append(mat.Entries, imatrix.Entry{Name: fmt.Sprintf("blk.%d.%s.weight", l, w.name), Sums: sums, Counts: []float32{5120}})
-		}
-	}
+	mat := imatrix.Matrix{Datasets: []string{"bench"}, ChunkCount: 10, ChunkSize: 512, Entries: tinyllama.ImatrixEntries(&cfg, 1, 2, 5120)}
 	return imatrix.Write(path, mat)
 }
 

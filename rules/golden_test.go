@@ -411,22 +411,7 @@ func writeGoldenCalibration(dir string, cfg checkpoint.Config) error {
 // sums of squares over 640 tokens.
 func writeGoldenImatrix(dir string, m *checkpoint.Model) error {
 	cfg := m.Config()
-	r := rand.New(rand.NewPCG(17, 5))
-	mat := imatrix.Matrix{Datasets: []string{"//golden:calib"}, ChunkCount: 10, ChunkSize: 64}
-	for l := range cfg.NumHiddenLayers {
-		for _, w := range []struct {
-			name string
-			cols int
-		}{{"attn_q", cfg.HiddenSize}, {"attn_k", cfg.HiddenSize}, {"attn_v", cfg.HiddenSize},
-			{"attn_output", cfg.NumAttentionHeads * cfg.HeadDimension()}, {"ffn_gate", cfg.HiddenSize},
-			{"ffn_up", cfg.HiddenSize}, {"ffn_down", cfg.IntermediateSize}} {
-			sums := make([]float32, w.cols)
-			for i := range sums {
-				sums[i] = float32(r.ExpFloat64()*r.ExpFloat64()) * 640
-			}
-			mat.Entries = append(mat.Entries, imatrix.Entry{Name: fmt.Sprintf("blk.%d.%s.weight", l, w.name), Sums: sums, Counts: []float32{640}})
-		}
-	}
+	mat := imatrix.Matrix{Datasets: []string{"//golden:calib"}, ChunkCount: 10, ChunkSize: 64, Entries: tinyllama.ImatrixEntries(&cfg, 17, 5, 640)}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
