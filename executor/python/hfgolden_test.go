@@ -167,6 +167,7 @@ func compareGolden(t *testing.T, name string, texts []string, got, want hfGolden
 	if len(want.IDs) != len(texts) || len(want.NLL) != len(texts) {
 		t.Fatalf("%s: golden values for %d texts, have %d texts", name, len(want.NLL), len(texts))
 	}
+	worst := 0.0
 	for i, text := range texts {
 		if !slices.Equal(got.IDs[i], want.IDs[i]) {
 			t.Errorf("%s text %d %q: ids\n  builtin      %v\n  transformers %v", name, i, text, got.IDs[i], want.IDs[i])
@@ -175,10 +176,13 @@ func compareGolden(t *testing.T, name string, texts []string, got, want hfGolden
 		if got.Tokens[i] != want.Tokens[i] {
 			t.Errorf("%s text %d: scored %d tokens, transformers %d", name, i, got.Tokens[i], want.Tokens[i])
 		}
-		if d := relDiff(got.NLL[i], want.NLL[i]); d > hfGoldenTolerance {
+		d := relDiff(got.NLL[i], want.NLL[i])
+		if d > hfGoldenTolerance {
 			t.Errorf("%s text %d %q: NLL %.9g, transformers %.9g (relative difference %.2g > %g)", name, i, text, got.NLL[i], want.NLL[i], d, hfGoldenTolerance)
 		}
+		worst = max(worst, d)
 	}
+	t.Logf("%s: %d texts, largest relative NLL difference %.2g", name, len(texts), worst)
 }
 
 func relDiff(a, b float64) float64 {
