@@ -132,8 +132,8 @@ type llamaConfig struct {
 	Architectures         []string `json:"architectures"`
 	AttentionBias         bool     `json:"attention_bias"`
 	AttentionDropout      float64  `json:"attention_dropout"`
-	BOSTokenID            int      `json:"bos_token_id"`
-	EOSTokenID            int      `json:"eos_token_id"`
+	BOSTokenID            *int     `json:"bos_token_id"`
+	EOSTokenID            *int     `json:"eos_token_id"`
 	HeadDim               int      `json:"head_dim"`
 	HiddenAct             string   `json:"hidden_act"`
 	HiddenSize            int      `json:"hidden_size"`
@@ -158,7 +158,7 @@ type llamaConfig struct {
 
 func writeConfigs(dir string, o Options, tok tokInfo) error {
 	cfg := llamaConfig{
-		Architectures: []string{"LlamaForCausalLM"}, BOSTokenID: tok.bos, EOSTokenID: tok.eos,
+		Architectures: []string{"LlamaForCausalLM"}, BOSTokenID: tokenID(tok.bos), EOSTokenID: tokenID(tok.eos),
 		HeadDim: o.HeadDim, HiddenAct: "silu", HiddenSize: o.Hidden, InitializerRange: 0.02,
 		IntermediateSize: o.Intermediate, MaxPositionEmbeddings: o.MaxPositions, ModelType: "llama",
 		NumAttentionHeads: o.Heads, NumHiddenLayers: o.Layers, NumKeyValueHeads: o.KVHeads,
@@ -188,8 +188,18 @@ func writeConfigs(dir string, o Options, tok tokInfo) error {
 	return writeGeneration(dir, tok)
 }
 
+// tokenID is a special token's id as config.json holds it: null when the
+// tokenizer names no such token (Qwen's names no BOS), never -1, which
+// transformers warns about and gguf-py refuses.
+func tokenID(id int) *int {
+	if id < 0 {
+		return nil
+	}
+	return &id
+}
+
 func writeGeneration(dir string, tok tokInfo) error {
-	gen := map[string]any{"_from_model_config": true, "bos_token_id": tok.bos, "eos_token_id": tok.eos, "transformers_version": "4.44.0"}
+	gen := map[string]any{"_from_model_config": true, "bos_token_id": tokenID(tok.bos), "eos_token_id": tokenID(tok.eos), "transformers_version": "4.44.0"}
 	return writeJSON(filepath.Join(dir, "generation_config.json"), gen)
 }
 
