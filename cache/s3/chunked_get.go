@@ -112,6 +112,7 @@ func (s *Store) getChunked(ctx context.Context, d cache.Digest, size int64, refs
 	segs := b3tree.NewSegments(size, wholeSegment)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	pf := &partialFile{File: f}
 	jobs := make(chan cache.ChunkRef)
 	var wg sync.WaitGroup
 	for range s.chunkConc() {
@@ -124,7 +125,7 @@ func (s *Store) getChunked(ctx context.Context, d cache.Digest, size int64, refs
 				if buf == nil {
 					buf = make([]byte, s.chunkParams.Max)
 				}
-				if err := s.placeChunk(ctx, f, c, offs[c.Digest], resume, segs, buf); err != nil {
+				if err := s.placeChunk(ctx, pf, c, offs[c.Digest], resume, segs, buf); err != nil {
 					cancel(err)
 					continue
 				}
@@ -167,6 +168,23 @@ func (s *Store) getChunked(ctx context.Context, d cache.Digest, size int64, refs
 	return nil
 }
 
+// partialFile is a chunked download's partial file, written by several
+// workers. Writes into one file serialise on its inode lock in the kernel
+// anyway; taking turns here parks the waiting goroutines instead of letting
+// them spin there (8 goroutines writing 2 GiB in 2 MiB pieces at shuffled
+// offsets on the development VM: 0.53 s of CPU in turns, 0.86-0.92 s at
+// once, the same wall time).
+type partialFile struct {
+	*os.File
+	mu sync.Mutex
+}
+
+func (p *partialFile) WriteAt(b []byte, off int64) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.File.WriteAt(b, off)
+}
+
 // openPartial opens (or creates) the partial file of blob d beside dst and
 // locks it; resume says whether it held bytes from an earlier attempt. If
 // another process holds the lock, a fresh temporary file is used instead.
@@ -194,7 +212,7 @@ const wholeSegment = 64 << 10
 // placeChunk writes chunk c at each of offs in f, skipping (on a resumed
 // download) the places that already hold it, and hashes the segments of
 // the whole digest it holds at each.
-func (s *Store) placeChunk(ctx context.Context, f *os.File, c cache.ChunkRef, offs []int64, resume bool, segs *b3tree.Segments, buf []byte) error {
+func (s *Store) placeChunk(ctx context.Context, f *partialFile, c cache.ChunkRef, offs []int64, resume bool, segs *b3tree.Segments, buf []byte) error {
 	if resume {
 		var todo []int64
 		buf := make([]byte, c.Size)
