@@ -92,7 +92,6 @@ tinyllama() {
   stage --events "$out/ev_gguf.jsonl" //shapes:tinyllama_q4km
   stage --events "$out/ev_eval.jsonl" //shapes:tinyllama_eval //shapes:tinyllama_eval_pruned
   cat cogumi-out/shapes/tinyllama_eval/metrics.json cogumi-out/shapes/tinyllama_eval_pruned/metrics.json
-  stage --events "$out/ev_lora.jsonl" //shapes:tinyllama_lora
   # The built-in backend on the same inputs: calibrate, and eval of the
   # pruned checkpoint (the AWQ one would be rebuilt from the built-in
   # calibration, whose file differs).
@@ -110,9 +109,10 @@ for suffix in sorted({k.rsplit(".", 1)[1] for k in a}):
     print("calibrate, transformers vs builtin: %d %s, largest relative difference %.3g" % (len(keys), suffix, worst))
 PY
   rm -f "$out/calib_transformers.safetensors"
-  ls -l cogumi-out/shapes/tinyllama_q4km cogumi-out/shapes/tinyllama_lora
-  facts "$out"/ev_prune.jsonl "$out"/ev_calib.jsonl "$out"/ev_imatrix.jsonl "$out"/ev_awq.jsonl "$out"/ev_gguf.jsonl "$out"/ev_eval.jsonl "$out"/ev_lora.jsonl "$out"/ev_builtin.jsonl
+  ls -l cogumi-out/shapes/tinyllama_q4km
+  facts "$out"/ev_prune.jsonl "$out"/ev_calib.jsonl "$out"/ev_imatrix.jsonl "$out"/ev_awq.jsonl "$out"/ev_gguf.jsonl "$out"/ev_eval.jsonl "$out"/ev_builtin.jsonl
   cd "$root"
+  lora
 }
 
 qwen3() {
