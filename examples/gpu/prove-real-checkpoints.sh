@@ -29,11 +29,19 @@ versions() {
   nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader
 }
 
-# stage runs cogumi build with its events in $out; the torch stages' facts
-# (peak host and GPU memory) are printed by facts below.
+# stage runs cogumi build with its events in $out and prints its wall time
+# and the peak RSS of the largest process it ran (cogumi itself for the
+# stages it runs in-process: prune, awq, gguf); the torch stages' own facts
+# (their peak host and GPU memory) are printed by facts below.
 stage() {
   echo "\$ cogumi build $*"
-  time "$root/bin/cogumi" build "$@" 2>&1 | grep -v '| step '
+  python3 -c '
+import resource, subprocess, sys, time
+start = time.time()
+rc = subprocess.call(sys.argv[1:])
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print("  wall %.1f s, peak RSS %.0f MiB (largest process)" % (time.time() - start, peak), flush=True)
+sys.exit(rc)' "$root/bin/cogumi" build "$@" 2>&1 | grep -v '| step '
 }
 
 facts() {
